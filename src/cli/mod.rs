@@ -1,0 +1,657 @@
+//! Subcommands of the `sealtrail` binary. Each function here parses nothing
+//! (clap did) and decides nothing about formats (the library does): it wires
+//! arguments to library calls, prints results and picks the exit code.
+//!
+//! Exit codes: 0 success; 1 the work ran and found a problem (verify failed,
+//! a proof did not verify, `--strict` hit a bad record) or failed; 2 usage
+//! errors (clap's own, and unusable arguments such as a missing store).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use sealtrail::ingest;
+use sealtrail::store::{Appender, Reader};
+use sealtrail::tlog::{Checkpoint, Signer, Verifier, merkle, proof};
+use sealtrail::verify;
+
+mod demo;
+
+#[derive(Parser)]
+#[command(
+    name = "sealtrail",
+    version,
+    about = "Tamper-evident HIPAA evidence from email-gateway and identity-provider logs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The main job on the bundled fixtures: key, store, ingest, seal, verify.
+    Demo {
+        /// Output directory (replaced if a previous demo made it).
+        #[arg(long, default_value = "demo-out")]
+        out: PathBuf,
+        /// Fixture directory (one sub-directory per source).
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures"))]
+        fixtures: PathBuf,
+    },
+    /// Create a signing key (kept outside any store) and its verifier keys.
+    Keygen {
+        /// The log origin, e.g. `example.org/sealtrail`.
+        #[arg(long)]
+        name: String,
+        /// Directory for the key files.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Ingest log files into a store (created if absent), then seal.
+    Ingest {
+        /// Store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// Signing key file (from `sealtrail keygen`).
+        #[arg(long)]
+        key: PathBuf,
+        /// Source format, or `auto` to recognise it from the content.
+        #[arg(long, default_value = "auto")]
+        source: String,
+        /// Stop at the first bad record and seal nothing of that file.
+        #[arg(long)]
+        strict: bool,
+        /// Seal every N new records.
+        #[arg(long, default_value_t = 100_000)]
+        seal_every: usize,
+        /// Input files (`.gz` is read directly).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Recover an interrupted run and seal whatever is pending.
+    Seal {
+        /// Store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// Signing key file.
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Verify a store offline from its files and a verifier key.
+    Verify {
+        /// Store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// Verifier key file (`<name>+<id>+<key>`).
+        #[arg(long)]
+        vkey: PathBuf,
+        /// A checkpoint trusted from elsewhere (an earlier pack, a witness).
+        #[arg(long)]
+        trusted_checkpoint: Option<PathBuf>,
+    },
+    /// Print a proof as text.
+    Proof {
+        #[command(subcommand)]
+        which: ProofCmd,
+    },
+    /// Verify a proof file against a verifier key.
+    VerifyProof {
+        /// Verifier key file.
+        #[arg(long)]
+        vkey: PathBuf,
+        /// For inclusion proofs: the leaf bytes (e.g. a `leaf` value saved to a file).
+        #[arg(long, conflicts_with = "leaf_hash")]
+        leaf_file: Option<PathBuf>,
+        /// For inclusion proofs: the leaf hash in hex.
+        #[arg(long)]
+        leaf_hash: Option<String>,
+        /// For consistency proofs: the older signed checkpoint.
+        #[arg(long)]
+        old_checkpoint: Option<PathBuf>,
+        /// The proof file.
+        proof: PathBuf,
+    },
+    /// Test support: append numbered events in a loop, printing `acked N`
+    /// after each durable commit (used by the crash test).
+    #[command(hide = true)]
+    StressAppend {
+        /// Store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// Signing key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// First event number.
+        #[arg(long)]
+        start: u64,
+        /// Events per commit.
+        #[arg(long, default_value_t = 7)]
+        batch: u64,
+        /// Seal every N events.
+        #[arg(long, default_value_t = 50)]
+        seal_every: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProofCmd {
+    /// Inclusion of leaf IDX in the tree of size SIZE (default: latest).
+    Inclusion {
+        /// Store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// Leaf index.
+        #[arg(long)]
+        idx: u64,
+        /// Tree size of a kept checkpoint.
+        #[arg(long)]
+        size: Option<u64>,
+        /// Verifier key file (default: the store's own key list).
+        #[arg(long)]
+        vkey: Option<PathBuf>,
+    },
+    /// Consistency between tree sizes FROM and TO.
+    Consistency {
+        /// Store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// Older tree size.
+        #[arg(long)]
+        from: u64,
+        /// Newer tree size (default: latest).
+        #[arg(long)]
+        to: Option<u64>,
+        /// Verifier key file (default: the store's own key list).
+        #[arg(long)]
+        vkey: Option<PathBuf>,
+    },
+}
+
+/// An error that means the arguments cannot be used (exit 2).
+#[derive(Debug)]
+pub(crate) struct Usage(pub(crate) String);
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for Usage {}
+
+pub fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sealtrail: error: {e:#}");
+            if e.downcast_ref::<Usage>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SEALTRAIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Demo { out, fixtures } => demo::run(&out, &fixtures),
+        Command::Keygen { name, out } => keygen(&name, &out),
+        Command::Ingest {
+            store,
+            key,
+            source,
+            strict,
+            seal_every,
+            files,
+        } => ingest_cmd(
+            &store,
+            &key,
+            &source,
+            &files,
+            ingest::Options {
+                strict,
+                seal_every: seal_every.max(1),
+                coverage: true,
+            },
+        ),
+        Command::Seal { store, key } => {
+            let mut app = open_appender(&store, &key)?;
+            report_recovery(&app);
+            match app.seal()? {
+                Some(cp) => println!("sealed: tree size {}", cp.size),
+                None => println!("nothing pending: tree size {}", app.size()),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify {
+            store,
+            vkey,
+            trusted_checkpoint,
+        } => verify_cmd(&store, &vkey, trusted_checkpoint.as_deref()),
+        Command::Proof { which } => proof_cmd(which),
+        Command::VerifyProof {
+            vkey,
+            leaf_file,
+            leaf_hash,
+            old_checkpoint,
+            proof,
+        } => verify_proof_cmd(
+            &vkey,
+            leaf_file.as_deref(),
+            leaf_hash.as_deref(),
+            old_checkpoint.as_deref(),
+            &proof,
+        ),
+        Command::StressAppend {
+            store,
+            key,
+            start,
+            batch,
+            seal_every,
+        } => stress_append(&store, &key, start, batch, seal_every),
+    }
+}
+
+pub(crate) fn load_signer(path: &Path) -> Result<Signer> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Usage(format!(
+            "{}: cannot read the signing key: {e}",
+            path.display()
+        ))
+    })?;
+    Signer::parse(&text).with_context(|| {
+        format!(
+            "{}: not a sealtrail signing key (PRIVATE+KEY+...)",
+            path.display()
+        )
+    })
+}
+
+pub(crate) fn load_verifiers(path: &Path) -> Result<Vec<Verifier>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Usage(format!(
+            "{}: cannot read the verifier key: {e}",
+            path.display()
+        ))
+    })?;
+    let mut keys = Vec::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        keys.push(Verifier::parse(line).with_context(|| {
+            format!(
+                "{}:{}: not a verifier key (<name>+<id>+<key>)",
+                path.display(),
+                i + 1
+            )
+        })?);
+    }
+    if keys.is_empty() {
+        bail!(Usage(format!(
+            "{}: no verifier key in the file",
+            path.display()
+        )));
+    }
+    Ok(keys)
+}
+
+fn store_verifiers(store: &Path) -> Result<Vec<Verifier>> {
+    let dir = store.join("keys");
+    let mut keys = Vec::new();
+    for e in std::fs::read_dir(&dir).map_err(|e| {
+        Usage(format!(
+            "{}: {e}; is --store a sealtrail store?",
+            dir.display()
+        ))
+    })? {
+        let p = e?.path();
+        keys.extend(load_verifiers(&p)?);
+    }
+    Ok(keys)
+}
+
+fn open_appender(store: &Path, key: &Path) -> Result<Appender> {
+    let signer = load_signer(key)?;
+    Ok(Appender::open_or_create(store, signer, Some(key))?)
+}
+
+fn report_recovery(app: &Appender) {
+    let r = &app.recovery;
+    if r.replayed > 0 || r.torn_bytes > 0 || !r.orphans_removed.is_empty() {
+        eprintln!(
+            "sealtrail: recovered an interrupted run: {} acknowledged record(s) replayed from the WAL, {} byte(s) of torn WAL tail cut, {} orphan segment(s) removed",
+            r.replayed,
+            r.torn_bytes,
+            r.orphans_removed.len()
+        );
+    }
+}
+
+fn keygen(name: &str, out: &Path) -> Result<ExitCode> {
+    let signer = Signer::generate(name).map_err(|e| Usage(format!("--name: {e}")))?;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("{}: cannot create directory", out.display()))?;
+    let abs = std::fs::canonicalize(out)?;
+    if abs.ancestors().any(|a| a.join("sealtrail-store").exists()) {
+        bail!(Usage(format!(
+            "{}: is inside a sealtrail store; keep the signing key elsewhere",
+            out.display()
+        )));
+    }
+    let file = name.replace(['/', ':'], "_");
+    let (key, vkey, pem) = write_key_files(&signer, out, &file)?;
+    println!(
+        "signing key:  {} (mode 0600; keep it outside every store)",
+        key.display()
+    );
+    println!("verifier key: {}", vkey.display());
+    println!("public PEM:   {}", pem.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `<stem>.key` (0600, refusing to overwrite), `<stem>.vkey` and
+/// `<stem>.pub.pem` into `out`.
+pub(crate) fn write_key_files(
+    signer: &Signer,
+    out: &Path,
+    stem: &str,
+) -> Result<(PathBuf, PathBuf, PathBuf)> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let key = out.join(format!("{stem}.key"));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&key)
+        .with_context(|| format!("{}: cannot create (does it already exist?)", key.display()))?;
+    writeln!(f, "{}", signer.to_private_string())?;
+    f.sync_all()?;
+    let v = signer.verifier();
+    let vkey = out.join(format!("{stem}.vkey"));
+    std::fs::write(&vkey, format!("{}\n", v.to_vkey_string()))?;
+    let pem = out.join(format!("{stem}.pub.pem"));
+    std::fs::write(&pem, v.to_pem())?;
+    Ok((key, vkey, pem))
+}
+
+fn progress_bar(len: Option<u64>, what: &str) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = match len {
+        Some(n) => ProgressBar::new(n).with_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} {msg} {pos} records ({per_sec})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    };
+    pb.set_message(what.to_string());
+    Some(pb)
+}
+
+fn ingest_cmd(
+    store: &Path,
+    key: &Path,
+    source: &str,
+    files: &[PathBuf],
+    opts: ingest::Options,
+) -> Result<ExitCode> {
+    for f in files {
+        if !f.exists() {
+            bail!(Usage(format!("{}: no such file", f.display())));
+        }
+    }
+    let mut app = open_appender(store, key)?;
+    report_recovery(&app);
+    // Group inputs by source, keeping order, so stateful sources (Postfix)
+    // see rotated files in one run.
+    let mut groups: Vec<(String, Vec<PathBuf>)> = Vec::new();
+    for f in files {
+        let name = if source == "auto" {
+            let head = ingest::sniff_head(f)?;
+            let s = ingest::detect(&head).ok_or_else(|| {
+                ingest::IngestError::Unrecognised(
+                    f.display().to_string(),
+                    ingest::source_names().join(", "),
+                )
+            })?;
+            eprintln!("{}: recognised as {}", f.display(), s.name());
+            s.name().to_string()
+        } else {
+            ingest::source_by_name(source)?.name().to_string()
+        };
+        match groups.last_mut() {
+            Some((n, v)) if *n == name => v.push(f.clone()),
+            _ => groups.push((name, vec![f.clone()])),
+        }
+    }
+    let pb = progress_bar(None, "ingesting");
+    for (name, paths) in groups {
+        let mut run = ingest::Ingest::new(&mut app, ingest::source_by_name(&name)?, opts.clone());
+        if let Some(pb) = pb.clone() {
+            run.progress = Some(Box::new(move |s: &ingest::Summary| pb.set_position(s.read)));
+        }
+        for p in &paths {
+            let label = p.display().to_string();
+            if opts.strict {
+                run.precheck(&mut ingest::open_input(p)?, &label)?;
+            }
+            run.input(&mut ingest::open_input(p)?, &label)?;
+        }
+        let summary = run.finish()?;
+        print!("{}", summary.render());
+    }
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    let cp = app.checkpoint();
+    println!("store {}: tree size {}", store.display(), cp.size);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify_cmd(store: &Path, vkey: &Path, trusted: Option<&Path>) -> Result<ExitCode> {
+    let keys = load_verifiers(vkey)?;
+    if !store.join("sealtrail-store").exists() {
+        bail!(Usage(format!(
+            "{}: not a sealtrail store (no sealtrail-store marker file); check --store",
+            store.display()
+        )));
+    }
+    let trusted_checkpoint = match trusted {
+        Some(p) => {
+            Some(std::fs::read_to_string(p).map_err(|e| Usage(format!("{}: {e}", p.display())))?)
+        }
+        None => None,
+    };
+    let total = std::fs::read_to_string(store.join("checkpoint"))
+        .ok()
+        .and_then(|t| t.lines().nth(1).and_then(|l| l.parse::<u64>().ok()));
+    let pb = progress_bar(total, "verifying");
+    let tick = |n: u64| {
+        if let Some(pb) = &pb {
+            pb.set_position(n);
+        }
+    };
+    let report = verify::verify_store(
+        store,
+        &keys,
+        &verify::Options {
+            trusted_checkpoint,
+            progress: Some(&tick),
+        },
+    );
+    if let Some(pb) = &pb {
+        pb.finish_and_clear();
+    }
+    for p in &report.problems {
+        println!("{p}");
+    }
+    for w in &report.warnings {
+        println!("warning: {w}");
+    }
+    println!("{}", report.summary());
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn proof_cmd(which: ProofCmd) -> Result<ExitCode> {
+    let (store, vkey) = match &which {
+        ProofCmd::Inclusion { store, vkey, .. } | ProofCmd::Consistency { store, vkey, .. } => {
+            (store.clone(), vkey.clone())
+        }
+    };
+    let keys = match vkey {
+        Some(p) => load_verifiers(&p)?,
+        None => store_verifiers(&store)?,
+    };
+    let reader = Reader::open(&store).map_err(|e| Usage(e.to_string()))?;
+    let latest = reader.checkpoint(&keys)?.size;
+    let text = match which {
+        ProofCmd::Inclusion { idx, size, .. } => {
+            reader.inclusion_proof(idx, size.unwrap_or(latest), &keys)?
+        }
+        ProofCmd::Consistency { from, to, .. } => {
+            reader.consistency_proof(from, to.unwrap_or(latest), &keys)?
+        }
+    };
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify_proof_cmd(
+    vkey: &Path,
+    leaf_file: Option<&Path>,
+    leaf_hex: Option<&str>,
+    old: Option<&Path>,
+    proof_path: &Path,
+) -> Result<ExitCode> {
+    let keys = load_verifiers(vkey)?;
+    let text = std::fs::read_to_string(proof_path)
+        .map_err(|e| Usage(format!("{}: {e}", proof_path.display())))?;
+    let parsed =
+        proof::parse(&text).with_context(|| format!("{}: not a proof", proof_path.display()))?;
+    match parsed {
+        proof::ProofText::Inclusion {
+            index,
+            hashes,
+            checkpoint,
+            ..
+        } => {
+            let cp = Checkpoint::open(&checkpoint, &keys)
+                .with_context(|| format!("{}: checkpoint", proof_path.display()))?;
+            let leaf: merkle::Hash = match (leaf_file, leaf_hex) {
+                (Some(f), _) => merkle::leaf_hash(
+                    &std::fs::read(f).with_context(|| format!("{}", f.display()))?,
+                ),
+                (None, Some(h)) => hex::decode(h)
+                    .ok()
+                    .and_then(|v| v.try_into().ok())
+                    .ok_or_else(|| Usage("--leaf-hash: expected 64 hex digits".into()))?,
+                (None, None) => bail!(Usage(
+                    "an inclusion proof needs --leaf-file or --leaf-hash".into()
+                )),
+            };
+            match merkle::verify_inclusion(index, cp.size, &leaf, &hashes, &cp.root) {
+                Ok(()) => {
+                    println!(
+                        "OK: leaf {index} is included in {} at tree size {} (signature verified)",
+                        cp.origin, cp.size
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    println!("FAILED: inclusion of leaf {index}: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        proof::ProofText::Consistency {
+            old_size,
+            hashes,
+            checkpoint,
+        } => {
+            let cp = Checkpoint::open(&checkpoint, &keys)
+                .with_context(|| format!("{}: checkpoint", proof_path.display()))?;
+            let old =
+                old.ok_or_else(|| Usage("a consistency proof needs --old-checkpoint".into()))?;
+            let old_text = std::fs::read_to_string(old)
+                .map_err(|e| Usage(format!("{}: {e}", old.display())))?;
+            let old_cp = Checkpoint::open(&old_text, &keys)
+                .with_context(|| format!("{}: checkpoint", old.display()))?;
+            if old_cp.size != old_size {
+                println!(
+                    "FAILED: the proof is from size {old_size}, the old checkpoint has size {}",
+                    old_cp.size
+                );
+                return Ok(ExitCode::from(1));
+            }
+            match merkle::verify_consistency(old_cp.size, cp.size, &old_cp.root, &cp.root, &hashes)
+            {
+                Ok(()) => {
+                    println!(
+                        "OK: tree size {} is consistent with tree size {} (signatures verified)",
+                        cp.size, old_cp.size
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    println!("FAILED: consistency {} -> {}: {e}", old_cp.size, cp.size);
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+    }
+}
+
+fn stress_append(
+    store: &Path,
+    key: &Path,
+    start: u64,
+    batch: u64,
+    seal_every: u64,
+) -> Result<ExitCode> {
+    use sealtrail::model::{Kind, Record, Ts};
+    use std::io::Write;
+    let mut app = open_appender(store, key)?;
+    let mut out = std::io::stdout().lock();
+    let mut n = start;
+    loop {
+        for _ in 0..batch {
+            let mut r = Record::new(Kind::Admin, Ts::now(), "stress");
+            r.action = Some("stress".into());
+            r.source_event_id = Some(format!("e{n}"));
+            app.append(r)?;
+            n += 1;
+        }
+        app.commit()?;
+        writeln!(out, "acked {}", n - 1)?;
+        out.flush()?;
+        if n % seal_every < batch {
+            app.seal()?;
+        }
+    }
+}

@@ -1,0 +1,557 @@
+//! The canonical event model: one flat, nullable record for every leaf.
+//!
+//! Every source is normalised into a [`Record`]. Its canonical JSON
+//! serialisation ([`Record::to_leaf`]) is the exact byte string that is hashed
+//! into the log (FORMAT.md §2), and the typed Parquet columns are derived from
+//! it. Field names are a contract with queries, packs and auditors: they may
+//! grow, never change.
+//!
+//! This module owns the field list, the allowed values of every enumerated
+//! field, the per-kind required fields and the derivations (`recipient_domain`,
+//! `accountable`). It does no I/O.
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, TimeZone, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Version of the leaf JSON layout written in the `v` field (FORMAT.md §2).
+pub const LEAF_VERSION: u32 = 1;
+
+/// What a leaf records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// One delivery attempt of one message to one recipient.
+    Delivery,
+    /// A sign-in or MFA event.
+    Auth,
+    /// A read or change of PHI inside a system.
+    Access,
+    /// A disclosure of PHI (45 CFR 164.528(b)).
+    Disclosure,
+    /// A workforce training record.
+    Training,
+    /// Input that could not be parsed; the raw bytes are kept.
+    Quarantine,
+    /// One source's event count for one hour of ingestion.
+    Coverage,
+    /// Store administration and reads of evidence.
+    Admin,
+    /// A patient's request for an accounting of disclosures.
+    AccountingRequest,
+}
+
+impl Kind {
+    /// The name used in the `kind` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Delivery => "delivery",
+            Kind::Auth => "auth",
+            Kind::Access => "access",
+            Kind::Disclosure => "disclosure",
+            Kind::Training => "training",
+            Kind::Quarantine => "quarantine",
+            Kind::Coverage => "coverage",
+            Kind::Admin => "admin",
+            Kind::AccountingRequest => "accounting_request",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A UTC instant with microsecond precision, written as
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` in leaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ts(pub i64);
+
+impl Ts {
+    /// Microseconds since the Unix epoch.
+    pub fn micros(self) -> i64 {
+        self.0
+    }
+
+    /// The current wall-clock time, truncated to microseconds.
+    pub fn now() -> Ts {
+        Ts(Utc::now().timestamp_micros())
+    }
+
+    /// Converts to chrono; `None` outside chrono's range.
+    pub fn to_datetime(self) -> Option<DateTime<Utc>> {
+        Utc.timestamp_micros(self.0).single()
+    }
+
+    /// Parses RFC 3339 with any offset, normalising to UTC microseconds
+    /// (sub-microsecond digits are truncated).
+    pub fn parse_rfc3339(s: &str) -> Option<Ts> {
+        let dt = DateTime::parse_from_rfc3339(s).ok()?;
+        Some(Ts(dt.with_timezone(&Utc).timestamp_micros()))
+    }
+
+    /// The canonical text form used in leaves.
+    pub fn to_canonical(self) -> String {
+        match self.to_datetime() {
+            Some(dt) => dt.to_rfc3339_opts(SecondsFormat::Micros, true),
+            None => format!("@{}", self.0),
+        }
+    }
+}
+
+impl fmt::Display for Ts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_canonical())
+    }
+}
+
+impl Serialize for Ts {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_canonical())
+    }
+}
+
+impl<'de> Deserialize<'de> for Ts {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ts::parse_rfc3339(&s)
+            .ok_or_else(|| serde::de::Error::custom("expected an RFC 3339 timestamp"))
+    }
+}
+
+/// A calendar date, written as `YYYY-MM-DD`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date(pub NaiveDate);
+
+impl Date {
+    /// Days since 1970-01-01 (Arrow `Date32`).
+    pub fn days_since_epoch(self) -> i32 {
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+        (self.0 - epoch).num_days() as i32
+    }
+}
+
+impl Serialize for Date {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.format("%Y-%m-%d").to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Date {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+            .map(Date)
+            .map_err(|_| serde::de::Error::custom("expected a date YYYY-MM-DD"))
+    }
+}
+
+/// One canonical event. Every field but the first five is optional; which
+/// ones a kind requires is checked by [`Record::validate`].
+///
+/// Field order here is the key order of the leaf JSON (FORMAT.md §2).
+#[allow(missing_docs)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    #[serde(default)]
+    pub v: u32,
+    pub kind: Option<Kind>,
+    pub ts: Option<Ts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingested_at: Option<Ts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_event_id: Option<String>,
+    // delivery
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_domain: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cipher: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_peer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dsn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phi: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient_id: Option<String>,
+    // auth and access
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phishing_resistant: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    // disclosure
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basis: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accountable: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended_until: Option<Date>,
+    // training
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub course: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<Ts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<Ts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    // quarantine
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_ref: Option<String>,
+    // coverage
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_start: Option<Ts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_end: Option<Ts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    // admin
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    // the original input: UTF-8 text, or base64 where it is not valid UTF-8
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_b64: Option<String>,
+}
+
+/// Allowed values of each enumerated field (FORMAT.md §2.2).
+pub mod values {
+    /// `delivery.status`
+    pub const DELIVERY_STATUS: &[&str] = &["delivered", "deferred", "bounced", "rejected"];
+    /// `delivery.encryption`
+    pub const ENCRYPTION: &[&str] = &["tls", "portal", "pgp", "smime", "none", "unknown"];
+    /// `delivery.tls_peer`
+    pub const TLS_PEER: &[&str] = &["verified", "trusted", "untrusted", "anonymous", "none"];
+    /// `auth.outcome`
+    pub const AUTH_OUTCOME: &[&str] = &["success", "failure", "denied", "fraud"];
+    /// `auth.factor`
+    pub const FACTOR: &[&str] = &[
+        "push", "totp", "sms", "voice", "webauthn", "password", "other",
+    ];
+    /// `disclosure.basis`
+    pub const BASIS: &[&str] = &[
+        "tpo",
+        "individual",
+        "incidental",
+        "authorization",
+        "directory",
+        "national_security",
+        "correctional",
+        "limited_data_set",
+        "required_by_law",
+        "public_health",
+        "abuse_report",
+        "health_oversight",
+        "judicial",
+        "law_enforcement",
+        "decedent",
+        "organ_donation",
+        "research",
+        "serious_threat",
+        "workers_comp",
+        "other",
+    ];
+    /// Bases excluded from the accounting by 45 CFR 164.528(a)(1)(i)–(viii).
+    pub const NOT_ACCOUNTABLE: &[&str] = &[
+        "tpo",
+        "individual",
+        "incidental",
+        "authorization",
+        "directory",
+        "national_security",
+        "correctional",
+        "limited_data_set",
+    ];
+    /// `training.status`
+    pub const TRAINING_STATUS: &[&str] = &["assigned", "completed", "passed", "failed", "waived"];
+}
+
+/// Whether a disclosure with this basis belongs in an accounting
+/// (45 CFR 164.528(a)(1)). `None` for an unknown basis.
+pub fn accountable_for_basis(basis: &str) -> Option<bool> {
+    if !values::BASIS.contains(&basis) {
+        return None;
+    }
+    Some(!values::NOT_ACCOUNTABLE.contains(&basis))
+}
+
+/// Why a record is not a valid canonical event. Names fields, never values,
+/// so it can be shown to clients without leaking PHI.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// A field the kind requires is absent.
+    #[error("missing required field `{0}`")]
+    Missing(&'static str),
+    /// An enumerated field holds a value outside its list.
+    #[error("field `{field}` has an unknown value; expected one of: {allowed}")]
+    BadValue {
+        /// The field.
+        field: &'static str,
+        /// The allowed values, comma-separated.
+        allowed: String,
+    },
+    /// A derived field disagrees with its derivation.
+    #[error("field `{0}` disagrees with the value derived from the other fields")]
+    Derived(&'static str),
+    /// Unsupported leaf layout version.
+    #[error("unsupported leaf version {0}; this sealtrail reads version {LEAF_VERSION}")]
+    Version(u32),
+}
+
+fn check_enum(
+    field: &'static str,
+    value: &Option<String>,
+    allowed: &[&str],
+) -> Result<(), ModelError> {
+    match value {
+        Some(v) if !allowed.contains(&v.as_str()) => Err(ModelError::BadValue {
+            field,
+            allowed: allowed.join(", "),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn require<T>(field: &'static str, value: &Option<T>) -> Result<(), ModelError> {
+    if value.is_none() {
+        Err(ModelError::Missing(field))
+    } else {
+        Ok(())
+    }
+}
+
+impl Record {
+    /// A record of `kind` at `ts` from `source`, every other field empty.
+    pub fn new(kind: Kind, ts: Ts, source: &str) -> Record {
+        Record {
+            v: LEAF_VERSION,
+            kind: Some(kind),
+            ts: Some(ts),
+            source: Some(source.to_string()),
+            ..Record::default()
+        }
+    }
+
+    /// The record's kind (validated records always have one).
+    pub fn kind(&self) -> Kind {
+        self.kind.unwrap_or(Kind::Quarantine)
+    }
+
+    /// Fills derived fields: `recipient_domain` from `recipient`,
+    /// `accountable` from `basis`, and `encryption = unknown` for deliveries
+    /// that do not say.
+    pub fn derive(&mut self) {
+        if self.recipient_domain.is_none()
+            && let Some(r) = &self.recipient
+            && let Some((_, d)) = r.rsplit_once('@')
+        {
+            self.recipient_domain = Some(d.to_ascii_lowercase());
+        }
+        if self.accountable.is_none()
+            && let Some(b) = &self.basis
+        {
+            self.accountable = accountable_for_basis(b);
+        }
+        if self.kind == Some(Kind::Delivery) && self.encryption.is_none() {
+            self.encryption = Some("unknown".into());
+        }
+    }
+
+    /// Checks the version, the kind's required fields, enumerated values and
+    /// derived fields.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if self.v != LEAF_VERSION {
+            return Err(ModelError::Version(self.v));
+        }
+        require("kind", &self.kind)?;
+        require("ts", &self.ts)?;
+        require("source", &self.source)?;
+        match self.kind() {
+            Kind::Delivery => {
+                require("recipient", &self.recipient)?;
+                require("status", &self.status)?;
+                check_enum("status", &self.status, values::DELIVERY_STATUS)?;
+                check_enum("encryption", &self.encryption, values::ENCRYPTION)?;
+                check_enum("tls_peer", &self.tls_peer, values::TLS_PEER)?;
+            }
+            Kind::Auth => {
+                require("user", &self.user)?;
+                require("outcome", &self.outcome)?;
+                check_enum("outcome", &self.outcome, values::AUTH_OUTCOME)?;
+                check_enum("factor", &self.factor, values::FACTOR)?;
+            }
+            Kind::Access => {
+                require("user", &self.user)?;
+                require("action", &self.action)?;
+            }
+            Kind::Disclosure => {
+                require("patient_id", &self.patient_id)?;
+                require("recipient_name", &self.recipient_name)?;
+                require("purpose", &self.purpose)?;
+                require("basis", &self.basis)?;
+                check_enum("basis", &self.basis, values::BASIS)?;
+                let derived = self.basis.as_deref().and_then(accountable_for_basis);
+                if self.accountable != derived {
+                    return Err(ModelError::Derived("accountable"));
+                }
+            }
+            Kind::Training => {
+                require("user", &self.user)?;
+                require("course", &self.course)?;
+                require("status", &self.status)?;
+                check_enum("status", &self.status, values::TRAINING_STATUS)?;
+            }
+            Kind::Quarantine => {
+                require("reason", &self.reason)?;
+                require("input_ref", &self.input_ref)?;
+            }
+            Kind::Coverage => {
+                require("window_start", &self.window_start)?;
+                require("window_end", &self.window_end)?;
+                require("count", &self.count)?;
+            }
+            Kind::Admin => require("action", &self.action)?,
+            Kind::AccountingRequest => require("patient_id", &self.patient_id)?,
+        }
+        Ok(())
+    }
+
+    /// The canonical leaf bytes (FORMAT.md §2): compact JSON, keys in the
+    /// order of this struct, absent fields omitted.
+    pub fn to_leaf(&self) -> Vec<u8> {
+        // Serialising a struct of strings, numbers and bools cannot fail;
+        // non-finite scores are rejected by validate_leaf on read.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Parses leaf bytes strictly: unknown or duplicate keys are errors, the
+    /// record must validate, and re-serialising it must give back exactly the
+    /// same bytes, so a leaf can only ever mean one thing.
+    pub fn from_leaf(leaf: &[u8]) -> Result<Record, LeafError> {
+        let rec: Record = serde_json::from_slice(leaf).map_err(|e| LeafError::Json {
+            column: e.column(),
+            category: format!("{:?}", e.classify()).to_lowercase(),
+        })?;
+        rec.validate().map_err(LeafError::Model)?;
+        if rec.to_leaf() != leaf {
+            return Err(LeafError::NotCanonical);
+        }
+        Ok(rec)
+    }
+}
+
+/// Why leaf bytes are not a valid canonical record.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LeafError {
+    /// Not JSON of the record's shape (includes duplicate and unknown keys).
+    #[error("leaf is not a valid record ({category} error at column {column})")]
+    Json {
+        /// Byte column of the error.
+        column: usize,
+        /// serde_json's error category.
+        category: String,
+    },
+    /// Valid JSON that is not a valid record.
+    #[error("leaf record is invalid: {0}")]
+    Model(ModelError),
+    /// Valid record whose bytes are not the canonical serialisation.
+    #[error("leaf bytes are not the canonical serialisation of the record")]
+    NotCanonical,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery() -> Record {
+        let mut r = Record::new(Kind::Delivery, Ts(1_700_000_000_000_000), "postfix");
+        r.recipient = Some("a@Example.org".into());
+        r.status = Some("delivered".into());
+        r.derive();
+        r
+    }
+
+    #[test]
+    fn leaf_round_trips_and_derives_domain() {
+        let r = delivery();
+        assert_eq!(r.recipient_domain.as_deref(), Some("example.org"));
+        assert_eq!(r.encryption.as_deref(), Some("unknown"));
+        let leaf = r.to_leaf();
+        assert_eq!(Record::from_leaf(&leaf).unwrap(), r);
+        assert!(String::from_utf8(leaf).unwrap().starts_with(
+            r#"{"v":1,"kind":"delivery","ts":"2023-11-14T22:13:20.000000Z","source":"postfix""#
+        ));
+    }
+
+    #[test]
+    fn duplicate_keys_and_whitespace_are_rejected() {
+        let leaf = delivery().to_leaf();
+        let text = String::from_utf8(leaf).unwrap();
+        let dup = text.replacen("{", r#"{"status":"bounced","#, 1);
+        assert!(matches!(
+            Record::from_leaf(dup.as_bytes()),
+            Err(LeafError::Json { .. })
+        ));
+        let spaced = text.replacen(",", ", ", 1);
+        assert_eq!(
+            Record::from_leaf(spaced.as_bytes()),
+            Err(LeafError::NotCanonical)
+        );
+    }
+
+    #[test]
+    fn accountable_follows_basis() {
+        assert_eq!(accountable_for_basis("tpo"), Some(false));
+        assert_eq!(accountable_for_basis("public_health"), Some(true));
+        assert_eq!(accountable_for_basis("bogus"), None);
+    }
+}

@@ -1,0 +1,888 @@
+//! The sealed store: an append-only directory of Parquet segments, a hash
+//! chain, an RFC 6962 tree and signed checkpoints and manifests.
+//!
+//! Two contracts, kept apart on purpose:
+//! - [`Appender`] is the one writer. It holds the lock file, appends records
+//!   to the write-ahead log ([`Appender::append`], then [`Appender::commit`]
+//!   to make them durable, which is when they may be acknowledged) and turns
+//!   pending records into a segment, a manifest and a checkpoint
+//!   ([`Appender::seal`]). The [`Signer`] is passed in; it never lives in the
+//!   store directory.
+//! - [`Reader`] needs no secret and takes no lock: checkpoints, manifests,
+//!   segment paths, leaf hashes and proofs. `verify/`, `query/` and the server's
+//!   read routes use only this.
+//!
+//! Only this module writes Parquet or touches the signing key. Every path is
+//! computed in [`layout`]; every byte format is specified in docs/FORMAT.md.
+
+pub mod layout;
+pub mod manifest;
+pub mod segment;
+pub mod wal;
+
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use arrow::array::Array;
+use sha2::{Digest, Sha256};
+
+use crate::model::{LEAF_VERSION, ModelError, Record, Ts};
+use crate::tlog::merkle::{self, Frontier, Hash, chain_hash, leaf_hash};
+use crate::tlog::{Checkpoint, NoteError, Signer, Verifier};
+pub use layout::Layout;
+pub use manifest::{Manifest, SegmentEntry};
+use wal::Wal;
+
+/// Store format version written in the marker file.
+pub const STORE_VERSION: &str = "sealtrail store v1";
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Another process holds the writer lock.
+    #[error(
+        "{0}: another sealtrail process is writing to this store (lock held); stop it or wait for it to finish"
+    )]
+    Locked(PathBuf),
+    /// The directory is not a store.
+    #[error("{0}: not a sealtrail store (no sealtrail-store marker file); check the --store path")]
+    NotAStore(PathBuf),
+    /// The record is not a valid canonical event.
+    #[error("invalid record: {0}")]
+    Model(#[from] ModelError),
+    /// A note, key or checkpoint is invalid.
+    #[error("{path}: {source}")]
+    Note {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: NoteError,
+    },
+    /// The signing key does not belong to this store.
+    #[error(
+        "the signing key is named {key}, but this store's origin is {store}; use the key created for this store"
+    )]
+    WrongKey {
+        /// Key name.
+        key: String,
+        /// Store origin.
+        store: String,
+    },
+    /// The signing key file lies inside the store directory.
+    #[error(
+        "{0}: the signing key must not be kept inside the store directory; move it elsewhere (e.g. a secrets directory readable only by the sealer)"
+    )]
+    KeyInStore(PathBuf),
+    /// Parquet encoding or decoding failed.
+    #[error("{path}: parquet: {source}")]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: parquet::errors::ParquetError,
+    },
+    /// Arrow failed building or reading a batch.
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// The store's files disagree with each other; run `sealtrail verify`.
+    #[error("{path}: {what}; run `sealtrail verify` for a full report")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+}
+
+/// The store's `Result`.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// fsyncs a directory so renames inside it are durable.
+pub fn fsync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Writes `bytes` to `path` atomically: temp file, fsync, rename, fsync the
+/// directory.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_file_name(format!(
+        "{}{}",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        Layout::tmp_suffix()
+    ));
+    let res = (|| -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        fsync_dir(path.parent().unwrap_or(Path::new(".")))
+    })();
+    if res.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    res.map_err(io_err(path))
+}
+
+fn read_string(path: &Path) -> Result<String> {
+    fs::read_to_string(path).map_err(io_err(path))
+}
+
+fn sha256_file(path: &Path) -> Result<Hash> {
+    let mut f = File::open(path).map_err(io_err(path))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(io_err(path))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().into())
+}
+
+/// The identity a record is deduplicated by: SHA-256 of its source and its
+/// source's own event id, truncated to 16 bytes. Records without an id are
+/// never deduplicated.
+pub fn dedupe_key(source: &str, source_event_id: &str) -> [u8; 16] {
+    let mut h = Sha256::new();
+    h.update(source.as_bytes());
+    h.update([0]);
+    h.update(source_event_id.as_bytes());
+    let d = h.finalize();
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&d[..16]);
+    k
+}
+
+/// The contents of the marker file.
+#[derive(Clone, Debug)]
+pub struct StoreInfo {
+    /// Log origin (the signing key's name).
+    pub origin: String,
+    /// Verifier key of the store's signing key when it was created.
+    pub vkey: String,
+}
+
+fn read_marker(layout: &Layout) -> Result<StoreInfo> {
+    let path = layout.marker();
+    let text = fs::read_to_string(&path)
+        .map_err(|_| StoreError::NotAStore(layout.root().to_path_buf()))?;
+    let mut lines = text.lines();
+    let corrupt = |what: &str| StoreError::Corrupt {
+        path: path.clone(),
+        what: what.to_string(),
+    };
+    if lines.next() != Some(STORE_VERSION) {
+        return Err(corrupt("unsupported store version in the marker file"));
+    }
+    let origin = lines
+        .next()
+        .and_then(|l| l.strip_prefix("origin "))
+        .ok_or_else(|| corrupt("no origin line"))?;
+    let vkey = lines
+        .next()
+        .and_then(|l| l.strip_prefix("vkey "))
+        .ok_or_else(|| corrupt("no vkey line"))?;
+    Ok(StoreInfo {
+        origin: origin.to_string(),
+        vkey: vkey.to_string(),
+    })
+}
+
+/// Result of [`Appender::append`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Appended {
+    /// Appended at this leaf index (durable after the next commit).
+    New(u64),
+    /// Same source and source event id as an earlier record: skipped.
+    Duplicate,
+}
+
+/// What opening the store had to repair.
+#[derive(Clone, Debug, Default)]
+pub struct Recovery {
+    /// WAL records replayed as pending (acknowledged but not yet sealed).
+    pub replayed: u64,
+    /// Bytes cut from a torn WAL tail (never acknowledged).
+    pub torn_bytes: u64,
+    /// Segment files of an interrupted seal that were removed.
+    pub orphans_removed: Vec<String>,
+}
+
+struct Pending {
+    record: Record,
+    leaf: Vec<u8>,
+    hash: Hash,
+}
+
+/// The single writer of a store.
+pub struct Appender {
+    layout: Layout,
+    _lock: File,
+    signer: Signer,
+    manifest: Manifest,
+    frontier: Frontier,
+    chain: Hash,
+    wal: Wal,
+    pending: Vec<Pending>,
+    dedupe: HashSet<[u8; 16]>,
+    /// What was repaired when the store was opened.
+    pub recovery: Recovery,
+}
+
+impl Appender {
+    /// Opens the store at `dir`, creating it when the directory is absent or
+    /// empty. `key_path` is where the signer was loaded from, checked to lie
+    /// outside the store.
+    pub fn open_or_create(dir: &Path, signer: Signer, key_path: Option<&Path>) -> Result<Appender> {
+        let layout = Layout::new(dir);
+        if let Some(k) = key_path
+            && layout.contains(k)
+        {
+            return Err(StoreError::KeyInStore(k.to_path_buf()));
+        }
+        if !layout.marker().exists() {
+            let empty = match fs::read_dir(dir) {
+                Ok(mut it) => it.next().is_none(),
+                Err(_) => true,
+            };
+            if !empty {
+                return Err(StoreError::NotAStore(dir.to_path_buf()));
+            }
+            create(&layout, &signer)?;
+        }
+        Appender::open(dir, signer)
+    }
+
+    /// Opens an existing store for writing, recovering from an interrupted
+    /// run: orphan segments of an unfinished seal are removed, the WAL's torn
+    /// tail is cut, and acknowledged but unsealed records become pending.
+    pub fn open(dir: &Path, signer: Signer) -> Result<Appender> {
+        let layout = Layout::new(dir);
+        let info = read_marker(&layout)?;
+        if signer.name() != info.origin {
+            return Err(StoreError::WrongKey {
+                key: signer.name().to_string(),
+                store: info.origin,
+            });
+        }
+        let lock_path = layout.lock();
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(StoreError::Locked(lock_path)),
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(StoreError::Io {
+                    path: lock_path,
+                    source: e,
+                });
+            }
+        }
+        let reader = Reader::open(dir)?;
+        let verifier = signer.verifier();
+        let cp_note = reader.checkpoint_note()?;
+        let cp = Checkpoint::open(&cp_note, std::slice::from_ref(&verifier)).map_err(|source| {
+            StoreError::Note {
+                path: layout.checkpoint(),
+                source,
+            }
+        })?;
+        let manifest = reader.manifest(cp.size, &[verifier])?;
+        let mut recovery = Recovery::default();
+
+        // An interrupted seal leaves segment files the manifest does not list.
+        let listed: HashSet<&str> = manifest.segments.iter().map(|s| s.name.as_str()).collect();
+        for entry in fs::read_dir(layout.segments_dir()).map_err(io_err(&layout.segments_dir()))? {
+            let entry = entry.map_err(io_err(&layout.segments_dir()))?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            let orphan = match layout::parse_segment_name(&name) {
+                Some((first, _)) => first >= cp.size && !listed.contains(name.as_str()),
+                None => name.ends_with(Layout::tmp_suffix()),
+            };
+            if orphan {
+                fs::remove_file(entry.path()).map_err(io_err(&entry.path()))?;
+                recovery.orphans_removed.push(name);
+            }
+        }
+
+        let leaves = reader.leaf_hashes_checked(&cp)?;
+        let mut frontier = Frontier::new();
+        for h in &leaves {
+            frontier.push(*h);
+        }
+        let chain = manifest
+            .segments
+            .last()
+            .map(|s| s.chain)
+            .unwrap_or([0u8; 32]);
+
+        let mut dedupe = reader.dedupe_index(&manifest)?;
+
+        // Replay the WAL.
+        let wal_path = layout.wal();
+        let (wal, rec) = if wal_path.exists() {
+            Wal::recover(&wal_path).map_err(io_err(&wal_path))?
+        } else {
+            (
+                Wal::create(&wal_path, cp.size).map_err(io_err(&wal_path))?,
+                wal::Recovered {
+                    base: cp.size,
+                    records: vec![],
+                    torn_bytes: 0,
+                },
+            )
+        };
+        recovery.torn_bytes = rec.torn_bytes;
+        if rec.base > cp.size {
+            return Err(StoreError::Corrupt {
+                path: wal_path,
+                what: format!(
+                    "WAL starts at leaf {} but the checkpoint has only {} leaves",
+                    rec.base, cp.size
+                ),
+            });
+        }
+        let already = (cp.size - rec.base) as usize;
+        let mut pending = Vec::new();
+        for (i, (leaf, hash)) in rec.records.into_iter().enumerate() {
+            if i < already {
+                // sealed before the crash; it must be the same leaf
+                if leaves.get(rec.base as usize + i) != Some(&hash) {
+                    return Err(StoreError::Corrupt {
+                        path: wal_path,
+                        what: format!(
+                            "WAL record {i} differs from sealed leaf {}",
+                            rec.base as usize + i
+                        ),
+                    });
+                }
+                continue;
+            }
+            let record = Record::from_leaf(&leaf).map_err(|e| StoreError::Corrupt {
+                path: wal_path.clone(),
+                what: format!("WAL record {i}: {e}"),
+            })?;
+            if let (Some(s), Some(id)) = (&record.source, &record.source_event_id) {
+                dedupe.insert(dedupe_key(s, id));
+            }
+            pending.push(Pending { record, leaf, hash });
+        }
+        recovery.replayed = pending.len() as u64;
+        let mut app = Appender {
+            layout,
+            _lock: lock,
+            signer,
+            manifest,
+            frontier,
+            chain,
+            wal,
+            pending,
+            dedupe,
+            recovery,
+        };
+        if already > 0 {
+            // The WAL still holds sealed records: start it afresh from the
+            // pending ones so it never grows without bound.
+            app.rewrite_wal()?;
+        }
+        Ok(app)
+    }
+
+    fn rewrite_wal(&mut self) -> Result<()> {
+        let path = self.layout.wal();
+        let mut wal = Wal::create(&path, self.frontier.size()).map_err(io_err(&path))?;
+        for p in &self.pending {
+            wal.append(&p.leaf, &p.hash).map_err(io_err(&path))?;
+        }
+        wal.sync().map_err(io_err(&path))?;
+        self.wal = wal;
+        Ok(())
+    }
+
+    /// Validates `record`, skips it if its source event id was seen before,
+    /// and appends it to the WAL. Not durable until [`Appender::commit`].
+    pub fn append(&mut self, mut record: Record) -> Result<Appended> {
+        record.v = LEAF_VERSION;
+        if record.ingested_at.is_none() {
+            record.ingested_at = Some(Ts::now());
+        }
+        record.derive();
+        record.validate()?;
+        let key = match (&record.source, &record.source_event_id) {
+            (Some(s), Some(id)) => Some(dedupe_key(s, id)),
+            _ => None,
+        };
+        if let Some(k) = key
+            && !self.dedupe.insert(k)
+        {
+            return Ok(Appended::Duplicate);
+        }
+        let leaf = record.to_leaf();
+        let hash = leaf_hash(&leaf);
+        let path = self.layout.wal();
+        if let Err(e) = self.wal.append(&leaf, &hash) {
+            if let Some(k) = key {
+                self.dedupe.remove(&k);
+            }
+            return Err(StoreError::Io { path, source: e });
+        }
+        let idx = self.frontier.size() + self.pending.len() as u64;
+        self.pending.push(Pending { record, leaf, hash });
+        Ok(Appended::New(idx))
+    }
+
+    /// Makes every appended record durable (fsync of the WAL). Only after this
+    /// returns may a record be acknowledged.
+    pub fn commit(&mut self) -> Result<()> {
+        let path = self.layout.wal();
+        self.wal.sync().map_err(io_err(&path))
+    }
+
+    /// Records appended but not yet sealed.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Sealed tree size.
+    pub fn size(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    /// Whether a record with this identity is already in the store.
+    pub fn contains(&self, source: &str, source_event_id: &str) -> bool {
+        self.dedupe.contains(&dedupe_key(source, source_event_id))
+    }
+
+    /// Seals every pending record: writes one segment, then the manifest,
+    /// the kept checkpoint and finally `checkpoint` (the commit point), each
+    /// by temp file, fsync, rename and directory fsync; then restarts the WAL.
+    /// Returns the new checkpoint, or `None` when nothing was pending.
+    pub fn seal(&mut self) -> Result<Option<Checkpoint>> {
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        self.commit()?;
+        let first = self.frontier.size();
+        let last = first + self.pending.len() as u64 - 1;
+        let mut chain = self.chain;
+        let mut sealed = Vec::with_capacity(self.pending.len());
+        for p in &self.pending {
+            chain = chain_hash(&chain, &p.hash);
+            sealed.push(segment::SealedLeaf {
+                record: &p.record,
+                leaf: &p.leaf,
+                leaf_hash: p.hash,
+                chain,
+            });
+        }
+        let batch = segment::leaves_to_batch(first, &sealed)?;
+        drop(sealed);
+        let name = Layout::segment_name(first, last);
+        let path = self.layout.segment(&name);
+        let tmp = self
+            .layout
+            .segment(&format!("{name}{}", Layout::tmp_suffix()));
+        segment::write(&tmp, first, &batch).map_err(|source| StoreError::Parquet {
+            path: tmp.clone(),
+            source,
+        })?;
+        fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        fsync_dir(&self.layout.segments_dir()).map_err(io_err(&self.layout.segments_dir()))?;
+        let sha256 = sha256_file(&path)?;
+
+        // The leaf-hash index is a cache; it is cut back to the checkpoint on
+        // open, so appending before the commit point is safe.
+        let idx_path = self.layout.leaf_hashes();
+        {
+            let mut f = OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&idx_path)
+                .map_err(io_err(&idx_path))?;
+            let mut buf = Vec::with_capacity(self.pending.len() * 32);
+            for p in &self.pending {
+                buf.extend_from_slice(&p.hash);
+            }
+            f.write_all(&buf).map_err(io_err(&idx_path))?;
+            f.sync_data().map_err(io_err(&idx_path))?;
+        }
+
+        let mut frontier = self.frontier.clone();
+        for p in &self.pending {
+            frontier.push(p.hash);
+        }
+        let cp = Checkpoint {
+            origin: self.signer.name().to_string(),
+            size: frontier.size(),
+            root: frontier.root(),
+        };
+        let mut manifest = self.manifest.clone();
+        manifest.size = cp.size;
+        manifest.root = cp.root;
+        manifest.sealed_at = Ts::now();
+        manifest.segments.push(SegmentEntry {
+            name,
+            first,
+            last,
+            sha256,
+            chain,
+        });
+        self.write_signed(&manifest, &cp)?;
+
+        self.manifest = manifest;
+        self.frontier = frontier;
+        self.chain = chain;
+        self.pending.clear();
+        self.rewrite_wal()?;
+        Ok(Some(cp))
+    }
+
+    fn write_signed(&self, manifest: &Manifest, cp: &Checkpoint) -> Result<()> {
+        let sign = |text: &str, path: &Path| {
+            self.signer
+                .sign_note(text)
+                .map_err(|source| StoreError::Note {
+                    path: path.to_path_buf(),
+                    source,
+                })
+        };
+        let m_path = self.layout.manifest(cp.size);
+        atomic_write(&m_path, sign(&manifest.body(), &m_path)?.as_bytes())?;
+        let note = sign(&cp.body(), &self.layout.checkpoint())?;
+        atomic_write(&self.layout.checkpoint_at(cp.size), note.as_bytes())?;
+        atomic_write(&self.layout.checkpoint(), note.as_bytes())
+    }
+
+    /// The latest signed checkpoint.
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            origin: self.signer.name().to_string(),
+            size: self.frontier.size(),
+            root: self.frontier.root(),
+        }
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        self.layout.root()
+    }
+}
+
+fn create(layout: &Layout, signer: &Signer) -> Result<()> {
+    let root = layout.root();
+    for d in [
+        root.to_path_buf(),
+        layout.segments_dir(),
+        layout.manifests_dir(),
+        layout.checkpoints_dir(),
+        layout.keys_dir(),
+        layout.index_dir(),
+        layout.wal_dir(),
+    ] {
+        fs::create_dir_all(&d).map_err(io_err(&d))?;
+    }
+    let v = signer.verifier();
+    let vkey = v.to_vkey_string();
+    atomic_write(
+        &layout
+            .keys_dir()
+            .join(format!("{}.vkey", hex::encode(v.id()))),
+        format!("{vkey}\n").as_bytes(),
+    )?;
+    let cp = Checkpoint {
+        origin: signer.name().to_string(),
+        size: 0,
+        root: merkle::empty_root(),
+    };
+    let manifest = Manifest {
+        origin: cp.origin.clone(),
+        size: 0,
+        root: cp.root,
+        sealed_at: Ts::now(),
+        segments: vec![],
+    };
+    let m_note = signer
+        .sign_note(&manifest.body())
+        .map_err(|source| StoreError::Note {
+            path: layout.manifest(0),
+            source,
+        })?;
+    atomic_write(&layout.manifest(0), m_note.as_bytes())?;
+    let note = signer
+        .sign_note(&cp.body())
+        .map_err(|source| StoreError::Note {
+            path: layout.checkpoint(),
+            source,
+        })?;
+    atomic_write(&layout.checkpoint_at(0), note.as_bytes())?;
+    atomic_write(&layout.checkpoint(), note.as_bytes())?;
+    Wal::create(&layout.wal(), 0).map_err(io_err(&layout.wal()))?;
+    // The marker goes last: a directory with a marker is a complete store.
+    atomic_write(
+        &layout.marker(),
+        format!("{STORE_VERSION}\norigin {}\nvkey {vkey}\n", signer.name()).as_bytes(),
+    )
+}
+
+/// Read-only access to a store: no secrets, no lock.
+#[derive(Clone, Debug)]
+pub struct Reader {
+    layout: Layout,
+    info: StoreInfo,
+}
+
+impl Reader {
+    /// Opens the store at `dir` for reading.
+    pub fn open(dir: &Path) -> Result<Reader> {
+        let layout = Layout::new(dir);
+        let info = read_marker(&layout)?;
+        Ok(Reader { layout, info })
+    }
+
+    /// The paths of this store.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Origin and creation key from the marker file (informative only:
+    /// verification uses the key the auditor supplies).
+    pub fn info(&self) -> &StoreInfo {
+        &self.info
+    }
+
+    /// The latest signed checkpoint note, verbatim.
+    pub fn checkpoint_note(&self) -> Result<String> {
+        read_string(&self.layout.checkpoint())
+    }
+
+    /// The signed checkpoint note kept for tree size `size`.
+    pub fn checkpoint_note_at(&self, size: u64) -> Result<String> {
+        read_string(&self.layout.checkpoint_at(size))
+    }
+
+    /// Verifies and parses the latest checkpoint.
+    pub fn checkpoint(&self, keys: &[Verifier]) -> Result<Checkpoint> {
+        Checkpoint::open(&self.checkpoint_note()?, keys).map_err(|source| StoreError::Note {
+            path: self.layout.checkpoint(),
+            source,
+        })
+    }
+
+    /// Verifies and parses the manifest for tree size `size`.
+    pub fn manifest(&self, size: u64, keys: &[Verifier]) -> Result<Manifest> {
+        let path = self.layout.manifest(size);
+        let note = read_string(&path)?;
+        let text =
+            crate::tlog::note::open_note(&note, keys).map_err(|source| StoreError::Note {
+                path: path.clone(),
+                source,
+            })?;
+        Manifest::parse_body(&text).map_err(|source| StoreError::Note { path, source })
+    }
+
+    /// Leaf hashes `[0, cp.size)`, from the index cache when it matches the
+    /// checkpoint's root, otherwise rebuilt from the segments (and the cache
+    /// rewritten when the directory is writable).
+    pub fn leaf_hashes_checked(&self, cp: &Checkpoint) -> Result<Vec<Hash>> {
+        let path = self.layout.leaf_hashes();
+        let want = cp.size as usize * 32;
+        if let Ok(bytes) = fs::read(&path)
+            && bytes.len() >= want
+        {
+            let leaves: Vec<Hash> = bytes[..want]
+                .chunks_exact(32)
+                .map(|c| c.try_into().unwrap_or_default())
+                .collect();
+            if merkle::root(&leaves) == cp.root {
+                if bytes.len() > want {
+                    // hashes of an interrupted seal
+                    let f = OpenOptions::new()
+                        .write(true)
+                        .open(&path)
+                        .map_err(io_err(&path))?;
+                    f.set_len(want as u64).map_err(io_err(&path))?;
+                }
+                return Ok(leaves);
+            }
+        }
+        let leaves = self.leaf_hashes_from_segments(cp.size)?;
+        if merkle::root(&leaves) != cp.root {
+            return Err(StoreError::Corrupt {
+                path: self.layout.segments_dir(),
+                what: format!(
+                    "segments do not reproduce the checkpoint root at size {}",
+                    cp.size
+                ),
+            });
+        }
+        let bytes: Vec<u8> = leaves.iter().flatten().copied().collect();
+        let _ = atomic_write(&path, &bytes);
+        Ok(leaves)
+    }
+
+    /// Reads `leaf_hash` of leaves `[0, size)` from the segment files.
+    pub fn leaf_hashes_from_segments(&self, size: u64) -> Result<Vec<Hash>> {
+        let mut out: Vec<Hash> = Vec::with_capacity(size as usize);
+        for (name, first, _) in self.segment_files()? {
+            if first >= size {
+                break;
+            }
+            let path = self.layout.segment(&name);
+            let batches = segment::read_columns(&path, &["leaf_hash"]).map_err(|source| {
+                StoreError::Parquet {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            for b in batches {
+                let b = b?;
+                let col = b
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<arrow::array::FixedSizeBinaryArray>()
+                    .ok_or_else(|| StoreError::Corrupt {
+                        path: path.clone(),
+                        what: "leaf_hash column type".into(),
+                    })?;
+                for v in col.iter().flatten() {
+                    if out.len() as u64 == size {
+                        break;
+                    }
+                    out.push(v.try_into().unwrap_or_default());
+                }
+            }
+        }
+        if out.len() as u64 != size {
+            return Err(StoreError::Corrupt {
+                path: self.layout.segments_dir(),
+                what: format!(
+                    "segments hold {} leaves, the checkpoint says {size}",
+                    out.len()
+                ),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Segment files on disk, sorted by first index: `(name, first, last)`.
+    pub fn segment_files(&self) -> Result<Vec<(String, u64, u64)>> {
+        let dir = self.layout.segments_dir();
+        let mut out = Vec::new();
+        for e in fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let e = e.map_err(io_err(&dir))?;
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Some((a, b)) = layout::parse_segment_name(&name) {
+                out.push((name, a, b));
+            }
+        }
+        out.sort_by_key(|(_, a, b)| (*a, *b));
+        Ok(out)
+    }
+
+    /// Identities of every sealed record of the manifest's segments.
+    fn dedupe_index(&self, manifest: &Manifest) -> Result<HashSet<[u8; 16]>> {
+        let mut set = HashSet::new();
+        for seg in &manifest.segments {
+            let path = self.layout.segment(&seg.name);
+            let batches =
+                segment::read_columns(&path, &["source", "source_event_id"]).map_err(|source| {
+                    StoreError::Parquet {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+            for b in batches {
+                let b = b?;
+                let s = b
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<arrow::array::StringArray>();
+                let id = b
+                    .column(1)
+                    .as_any()
+                    .downcast_ref::<arrow::array::StringArray>();
+                let (Some(s), Some(id)) = (s, id) else {
+                    return Err(StoreError::Corrupt {
+                        path,
+                        what: "source columns have the wrong type".into(),
+                    });
+                };
+                for i in 0..b.num_rows() {
+                    if s.is_valid(i) && id.is_valid(i) {
+                        set.insert(dedupe_key(s.value(i), id.value(i)));
+                    }
+                }
+            }
+        }
+        Ok(set)
+    }
+
+    /// Inclusion proof of leaf `idx` in the tree of the kept checkpoint at
+    /// `size`, as C2SP tlog-proof text.
+    pub fn inclusion_proof(&self, idx: u64, size: u64, keys: &[Verifier]) -> Result<String> {
+        let (note, leaves) = self.tree_at(size, keys)?;
+        let path = merkle::inclusion_proof(&leaves, idx).ok_or_else(|| StoreError::Corrupt {
+            path: self.layout.checkpoint_at(size),
+            what: format!("leaf {idx} is not in a tree of {size} leaves"),
+        })?;
+        Ok(crate::tlog::proof::format_inclusion(
+            idx, &path, &note, None,
+        ))
+    }
+
+    /// Consistency proof from tree size `old` to the kept checkpoint `new`.
+    pub fn consistency_proof(&self, old: u64, new: u64, keys: &[Verifier]) -> Result<String> {
+        let (note, leaves) = self.tree_at(new, keys)?;
+        let path = merkle::consistency_proof(&leaves, old).ok_or_else(|| StoreError::Corrupt {
+            path: self.layout.checkpoint_at(new),
+            what: format!("no consistency proof from size {old} to {new}"),
+        })?;
+        Ok(crate::tlog::proof::format_consistency(old, &path, &note))
+    }
+
+    fn tree_at(&self, size: u64, keys: &[Verifier]) -> Result<(String, Vec<Hash>)> {
+        let path = self.layout.checkpoint_at(size);
+        let note = read_string(&path).map_err(|_| StoreError::Corrupt {
+            path: path.clone(),
+            what: format!("no checkpoint was signed at tree size {size}"),
+        })?;
+        let cp = Checkpoint::open(&note, keys).map_err(|source| StoreError::Note {
+            path: path.clone(),
+            source,
+        })?;
+        let latest = self.checkpoint(keys)?;
+        let mut leaves = self.leaf_hashes_checked(&latest)?;
+        leaves.truncate(cp.size as usize);
+        if merkle::root(&leaves) != cp.root {
+            return Err(StoreError::Corrupt {
+                path,
+                what: "the store's leaves do not reproduce this checkpoint".into(),
+            });
+        }
+        Ok((note, leaves))
+    }
+}

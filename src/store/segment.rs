@@ -1,0 +1,266 @@
+//! Segment files: the Arrow schema of the canonical event model and the
+//! Parquet (zstd) encoding of a contiguous range of leaves (FORMAT.md §7).
+//!
+//! Every typed column is derived from the leaf bytes by [`leaves_to_batch`];
+//! the verifier calls the same function on the leaves it reads and compares
+//! the result column by column, so a query can never see data the signature
+//! does not cover.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::{Arc, LazyLock};
+
+use arrow::array::{
+    ArrayRef, BinaryArray, BooleanArray, Date32Array, FixedSizeBinaryArray, Float64Array,
+    RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use crate::model::Record;
+use crate::tlog::Hash;
+
+/// Key of the Parquet key-value metadata entry naming the segment format.
+pub const FORMAT_KEY: &str = "sealtrail.segment";
+/// Its value for this version.
+pub const FORMAT_VALUE: &str = "v1";
+
+type StrCol = fn(&Record) -> Option<&str>;
+type BoolCol = fn(&Record) -> Option<bool>;
+type TsCol = fn(&Record) -> Option<i64>;
+
+/// String columns after `kind`, in schema order.
+const STRING_COLUMNS: &[(&str, StrCol)] = &[
+    ("source", |r| r.source.as_deref()),
+    ("source_event_id", |r| r.source_event_id.as_deref()),
+    ("message_id", |r| r.message_id.as_deref()),
+    ("sender", |r| r.sender.as_deref()),
+    ("recipient", |r| r.recipient.as_deref()),
+    ("recipient_domain", |r| r.recipient_domain.as_deref()),
+    ("status", |r| r.status.as_deref()),
+    ("encryption", |r| r.encryption.as_deref()),
+    ("tls_version", |r| r.tls_version.as_deref()),
+    ("tls_cipher", |r| r.tls_cipher.as_deref()),
+    ("tls_peer", |r| r.tls_peer.as_deref()),
+    ("relay", |r| r.relay.as_deref()),
+    ("dsn", |r| r.dsn.as_deref()),
+    ("patient_id", |r| r.patient_id.as_deref()),
+    ("user", |r| r.user.as_deref()),
+    ("outcome", |r| r.outcome.as_deref()),
+    ("factor", |r| r.factor.as_deref()),
+    ("app", |r| r.app.as_deref()),
+    ("ip", |r| r.ip.as_deref()),
+    ("action", |r| r.action.as_deref()),
+    ("resource", |r| r.resource.as_deref()),
+    ("recipient_name", |r| r.recipient_name.as_deref()),
+    ("recipient_address", |r| r.recipient_address.as_deref()),
+    ("description", |r| r.description.as_deref()),
+    ("purpose", |r| r.purpose.as_deref()),
+    ("basis", |r| r.basis.as_deref()),
+    ("course", |r| r.course.as_deref()),
+    ("topic", |r| r.topic.as_deref()),
+    ("reason", |r| r.reason.as_deref()),
+    ("input_ref", |r| r.input_ref.as_deref()),
+    ("detail", |r| r.detail.as_deref()),
+];
+
+const BOOL_COLUMNS: &[(&str, BoolCol)] = &[
+    ("phi", |r| r.phi),
+    ("mfa", |r| r.mfa),
+    ("phishing_resistant", |r| r.phishing_resistant),
+    ("accountable", |r| r.accountable),
+];
+
+const TS_COLUMNS: &[(&str, TsCol)] = &[
+    ("completed_at", |r| r.completed_at.map(|t| t.0)),
+    ("due_at", |r| r.due_at.map(|t| t.0)),
+    ("window_start", |r| r.window_start.map(|t| t.0)),
+    ("window_end", |r| r.window_end.map(|t| t.0)),
+];
+
+fn ts_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields = vec![
+        Field::new("idx", DataType::UInt64, false),
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("ts", ts_type(), false),
+        Field::new("ingested_at", ts_type(), false),
+    ];
+    for (name, _) in STRING_COLUMNS {
+        fields.push(Field::new(*name, DataType::Utf8, true));
+    }
+    for (name, _) in BOOL_COLUMNS {
+        fields.push(Field::new(*name, DataType::Boolean, true));
+    }
+    for (name, _) in TS_COLUMNS {
+        fields.push(Field::new(*name, ts_type(), true));
+    }
+    fields.push(Field::new("suspended_until", DataType::Date32, true));
+    fields.push(Field::new("score", DataType::Float64, true));
+    fields.push(Field::new("count", DataType::UInt64, true));
+    fields.push(Field::new("leaf", DataType::Binary, false));
+    fields.push(Field::new(
+        "leaf_hash",
+        DataType::FixedSizeBinary(32),
+        false,
+    ));
+    fields.push(Field::new("chain", DataType::FixedSizeBinary(32), false));
+    Arc::new(Schema::new(fields))
+});
+
+/// The segment schema (FORMAT.md §7.1).
+pub fn schema() -> SchemaRef {
+    SCHEMA.clone()
+}
+
+/// One leaf ready to be written: its parsed record and its hashes.
+pub struct SealedLeaf<'a> {
+    /// Parsed record (typed columns come from here).
+    pub record: &'a Record,
+    /// The exact leaf bytes.
+    pub leaf: &'a [u8],
+    /// `SHA-256(0x00 ‖ leaf)`.
+    pub leaf_hash: Hash,
+    /// Chain value at this leaf.
+    pub chain: Hash,
+}
+
+/// Builds the record batch for leaves `first_idx..first_idx + leaves.len()`.
+pub fn leaves_to_batch(
+    first_idx: u64,
+    leaves: &[SealedLeaf<'_>],
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let recs: Vec<&Record> = leaves.iter().map(|l| l.record).collect();
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(UInt64Array::from_iter_values(
+            (0..leaves.len() as u64).map(|i| first_idx + i),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            recs.iter().map(|r| r.kind().as_str()),
+        )),
+        Arc::new(
+            TimestampMicrosecondArray::from_iter_values(
+                recs.iter().map(|r| r.ts.map(|t| t.0).unwrap_or(0)),
+            )
+            .with_timezone("UTC"),
+        ),
+        Arc::new(
+            TimestampMicrosecondArray::from_iter_values(
+                recs.iter().map(|r| r.ingested_at.map(|t| t.0).unwrap_or(0)),
+            )
+            .with_timezone("UTC"),
+        ),
+    ];
+    for (_, get) in STRING_COLUMNS {
+        cols.push(Arc::new(StringArray::from_iter(
+            recs.iter().map(|r| get(r)),
+        )));
+    }
+    for (_, get) in BOOL_COLUMNS {
+        cols.push(Arc::new(BooleanArray::from_iter(
+            recs.iter().map(|r| get(r)),
+        )));
+    }
+    for (_, get) in TS_COLUMNS {
+        cols.push(Arc::new(
+            TimestampMicrosecondArray::from_iter(recs.iter().map(|r| get(r))).with_timezone("UTC"),
+        ));
+    }
+    cols.push(Arc::new(Date32Array::from_iter(
+        recs.iter()
+            .map(|r| r.suspended_until.map(|d| d.days_since_epoch())),
+    )));
+    cols.push(Arc::new(Float64Array::from_iter(
+        recs.iter().map(|r| r.score),
+    )));
+    cols.push(Arc::new(UInt64Array::from_iter(
+        recs.iter().map(|r| r.count),
+    )));
+    cols.push(Arc::new(BinaryArray::from_iter_values(
+        leaves.iter().map(|l| l.leaf),
+    )));
+    cols.push(Arc::new(FixedSizeBinaryArray::try_from_iter(
+        leaves.iter().map(|l| l.leaf_hash),
+    )?));
+    cols.push(Arc::new(FixedSizeBinaryArray::try_from_iter(
+        leaves.iter().map(|l| l.chain),
+    )?));
+    RecordBatch::try_new(schema(), cols)
+}
+
+/// Rows per Parquet row group: small enough that min/max statistics prune
+/// well for per-patient and per-period queries.
+pub const ROW_GROUP_ROWS: usize = 64 * 1024;
+
+fn writer_properties(first_idx: u64) -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_created_by(format!("sealtrail {}", env!("CARGO_PKG_VERSION")))
+        .set_key_value_metadata(Some(vec![
+            parquet::file::metadata::KeyValue::new(FORMAT_KEY.into(), FORMAT_VALUE.to_string()),
+            parquet::file::metadata::KeyValue::new(
+                "sealtrail.first_idx".into(),
+                first_idx.to_string(),
+            ),
+        ]))
+        .build()
+}
+
+/// Writes one batch as a Parquet file at `path` (not synced; the caller
+/// owns durability).
+pub fn write(
+    path: &Path,
+    first_idx: u64,
+    batch: &RecordBatch,
+) -> Result<(), parquet::errors::ParquetError> {
+    let file = File::create(path)?;
+    let mut w = ArrowWriter::try_new(file, schema(), Some(writer_properties(first_idx)))?;
+    w.write(batch)?;
+    let file = w.into_inner()?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// Reads a segment file batch by batch.
+pub fn read(
+    path: &Path,
+) -> Result<
+    impl Iterator<Item = Result<RecordBatch, arrow::error::ArrowError>> + use<>,
+    parquet::errors::ParquetError,
+> {
+    let file = File::open(path)?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
+        .with_batch_size(8192)
+        .build()?;
+    Ok(reader)
+}
+
+/// Reads selected columns of a segment file.
+pub fn read_columns(
+    path: &Path,
+    columns: &[&str],
+) -> Result<
+    impl Iterator<Item = Result<RecordBatch, arrow::error::ArrowError>> + use<>,
+    parquet::errors::ParquetError,
+> {
+    let file = File::open(path)?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let parquet_schema = builder.parquet_schema();
+    let idx: Vec<usize> = parquet_schema
+        .columns()
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| columns.contains(&c.name()))
+        .map(|(i, _)| i)
+        .collect();
+    let mask = parquet::arrow::ProjectionMask::leaves(parquet_schema, idx);
+    builder.with_projection(mask).with_batch_size(8192).build()
+}

@@ -1,0 +1,861 @@
+//! Offline verification of a store from its files alone.
+//!
+//! Needs only a [`Reader`](crate::store::Reader)-style view of the directory
+//! and the auditor's verifier key: no signing key, no lock, no server. Order
+//! of checks (FORMAT.md §10): the checkpoint's signature first, then the
+//! manifest, the files against the manifest, every row (leaf hash, chain,
+//! typed columns against the leaf), the Merkle root, every kept checkpoint and
+//! an optional trusted one for consistency, and coverage leaves for gaps.
+//!
+//! The result is a list of [`Problem`]s, each naming a file, a leaf index
+//! where one applies, and one [`ProblemKind`]; this module never stops at the
+//! first problem.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::fs;
+use std::path::Path;
+
+use arrow::array::{Array, BinaryArray, FixedSizeBinaryArray, RecordBatch, UInt64Array};
+use sha2::{Digest, Sha256};
+
+use crate::model::{Kind, Record};
+use crate::store::layout::{Layout, parse_segment_name};
+use crate::store::manifest::{Manifest, SegmentEntry};
+use crate::store::segment;
+use crate::tlog::merkle::{Frontier, Hash, chain_hash, leaf_hash};
+use crate::tlog::{Checkpoint, Note, NoteError, Verifier};
+
+/// The kinds of failure verify reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ProblemKind {
+    /// Bytes differ from what was signed.
+    Modified,
+    /// A file or leaf that should be there is not.
+    Missing,
+    /// A file is present under another name than the manifest's.
+    Moved,
+    /// A file or leaf that no manifest lists.
+    Extra,
+    /// A file or the log is shorter than what was signed.
+    Truncated,
+    /// Rows are present but out of order.
+    Reordered,
+    /// A typed column disagrees with the leaf it is derived from.
+    ColumnMismatch,
+    /// A signature by a known key does not verify.
+    BadSignature,
+    /// No signature by a key the verifier trusts.
+    UnknownKey,
+    /// Two checkpoints describe trees that cannot both be true.
+    InconsistentCheckpoint,
+    /// A text file had its line endings converted.
+    CrlfDamaged,
+}
+
+impl ProblemKind {
+    /// The name printed in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemKind::Modified => "modified",
+            ProblemKind::Missing => "missing",
+            ProblemKind::Moved => "moved",
+            ProblemKind::Extra => "extra",
+            ProblemKind::Truncated => "truncated",
+            ProblemKind::Reordered => "reordered",
+            ProblemKind::ColumnMismatch => "column-mismatch",
+            ProblemKind::BadSignature => "bad-signature",
+            ProblemKind::UnknownKey => "unknown-key",
+            ProblemKind::InconsistentCheckpoint => "inconsistent-checkpoint",
+            ProblemKind::CrlfDamaged => "crlf-damaged",
+        }
+    }
+}
+
+/// One verification failure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// What kind.
+    pub kind: ProblemKind,
+    /// File, relative to the store directory.
+    pub file: String,
+    /// Leaf index, where the problem is at one row.
+    pub idx: Option<u64>,
+    /// What was expected and what was found.
+    pub detail: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.idx {
+            Some(i) => write!(
+                f,
+                "{}: {} idx {}: {}",
+                self.kind.as_str(),
+                self.file,
+                i,
+                self.detail
+            ),
+            None => write!(f, "{}: {}: {}", self.kind.as_str(), self.file, self.detail),
+        }
+    }
+}
+
+/// The outcome of a verification.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Every failure found.
+    pub problems: Vec<Problem>,
+    /// Observations that are not integrity failures (coverage gaps).
+    pub warnings: Vec<String>,
+    /// The latest checkpoint, when it could be parsed.
+    pub checkpoint: Option<Checkpoint>,
+    /// Rows read from segments.
+    pub rows: u64,
+    /// Leaf bytes hashed.
+    pub leaf_bytes: u64,
+    /// Segment files checked.
+    pub segments: usize,
+}
+
+impl Report {
+    /// True when nothing failed.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// The one summary line.
+    pub fn summary(&self) -> String {
+        let cp = self
+            .checkpoint
+            .as_ref()
+            .map(|c| format!("checkpoint {} size {}", c.origin, c.size))
+            .unwrap_or_else(|| "no valid checkpoint".into());
+        if self.ok() {
+            format!(
+                "OK: {cp}; {} leaves in {} segments verified (hashes, chain, columns, Merkle root, {} warnings)",
+                self.rows,
+                self.segments,
+                self.warnings.len()
+            )
+        } else {
+            let mut by: BTreeMap<&str, usize> = BTreeMap::new();
+            for p in &self.problems {
+                *by.entry(p.kind.as_str()).or_default() += 1;
+            }
+            let parts: Vec<String> = by.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            format!(
+                "FAILED: {cp}; {} problems ({})",
+                self.problems.len(),
+                parts.join(", ")
+            )
+        }
+    }
+}
+
+/// Options of a verification run.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// A checkpoint note trusted from elsewhere (an earlier pack, a witness).
+    pub trusted_checkpoint: Option<String>,
+    /// Called with the number of rows verified so far.
+    pub progress: Option<&'a dyn Fn(u64)>,
+}
+
+struct Ctx<'a> {
+    layout: Layout,
+    keys: &'a [Verifier],
+    report: Report,
+}
+
+impl Ctx<'_> {
+    fn problem(
+        &mut self,
+        kind: ProblemKind,
+        file: &str,
+        idx: Option<u64>,
+        detail: impl Into<String>,
+    ) {
+        self.report.problems.push(Problem {
+            kind,
+            file: file.to_string(),
+            idx,
+            detail: detail.into(),
+        });
+    }
+
+    fn note_problem(&mut self, file: &str, e: NoteError) {
+        let kind = match e {
+            NoteError::CrlfDamaged => ProblemKind::CrlfDamaged,
+            NoteError::UnknownKey(_) => ProblemKind::UnknownKey,
+            NoteError::BadSignature(_) => ProblemKind::BadSignature,
+            _ => ProblemKind::Modified,
+        };
+        self.problem(kind, file, None, e.to_string());
+    }
+
+    /// Reads and verifies a note file; on failure records a problem and
+    /// returns the text when it at least parses (so checks can go on).
+    fn open_note(&mut self, rel: &str) -> (Option<String>, bool) {
+        let path = self.layout.root().join(rel);
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                self.problem(ProblemKind::Missing, rel, None, format!("cannot read: {e}"));
+                return (None, false);
+            }
+        };
+        match Note::parse(&text) {
+            Ok(n) => match n.verify(self.keys) {
+                Ok(_) => (Some(n.text), true),
+                Err(e) => {
+                    self.note_problem(rel, e);
+                    (Some(n.text), false)
+                }
+            },
+            Err(e) => {
+                self.note_problem(rel, e);
+                let fixed = text.replace("\r\n", "\n");
+                (Note::parse(&fixed).ok().map(|n| n.text), false)
+            }
+        }
+    }
+}
+
+fn rel(dir: &str, name: &str) -> String {
+    format!("{dir}/{name}")
+}
+
+/// Verifies the store at `dir` against `keys`.
+pub fn verify_store(dir: &Path, keys: &[Verifier], opts: &Options<'_>) -> Report {
+    let mut cx = Ctx {
+        layout: Layout::new(dir),
+        keys,
+        report: Report::default(),
+    };
+
+    // 1. The checkpoint's signature comes first.
+    let (cp_text, _) = cx.open_note("checkpoint");
+    let Some(cp) = cp_text.and_then(|t| Checkpoint::parse_body(&t).ok()) else {
+        if cx.report.problems.is_empty() {
+            cx.problem(
+                ProblemKind::Modified,
+                "checkpoint",
+                None,
+                "not a checkpoint",
+            );
+        }
+        return cx.report;
+    };
+    cx.report.checkpoint = Some(cp.clone());
+
+    // 2. The manifest of that checkpoint.
+    let m_rel = rel("manifests", &format!("{:020}.note", cp.size));
+    let (m_text, _) = cx.open_note(&m_rel);
+    let Some(manifest) = m_text.and_then(|t| Manifest::parse_body(&t).ok()) else {
+        if !cx.report.problems.iter().any(|p| p.file == m_rel) {
+            cx.problem(
+                ProblemKind::Modified,
+                &m_rel,
+                None,
+                "not a sealtrail manifest",
+            );
+        }
+        return cx.report;
+    };
+    if manifest.size != cp.size || manifest.root != cp.root || manifest.origin != cp.origin {
+        cx.problem(
+            ProblemKind::InconsistentCheckpoint,
+            &m_rel,
+            None,
+            format!(
+                "manifest describes size {} with another root than the checkpoint",
+                manifest.size
+            ),
+        );
+    }
+
+    // 3. Files against the manifest.
+    let plan = match_files(&mut cx, &manifest);
+
+    // 4. Rows, chain, columns; leaf hashes feed the tree.
+    let mut tree = TreeCheck::new(&mut cx, &cp, opts.trusted_checkpoint.as_deref());
+    let mut coverage: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+    let mut chain = [0u8; 32];
+    for (entry, file) in &plan {
+        let Some(file) = file else {
+            // missing: the tree cannot be rebuilt past here
+            tree.broken = true;
+            chain = entry.chain;
+            continue;
+        };
+        check_segment(
+            &mut cx,
+            entry,
+            file,
+            &mut chain,
+            &mut tree,
+            &mut coverage,
+            opts,
+        );
+        cx.report.segments += 1;
+    }
+    tree.finish(&mut cx, &cp);
+
+    // 5. Coverage gaps (warnings, not integrity failures).
+    for (source, hours) in coverage {
+        let (Some(first), Some(last)) = (hours.first(), hours.last()) else {
+            continue;
+        };
+        let mut h = *first;
+        let mut gaps = 0;
+        while h < *last {
+            if !hours.contains(&h) {
+                gaps += 1;
+            }
+            h += 3_600_000_000;
+        }
+        if gaps > 0 {
+            cx.report.warnings.push(format!(
+                "coverage-gap: source {source}: {gaps} hour(s) without a coverage leaf"
+            ));
+        }
+    }
+    cx.report
+}
+
+/// Pairs every manifest entry with the file that holds it (by name, or by
+/// content hash when renamed); reports missing, moved and extra files.
+fn match_files(cx: &mut Ctx<'_>, manifest: &Manifest) -> Vec<(SegmentEntry, Option<String>)> {
+    let dir = cx.layout.segments_dir();
+    let mut on_disk: BTreeMap<String, Option<Hash>> = BTreeMap::new();
+    if let Ok(rd) = fs::read_dir(&dir) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            on_disk.insert(name, None);
+        }
+    }
+    let names: Vec<String> = on_disk.keys().cloned().collect();
+    let mut hash_of = |name: &str| -> Option<Hash> {
+        let slot = on_disk.get_mut(name)?;
+        if slot.is_none() {
+            *slot = sha256_file(&dir.join(name));
+        }
+        *slot
+    };
+    let mut plan = Vec::new();
+    let mut used = BTreeSet::new();
+    let listed: BTreeSet<String> = manifest.segments.iter().map(|s| s.name.clone()).collect();
+    for e in &manifest.segments {
+        let r = rel("segments", &e.name);
+        if hash_of(&e.name).is_some() {
+            used.insert(e.name.clone());
+            plan.push((e.clone(), Some(e.name.clone())));
+            continue;
+        }
+        let moved = names
+            .iter()
+            .find(|n| !listed.contains(*n) && hash_of(n) == Some(e.sha256))
+            .cloned();
+        match moved {
+            Some(n) => {
+                cx.problem(
+                    ProblemKind::Moved,
+                    &r,
+                    Some(e.first),
+                    format!("leaves {}..={} are now in segments/{n}", e.first, e.last),
+                );
+                used.insert(n.clone());
+                plan.push((e.clone(), Some(n)));
+            }
+            None => {
+                cx.problem(
+                    ProblemKind::Missing,
+                    &r,
+                    Some(e.first),
+                    format!("segment with leaves {}..={} is gone", e.first, e.last),
+                );
+                plan.push((e.clone(), None));
+            }
+        }
+    }
+    for n in names {
+        if used.contains(&n) {
+            continue;
+        }
+        let what = match parse_segment_name(&n) {
+            Some((a, _)) if a >= manifest.size => {
+                "a file beyond the signed tree (an unsealed or injected segment)"
+            }
+            _ => "a file no manifest lists",
+        };
+        cx.problem(ProblemKind::Extra, &rel("segments", &n), None, what);
+    }
+    plan
+}
+
+fn sha256_file(path: &Path) -> Option<Hash> {
+    let bytes = fs::read(path).ok()?;
+    Some(Sha256::digest(&bytes).into())
+}
+
+/// Rebuilds the tree from recomputed leaf hashes and checks the latest,
+/// every kept and the trusted checkpoint against it.
+struct TreeCheck {
+    frontier: Frontier,
+    broken: bool,
+    // size -> (file, root) of checkpoints to compare when the tree reaches size
+    wanted: BTreeMap<u64, Vec<(String, Hash)>>,
+}
+
+impl TreeCheck {
+    fn new(cx: &mut Ctx<'_>, latest: &Checkpoint, trusted: Option<&str>) -> TreeCheck {
+        let mut wanted: BTreeMap<u64, Vec<(String, Hash)>> = BTreeMap::new();
+        let dir = cx.layout.checkpoints_dir();
+        let mut kept: Vec<String> = fs::read_dir(&dir)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        kept.sort();
+        for name in kept {
+            let r = rel("checkpoints", &name);
+            let (text, _) = cx.open_note(&r);
+            let Some(c) = text.and_then(|t| Checkpoint::parse_body(&t).ok()) else {
+                continue;
+            };
+            if c.origin != latest.origin {
+                cx.problem(
+                    ProblemKind::InconsistentCheckpoint,
+                    &r,
+                    None,
+                    format!("origin {} differs from {}", c.origin, latest.origin),
+                );
+            } else if c.size > latest.size {
+                cx.problem(
+                    ProblemKind::InconsistentCheckpoint,
+                    &r,
+                    None,
+                    format!("kept checkpoint has {} leaves but `checkpoint` only {}: the log was rolled back", c.size, latest.size),
+                );
+            } else {
+                wanted.entry(c.size).or_default().push((r, c.root));
+            }
+        }
+        if let Some(t) = trusted {
+            let r = "trusted checkpoint".to_string();
+            match Checkpoint::open(t, cx.keys) {
+                Err(e) => cx.note_problem(&r, e),
+                Ok(c) if c.origin != latest.origin => {
+                    cx.problem(ProblemKind::InconsistentCheckpoint, &r, None, format!("origin {} differs from {}", c.origin, latest.origin))
+                }
+                Ok(c) if c.size > latest.size => cx.problem(
+                    ProblemKind::InconsistentCheckpoint,
+                    &r,
+                    None,
+                    format!("trusted checkpoint has {} leaves but the store only {}: the log was truncated or rolled back", c.size, latest.size),
+                ),
+                Ok(c) => wanted.entry(c.size).or_default().push((r, c.root)),
+            }
+        }
+        wanted
+            .entry(latest.size)
+            .or_default()
+            .push(("checkpoint".into(), latest.root));
+        let mut t = TreeCheck {
+            frontier: Frontier::new(),
+            broken: false,
+            wanted: BTreeMap::new(),
+        };
+        // size 0 compares the empty root
+        if let Some(zero) = wanted.remove(&0) {
+            t.wanted.insert(0, zero);
+            t.check_at(cx);
+        }
+        t.wanted.extend(wanted);
+        t
+    }
+
+    fn push(&mut self, cx: &mut Ctx<'_>, h: Hash) {
+        self.frontier.push(h);
+        if self.wanted.contains_key(&self.frontier.size()) {
+            self.check_at(cx);
+        }
+    }
+
+    fn check_at(&mut self, cx: &mut Ctx<'_>) {
+        let size = self.frontier.size();
+        let Some(list) = self.wanted.remove(&size) else {
+            return;
+        };
+        if self.broken {
+            return;
+        }
+        let root = self.frontier.root();
+        for (file, want) in list {
+            if root != want {
+                let kind = if file == "checkpoint" {
+                    ProblemKind::Modified
+                } else {
+                    ProblemKind::InconsistentCheckpoint
+                };
+                cx.problem(
+                    kind,
+                    &file,
+                    None,
+                    format!("the leaves do not reproduce the signed root at tree size {size}"),
+                );
+            }
+        }
+    }
+
+    fn finish(&mut self, cx: &mut Ctx<'_>, latest: &Checkpoint) {
+        if !self.broken && self.frontier.size() < latest.size {
+            cx.problem(
+                ProblemKind::Truncated,
+                "segments",
+                Some(self.frontier.size()),
+                format!(
+                    "the segments hold {} leaves, the checkpoint signs {}",
+                    self.frontier.size(),
+                    latest.size
+                ),
+            );
+        }
+    }
+}
+
+fn check_segment(
+    cx: &mut Ctx<'_>,
+    entry: &SegmentEntry,
+    file: &str,
+    chain: &mut Hash,
+    tree: &mut TreeCheck,
+    coverage: &mut BTreeMap<String, BTreeSet<i64>>,
+    opts: &Options<'_>,
+) {
+    let r = rel("segments", file);
+    let path = cx.layout.segment(file);
+    let n_expected = entry.last - entry.first + 1;
+
+    // Pass 1: the idx column alone classifies missing, extra and reordered rows.
+    let idxs = match read_idx(&path) {
+        Ok(v) => v,
+        Err(e) => {
+            let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            let kind = if e.contains("EOF")
+                || e.contains("eof")
+                || e.contains("footer")
+                || e.contains("Invalid Parquet file")
+                || size < 8
+            {
+                ProblemKind::Truncated
+            } else {
+                ProblemKind::Modified
+            };
+            cx.problem(
+                kind,
+                &r,
+                Some(entry.first),
+                format!("unreadable Parquet ({size} bytes): {e}"),
+            );
+            tree.broken = true;
+            *chain = entry.chain;
+            return;
+        }
+    };
+    let present: BTreeSet<u64> = idxs.iter().copied().collect();
+    let mut row_trouble: HashMap<usize, ProblemKind> = HashMap::new();
+    let missing: Vec<u64> = (entry.first..=entry.last)
+        .filter(|i| !present.contains(i))
+        .collect();
+    if !missing.is_empty() {
+        let tail = missing
+            .iter()
+            .rev()
+            .zip((entry.first..=entry.last).rev())
+            .take_while(|(a, b)| **a == *b)
+            .count();
+        let kind = if tail == missing.len() {
+            ProblemKind::Truncated
+        } else {
+            ProblemKind::Missing
+        };
+        cx.problem(
+            kind,
+            &r,
+            Some(missing[0]),
+            format!(
+                "{} leaf row(s) missing (first idx {})",
+                missing.len(),
+                missing[0]
+            ),
+        );
+        tree.broken = true;
+    }
+    for (pos, &i) in idxs.iter().enumerate() {
+        if i < entry.first || i > entry.last {
+            cx.problem(
+                ProblemKind::Extra,
+                &r,
+                Some(i),
+                format!("row {pos} holds leaf {i}, outside this segment's range"),
+            );
+            row_trouble.insert(pos, ProblemKind::Extra);
+            tree.broken = true;
+        }
+    }
+    if missing.is_empty() && idxs.len() as u64 == n_expected {
+        for (pos, &i) in idxs.iter().enumerate() {
+            let want = entry.first + pos as u64;
+            if i != want {
+                cx.problem(
+                    ProblemKind::Reordered,
+                    &r,
+                    Some(want),
+                    format!("row {pos} holds leaf {i}, expected leaf {want}"),
+                );
+                row_trouble.insert(pos, ProblemKind::Reordered);
+            }
+        }
+    } else if idxs.len() as u64 > n_expected && missing.is_empty() {
+        cx.problem(
+            ProblemKind::Extra,
+            &r,
+            None,
+            format!("{} rows for {} leaves", idxs.len(), n_expected),
+        );
+        tree.broken = true;
+    }
+
+    // Pass 2: every row. Rows are taken in idx order, so a reordering costs
+    // one report per displaced row, not a broken chain for the rest.
+    let batches = match segment::read(&path) {
+        Ok(b) => b,
+        Err(e) => {
+            cx.problem(
+                ProblemKind::Modified,
+                &r,
+                Some(entry.first),
+                format!("unreadable Parquet: {e}"),
+            );
+            tree.broken = true;
+            return;
+        }
+    };
+    let mut rows: BTreeMap<u64, (Hash, Hash)> = BTreeMap::new(); // idx -> (recomputed leaf hash, stored chain)
+    let mut pos_base = 0usize;
+    for b in batches {
+        let b = match b {
+            Ok(b) => b,
+            Err(e) => {
+                cx.problem(
+                    ProblemKind::Modified,
+                    &r,
+                    None,
+                    format!("unreadable row group: {e}"),
+                );
+                tree.broken = true;
+                break;
+            }
+        };
+        check_batch(cx, &r, &b, pos_base, &row_trouble, &mut rows, coverage);
+        pos_base += b.num_rows();
+        cx.report.rows += b.num_rows() as u64;
+        if let Some(p) = opts.progress {
+            p(cx.report.rows);
+        }
+    }
+    for i in entry.first..=entry.last {
+        let Some((lh, stored_chain)) = rows.get(&i) else {
+            continue;
+        };
+        let want = chain_hash(chain, lh);
+        if want != *stored_chain
+            && !cx
+                .report
+                .problems
+                .iter()
+                .any(|p| p.file == r && p.idx == Some(i))
+        {
+            cx.problem(
+                ProblemKind::Modified,
+                &r,
+                Some(i),
+                "chain value does not follow from the previous leaf",
+            );
+        }
+        *chain = *stored_chain;
+        tree.push(cx, *lh);
+    }
+    if *chain != entry.chain && !cx.report.problems.iter().any(|p| p.file == r) {
+        cx.problem(
+            ProblemKind::Modified,
+            &r,
+            Some(entry.last),
+            "chain at the last row differs from the signed manifest",
+        );
+    }
+    *chain = entry.chain;
+}
+
+fn read_idx(path: &Path) -> Result<Vec<u64>, String> {
+    let batches = segment::read_columns(path, &["idx"]).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for b in batches {
+        let b = b.map_err(|e| e.to_string())?;
+        let col = b
+            .column(0)
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .ok_or("idx column has the wrong type")?;
+        out.extend(col.iter().map(|v| v.unwrap_or(u64::MAX)));
+    }
+    Ok(out)
+}
+
+fn check_batch(
+    cx: &mut Ctx<'_>,
+    r: &str,
+    b: &RecordBatch,
+    pos_base: usize,
+    row_trouble: &HashMap<usize, ProblemKind>,
+    rows: &mut BTreeMap<u64, (Hash, Hash)>,
+    coverage: &mut BTreeMap<String, BTreeSet<i64>>,
+) {
+    let expected_schema = segment::schema();
+    if b.schema().fields() != expected_schema.fields() {
+        cx.problem(
+            ProblemKind::ColumnMismatch,
+            r,
+            None,
+            "the file's columns differ from the segment schema (FORMAT.md §7.1)",
+        );
+        return;
+    }
+    let col = |name: &str| b.column(expected_schema.index_of(name).unwrap_or(0));
+    let (Some(idx), Some(leaf), Some(lh), Some(ch)) = (
+        col("idx").as_any().downcast_ref::<UInt64Array>(),
+        col("leaf").as_any().downcast_ref::<BinaryArray>(),
+        col("leaf_hash")
+            .as_any()
+            .downcast_ref::<FixedSizeBinaryArray>(),
+        col("chain").as_any().downcast_ref::<FixedSizeBinaryArray>(),
+    ) else {
+        cx.problem(
+            ProblemKind::ColumnMismatch,
+            r,
+            None,
+            "core columns have the wrong types",
+        );
+        return;
+    };
+    let mut records: Vec<Option<Record>> = Vec::with_capacity(b.num_rows());
+    for row in 0..b.num_rows() {
+        let i = idx.value(row);
+        let bytes = leaf.value(row);
+        cx.report.leaf_bytes += bytes.len() as u64;
+        let computed = leaf_hash(bytes);
+        let stored: Hash = lh.value(row).try_into().unwrap_or_default();
+        let stored_chain: Hash = ch.value(row).try_into().unwrap_or_default();
+        if row_trouble.contains_key(&(pos_base + row)) {
+            records.push(None);
+            rows.entry(i).or_insert((computed, stored_chain));
+            continue;
+        }
+        if computed != stored {
+            cx.problem(
+                ProblemKind::Modified,
+                r,
+                Some(i),
+                "leaf bytes do not match leaf_hash",
+            );
+        }
+        let rec = match Record::from_leaf(bytes) {
+            Ok(rec) => Some(rec),
+            Err(e) => {
+                if computed == stored {
+                    cx.problem(ProblemKind::Modified, r, Some(i), e.to_string());
+                }
+                None
+            }
+        };
+        if let Some(rec) = &rec
+            && rec.kind() == Kind::Coverage
+            && let (Some(s), Some(w)) = (&rec.source, rec.window_start)
+        {
+            coverage.entry(s.clone()).or_default().insert(w.0);
+        }
+        records.push(rec);
+        rows.insert(i, (computed, stored_chain));
+    }
+    compare_columns(cx, r, b, idx, &records);
+}
+
+/// Rebuilds the typed columns from the leaves and compares them with the
+/// stored ones, reporting the first differing row of each column.
+fn compare_columns(
+    cx: &mut Ctx<'_>,
+    r: &str,
+    b: &RecordBatch,
+    idx: &UInt64Array,
+    records: &[Option<Record>],
+) {
+    let ok_rows: Vec<usize> = (0..records.len())
+        .filter(|&i| records[i].is_some())
+        .collect();
+    if ok_rows.is_empty() {
+        return;
+    }
+    let leaves: Vec<Vec<u8>> = ok_rows
+        .iter()
+        .map(|&i| records[i].as_ref().map(|r| r.to_leaf()).unwrap_or_default())
+        .collect();
+    let sealed: Vec<segment::SealedLeaf<'_>> = ok_rows
+        .iter()
+        .zip(&leaves)
+        .filter_map(|(&i, l)| {
+            records[i].as_ref().map(|rec| segment::SealedLeaf {
+                record: rec,
+                leaf: l,
+                leaf_hash: [0; 32],
+                chain: [0; 32],
+            })
+        })
+        .collect();
+    let Ok(expected) = segment::leaves_to_batch(0, &sealed) else {
+        return;
+    };
+    let take = arrow::array::UInt32Array::from_iter_values(ok_rows.iter().map(|&i| i as u32));
+    for (ci, field) in b.schema().fields().iter().enumerate() {
+        if matches!(
+            field.name().as_str(),
+            "idx" | "leaf" | "leaf_hash" | "chain"
+        ) {
+            continue;
+        }
+        let Ok(stored) = arrow::compute::take(b.column(ci), &take, None) else {
+            continue;
+        };
+        let want = expected.column(ci);
+        if stored.to_data() == want.to_data() {
+            continue;
+        }
+        for (k, &row) in ok_rows.iter().enumerate() {
+            if stored.slice(k, 1).to_data() != want.slice(k, 1).to_data() {
+                cx.problem(
+                    ProblemKind::ColumnMismatch,
+                    r,
+                    Some(idx.value(row)),
+                    format!(
+                        "column `{}` differs from the value in the leaf",
+                        field.name()
+                    ),
+                );
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Helpers shared by the integration tests: run the real binary, make keys,
+//! build stores from fixtures.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sealtrail"))
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(rel: &str) -> PathBuf {
+    repo().join("fixtures").join(rel)
+}
+
+pub fn run(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .output()
+        .expect("run sealtrail")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+#[track_caller]
+pub fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "sealtrail {args:?} failed: {}\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+/// A temp directory holding `keys/` (outside the store) and `store/`.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let env = Env {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        ok(&[
+            "keygen",
+            "--name",
+            "test.example/log",
+            "--out",
+            env.keys().to_str().unwrap(),
+        ]);
+        env
+    }
+    pub fn keys(&self) -> PathBuf {
+        self.dir.path().join("keys")
+    }
+    pub fn key(&self) -> PathBuf {
+        self.keys().join("test.example_log.key")
+    }
+    pub fn vkey(&self) -> PathBuf {
+        self.keys().join("test.example_log.vkey")
+    }
+    pub fn pem(&self) -> PathBuf {
+        self.keys().join("test.example_log.pub.pem")
+    }
+    pub fn store(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+    pub fn s(p: &Path) -> String {
+        p.to_str().unwrap().to_string()
+    }
+    /// `sealtrail ingest` with the given extra args and files.
+    pub fn ingest(&self, extra: &[&str], files: &[&Path]) -> Output {
+        let store = Env::s(&self.store());
+        let key = Env::s(&self.key());
+        let mut args: Vec<String> = vec![
+            "ingest".into(),
+            "--store".into(),
+            store,
+            "--key".into(),
+            key,
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.extend(files.iter().map(|f| Env::s(f)));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&refs)
+    }
+    pub fn verify(&self, extra: &[&str]) -> Output {
+        let store = Env::s(&self.store());
+        let vkey = Env::s(&self.vkey());
+        let mut args = vec!["verify", "--store", &store, "--vkey", &vkey];
+        args.extend_from_slice(extra);
+        run(&args)
+    }
+}
+
+/// Rows of a DuckDB query over the store's segments, as strings.
+pub fn duck(store: &Path, sql: &str) -> Vec<Vec<String>> {
+    let conn = duckdb::Connection::open_in_memory().expect("duckdb");
+    let glob = format!("{}/segments/*.parquet", store.display());
+    conn.execute_batch(&format!(
+        "CREATE VIEW leaves AS SELECT * FROM read_parquet('{glob}')"
+    ))
+    .expect("view");
+    let mut stmt = conn
+        .prepare(&format!("SELECT * FROM ({sql}) t"))
+        .expect("prepare");
+    let mut rows = stmt.query([]).expect("query");
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().expect("row") {
+        let cols = row.as_ref().column_count();
+        let mut v = Vec::new();
+        for i in 0..cols {
+            let val: duckdb::types::Value = row.get(i).expect("get");
+            v.push(match val {
+                duckdb::types::Value::Null => "NULL".to_string(),
+                duckdb::types::Value::Text(s) => s,
+                other => format!("{other:?}"),
+            });
+        }
+        out.push(v);
+    }
+    out
+}

@@ -1,0 +1,476 @@
+//! Builds a real store with the binary, tampers with it in every way
+//! `sealtrail verify` must name, and asserts the exact verdict for each.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BinaryArray, RecordBatch, StringArray, UInt32Array};
+use common::{Env, fixture, ok, run, stdout};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+/// A store with several segments, built once per test.
+fn built() -> Env {
+    let env = Env::new();
+    let o = env.ingest(
+        &["--source", "jsonl", "--seal-every", "20"],
+        &[&fixture("jsonl/events.jsonl")],
+    );
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    env
+}
+
+fn segments(env: &Env) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(env.store().join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+fn name(p: &Path) -> String {
+    format!("segments/{}", p.file_name().unwrap().to_string_lossy())
+}
+
+fn read_batch(p: &Path) -> RecordBatch {
+    let r = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(p).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<RecordBatch> = r.map(|b| b.unwrap()).collect();
+    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+}
+
+fn write_batch(p: &Path, b: &RecordBatch) {
+    let mut w = ArrowWriter::try_new(fs::File::create(p).unwrap(), b.schema(), None).unwrap();
+    w.write(b).unwrap();
+    w.close().unwrap();
+}
+
+fn take_rows(b: &RecordBatch, rows: &[u32]) -> RecordBatch {
+    let idx = UInt32Array::from(rows.to_vec());
+    arrow::compute::take_record_batch(b, &idx).unwrap()
+}
+
+fn replace_column(b: &RecordBatch, name: &str, col: ArrayRef) -> RecordBatch {
+    let i = b.schema().index_of(name).unwrap();
+    let mut cols = b.columns().to_vec();
+    cols[i] = col;
+    RecordBatch::try_new(b.schema(), cols).unwrap()
+}
+
+/// Runs verify and returns (exit code, problem lines, summary line).
+fn verdict(env: &Env, extra: &[&str]) -> (i32, Vec<String>, String) {
+    let o = env.verify(extra);
+    let out = stdout(&o);
+    let mut lines: Vec<String> = out.lines().map(str::to_string).collect();
+    let summary = lines.pop().unwrap_or_default();
+    lines.retain(|l| !l.starts_with("warning:"));
+    (o.status.code().unwrap(), lines, summary)
+}
+
+#[track_caller]
+fn assert_one(env: &Env, extra: &[&str], want: &str) {
+    let (code, lines, summary) = verdict(env, extra);
+    assert_eq!(code, 1, "verify must fail; got {lines:?} {summary}");
+    assert!(summary.starts_with("FAILED"), "{summary}");
+    assert!(
+        lines.iter().any(|l| l.starts_with(want)),
+        "expected a line starting {want:?}, got {lines:#?}"
+    );
+}
+
+#[test]
+fn clean_store_verifies() {
+    let env = built();
+    assert!(
+        segments(&env).len() >= 3,
+        "seal-every 20 makes several segments"
+    );
+    let (code, lines, summary) = verdict(&env, &[]);
+    assert_eq!(code, 0, "{lines:?} {summary}");
+    assert!(lines.is_empty());
+    assert!(
+        summary.starts_with("OK: checkpoint test.example/log size "),
+        "{summary}"
+    );
+}
+
+#[test]
+fn modified_leaf_is_named_with_its_index() {
+    let env = built();
+    let seg = &segments(&env)[1];
+    let b = read_batch(seg);
+    let leaf = b
+        .column_by_name("leaf")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<BinaryArray>()
+        .unwrap();
+    let mut vals: Vec<Vec<u8>> = (0..leaf.len()).map(|i| leaf.value(i).to_vec()).collect();
+    let pos = vals[3].iter().position(|&c| c == b'@').unwrap();
+    vals[3][pos - 1] ^= 1;
+    let idx = b
+        .column_by_name("idx")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow::array::UInt64Array>()
+        .unwrap()
+        .value(3);
+    let col = Arc::new(BinaryArray::from_iter_values(vals.iter()));
+    write_batch(seg, &replace_column(&b, "leaf", col));
+    assert_one(
+        &env,
+        &[],
+        &format!(
+            "modified: {} idx {idx}: leaf bytes do not match leaf_hash",
+            name(seg)
+        ),
+    );
+}
+
+#[test]
+fn typed_column_edit_is_a_column_mismatch() {
+    let env = built();
+    let seg = &segments(&env)[0];
+    let b = read_batch(seg);
+    let enc = b
+        .column_by_name("encryption")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
+    let row = (0..enc.len())
+        .find(|&i| enc.is_valid(i) && enc.value(i) == "none")
+        .expect("a plaintext delivery");
+    let vals: Vec<Option<&str>> = (0..enc.len())
+        .map(|i| {
+            if i == row {
+                Some("tls")
+            } else {
+                enc.is_valid(i).then(|| enc.value(i))
+            }
+        })
+        .collect();
+    write_batch(
+        seg,
+        &replace_column(&b, "encryption", Arc::new(StringArray::from(vals))),
+    );
+    assert_one(
+        &env,
+        &[],
+        &format!(
+            "column-mismatch: {} idx {row}: column `encryption`",
+            name(seg)
+        ),
+    );
+}
+
+#[test]
+fn deleted_row_is_missing() {
+    let env = built();
+    let seg = &segments(&env)[1];
+    let b = read_batch(seg);
+    let first = b
+        .column_by_name("idx")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow::array::UInt64Array>()
+        .unwrap()
+        .value(0);
+    let rows: Vec<u32> = (0..b.num_rows() as u32).filter(|&r| r != 5).collect();
+    write_batch(seg, &take_rows(&b, &rows));
+    assert_one(
+        &env,
+        &[],
+        &format!(
+            "missing: {} idx {}: 1 leaf row(s) missing",
+            name(seg),
+            first + 5
+        ),
+    );
+}
+
+#[test]
+fn cut_tail_rows_are_truncated() {
+    let env = built();
+    let seg = &segments(&env)[0];
+    let b = read_batch(seg);
+    let n = b.num_rows() as u32;
+    write_batch(seg, &take_rows(&b, &(0..n - 2).collect::<Vec<_>>()));
+    assert_one(
+        &env,
+        &[],
+        &format!("truncated: {} idx {}", name(seg), n - 2),
+    );
+}
+
+#[test]
+fn swapped_rows_are_reordered() {
+    let env = built();
+    let seg = &segments(&env)[0];
+    let b = read_batch(seg);
+    let mut rows: Vec<u32> = (0..b.num_rows() as u32).collect();
+    rows.swap(2, 3);
+    write_batch(seg, &take_rows(&b, &rows));
+    assert_one(
+        &env,
+        &[],
+        &format!("reordered: {} idx 2: row 2 holds leaf 3", name(seg)),
+    );
+}
+
+#[test]
+fn cut_file_bytes_are_truncated() {
+    let env = built();
+    let seg = &segments(&env)[1];
+    let bytes = fs::read(seg).unwrap();
+    fs::write(seg, &bytes[..bytes.len() / 2]).unwrap();
+    assert_one(&env, &[], &format!("truncated: {}", name(seg)));
+}
+
+#[test]
+fn deleted_file_is_missing() {
+    let env = built();
+    let seg = &segments(&env)[1];
+    fs::remove_file(seg).unwrap();
+    assert_one(&env, &[], &format!("missing: {}", name(seg)));
+}
+
+#[test]
+fn renamed_file_is_moved() {
+    let env = built();
+    let seg = &segments(&env)[1];
+    fs::rename(seg, seg.with_file_name("renamed.parquet")).unwrap();
+    let (_, lines, _) = verdict(&env, &[]);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("moved: {}", name(seg)))
+                && l.ends_with("now in segments/renamed.parquet")),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn injected_file_is_extra() {
+    let env = built();
+    let seg = &segments(&env)[0];
+    fs::copy(
+        seg,
+        seg.with_file_name("00000000000000100000-00000000000000100010.parquet"),
+    )
+    .unwrap();
+    assert_one(
+        &env,
+        &[],
+        "extra: segments/00000000000000100000-00000000000000100010.parquet: a file beyond the signed tree",
+    );
+}
+
+#[test]
+fn rolled_back_checkpoint_is_inconsistent() {
+    let env = built();
+    let dir = env.store().join("checkpoints");
+    let mut kept: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    kept.sort();
+    let older = &kept[1];
+    fs::copy(older, env.store().join("checkpoint")).unwrap();
+    let newest = kept.last().unwrap();
+    assert_one(
+        &env,
+        &[],
+        &format!(
+            "inconsistent-checkpoint: checkpoints/{}",
+            newest.file_name().unwrap().to_string_lossy()
+        ),
+    );
+}
+
+#[test]
+fn full_rollback_is_caught_by_a_trusted_checkpoint() {
+    let env = built();
+    let trusted = env.dir.path().join("trusted.checkpoint");
+    fs::copy(env.store().join("checkpoint"), &trusted).unwrap();
+    // Roll everything back to the second checkpoint, as an insider would.
+    let dir = env.store().join("checkpoints");
+    let mut kept: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    kept.sort();
+    let keep_size: u64 = kept[1]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .parse()
+        .unwrap();
+    for k in &kept[2..] {
+        fs::remove_file(k).unwrap();
+        let size = k.file_name().unwrap().to_string_lossy().to_string();
+        fs::remove_file(env.store().join("manifests").join(format!("{size}.note"))).unwrap();
+    }
+    fs::copy(&kept[1], env.store().join("checkpoint")).unwrap();
+    for s in segments(&env) {
+        let first: u64 = s.file_name().unwrap().to_string_lossy()[..20]
+            .parse()
+            .unwrap();
+        if first >= keep_size {
+            fs::remove_file(s).unwrap();
+        }
+    }
+    let (code, _, _) = verdict(&env, &[]);
+    assert_eq!(
+        code, 0,
+        "without outside knowledge a clean rollback looks like an older store"
+    );
+    let t = trusted.to_str().unwrap();
+    assert_one(
+        &env,
+        &["--trusted-checkpoint", t],
+        "inconsistent-checkpoint: trusted checkpoint",
+    );
+}
+
+#[test]
+fn edited_checkpoint_has_a_bad_signature() {
+    let env = built();
+    let p = env.store().join("checkpoint");
+    let text = fs::read_to_string(&p).unwrap();
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    let bumped = (lines[1].parse::<u64>().unwrap() + 1).to_string();
+    lines[1] = &bumped;
+    fs::write(&p, lines.join("\n")).unwrap();
+    assert_one(&env, &[], "bad-signature: checkpoint");
+}
+
+#[test]
+fn another_key_is_unknown() {
+    let env = built();
+    let other = tempfile::tempdir().unwrap();
+    ok(&[
+        "keygen",
+        "--name",
+        "test.example/log",
+        "--out",
+        other.path().to_str().unwrap(),
+    ]);
+    let vkey = other.path().join("test.example_log.vkey");
+    let o = run(&[
+        "verify",
+        "--store",
+        env.store().to_str().unwrap(),
+        "--vkey",
+        vkey.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o)
+            .lines()
+            .next()
+            .unwrap()
+            .starts_with("unknown-key: checkpoint"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn crlf_conversion_is_named() {
+    let env = built();
+    let p = env.store().join("checkpoint");
+    let text = fs::read_to_string(&p).unwrap();
+    fs::write(&p, text.replace('\n', "\r\n")).unwrap();
+    assert_one(&env, &[], "crlf-damaged: checkpoint");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let env = built();
+    let o = run(&[
+        "verify",
+        "--store",
+        "/nonexistent/store",
+        "--vkey",
+        env.vkey().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["verify", "--store"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn proofs_print_and_verify_offline() {
+    let env = built();
+    let store = env.store();
+    let s = store.to_str().unwrap();
+    let proof = ok(&["proof", "inclusion", "--store", s, "--idx", "7"]);
+    assert!(
+        proof.starts_with("c2sp.org/tlog-proof@v1\nindex 7\n"),
+        "{proof}"
+    );
+    let pf = env.dir.path().join("p.tlog-proof");
+    fs::write(&pf, &proof).unwrap();
+    // the leaf hash of idx 7, read through DuckDB
+    let rows = common::duck(&store, "SELECT hex(leaf_hash) FROM leaves WHERE idx = 7");
+    let lh = rows[0][0].to_lowercase();
+    let vk = env.vkey();
+    let v = vk.to_str().unwrap();
+    let out = ok(&[
+        "verify-proof",
+        "--vkey",
+        v,
+        "--leaf-hash",
+        &lh,
+        pf.to_str().unwrap(),
+    ]);
+    assert!(out.starts_with("OK: leaf 7 is included"), "{out}");
+    let wrong = rows[0][0]
+        .to_lowercase()
+        .replace(&lh[..2], if &lh[..2] == "00" { "01" } else { "00" });
+    let o = run(&[
+        "verify-proof",
+        "--vkey",
+        v,
+        "--leaf-hash",
+        &wrong,
+        pf.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+
+    let kept: Vec<PathBuf> = {
+        let mut k: Vec<_> = fs::read_dir(store.join("checkpoints"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        k.sort();
+        k
+    };
+    let old = &kept[1];
+    let old_size = old
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .parse::<u64>()
+        .unwrap()
+        .to_string();
+    let cproof = ok(&["proof", "consistency", "--store", s, "--from", &old_size]);
+    let cf = env.dir.path().join("c.proof");
+    fs::write(&cf, &cproof).unwrap();
+    let out = ok(&[
+        "verify-proof",
+        "--vkey",
+        v,
+        "--old-checkpoint",
+        old.to_str().unwrap(),
+        cf.to_str().unwrap(),
+    ]);
+    assert!(out.starts_with("OK: tree size"), "{out}");
+}
