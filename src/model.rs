@@ -187,6 +187,8 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_peer: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_failed: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relay: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dsn: Option<String>,

@@ -116,6 +116,19 @@ enum Command {
         /// The proof file.
         proof: PathBuf,
     },
+    /// Export sealed events in another schema (OCSF: deliveries as Email
+    /// Activity 4009, sign-ins as Authentication 3002), one JSON per line.
+    Export {
+        /// Store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// Output schema.
+        #[arg(long, value_parser = ["ocsf"])]
+        format: String,
+        /// Output file (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Test support: append numbered events in a loop, printing `acked N`
     /// after each durable commit (used by the crash test).
     #[command(hide = true)]
@@ -257,6 +270,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             old_checkpoint.as_deref(),
             &proof,
         ),
+        Command::Export {
+            store,
+            format: _,
+            out,
+        } => export_ocsf(&store, out.as_deref()),
         Command::StressAppend {
             store,
             key,
@@ -654,4 +672,46 @@ fn stress_append(
             app.seal()?;
         }
     }
+}
+
+fn export_ocsf(store: &Path, out: Option<&Path>) -> Result<ExitCode> {
+    use std::io::Write;
+    let reader = Reader::open(store).map_err(|e| Usage(e.to_string()))?;
+    let mut w: Box<dyn Write> = match out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("{}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut n = 0u64;
+    for (name, _, _) in reader.segment_files()? {
+        let path = reader.layout().segment(&name);
+        for batch in sealtrail::store::segment::read_columns(&path, &["idx", "leaf"])
+            .with_context(|| format!("{}", path.display()))?
+        {
+            let batch = batch?;
+            let idx = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::UInt64Array>()
+                .context("idx column")?;
+            let leaf = batch
+                .column(1)
+                .as_any()
+                .downcast_ref::<arrow::array::BinaryArray>()
+                .context("leaf column")?;
+            for i in 0..batch.num_rows() {
+                let rec = sealtrail::model::Record::from_leaf(leaf.value(i))
+                    .with_context(|| format!("{}: idx {}", path.display(), idx.value(i)))?;
+                if let Some(v) = sealtrail::ingest::ocsf::to_ocsf(&rec, idx.value(i)) {
+                    serde_json::to_writer(&mut w, &v)?;
+                    w.write_all(b"\n")?;
+                    n += 1;
+                }
+            }
+        }
+    }
+    w.flush()?;
+    eprintln!("exported {n} OCSF events");
+    Ok(ExitCode::SUCCESS)
 }

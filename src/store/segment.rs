@@ -69,6 +69,7 @@ const STRING_COLUMNS: &[(&str, StrCol)] = &[
 
 const BOOL_COLUMNS: &[(&str, BoolCol)] = &[
     ("phi", |r| r.phi),
+    ("tls_failed", |r| r.tls_failed),
     ("mfa", |r| r.mfa),
     ("phishing_resistant", |r| r.phishing_resistant),
     ("accountable", |r| r.accountable),

@@ -1,0 +1,373 @@
+//! The ingest driver: feeds a source's output into the store's appender.
+//!
+//! Owns what every source shares: validation, quarantine leaves (raw bytes,
+//! `file:line`, a reason naming fields and never values), deduplication via
+//! the appender, coverage leaves, `--strict`, periodic commits and seals, and
+//! the end-of-run summary.
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::time::Instant;
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use super::{IngestError, MAX_LINE, Parsed, Source, source_by_name};
+use crate::model::{Kind, Record, Ts};
+use crate::store::{Appended, Appender};
+
+/// Options of an ingest run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Stop at the first bad record; seal nothing of that file.
+    pub strict: bool,
+    /// Seal every this many new records (and at the end).
+    pub seal_every: usize,
+    /// Append coverage leaves (per source, per hour of event time).
+    pub coverage: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            strict: false,
+            seal_every: 100_000,
+            coverage: true,
+        }
+    }
+}
+
+/// Counts of one ingest run.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// Source name.
+    pub source: String,
+    /// Records and bad records read.
+    pub read: u64,
+    /// New events appended (excluding quarantine and coverage leaves).
+    pub sealed: u64,
+    /// Records skipped as already present.
+    pub duplicates: u64,
+    /// Read and understood but not events, by reason.
+    pub skipped: BTreeMap<String, u64>,
+    /// Quarantined, by reason.
+    pub quarantined: BTreeMap<String, u64>,
+    /// Quarantined lines with their `file:line` (first 1000), for HTTP answers.
+    pub quarantine_refs: Vec<(String, String)>,
+    /// Coverage leaves appended.
+    pub coverage_leaves: u64,
+    /// Wall time.
+    pub elapsed: std::time::Duration,
+}
+
+impl Summary {
+    /// Total quarantined.
+    pub fn quarantined_total(&self) -> u64 {
+        self.quarantined.values().sum()
+    }
+
+    /// The end-of-run lines.
+    pub fn render(&self) -> String {
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        let mut s = format!(
+            "{}: read {}, sealed {}, duplicates {}, quarantined {}, coverage leaves {}, {:.2}s, {:.0} events/s\n",
+            self.source,
+            self.read,
+            self.sealed,
+            self.duplicates,
+            self.quarantined_total(),
+            self.coverage_leaves,
+            secs,
+            self.read as f64 / secs
+        );
+        for (reason, n) in &self.skipped {
+            s.push_str(&format!("  not an event {n}: {reason}\n"));
+        }
+        for (reason, n) in &self.quarantined {
+            s.push_str(&format!("  quarantined {n}: {reason}\n"));
+        }
+        s
+    }
+}
+
+/// A progress callback.
+pub type ProgressFn<'a> = Box<dyn FnMut(&Summary) + 'a>;
+
+/// The ingest driver for one source over one or more inputs.
+pub struct Ingest<'a> {
+    appender: &'a mut Appender,
+    source: Box<dyn Source>,
+    opts: Options,
+    summary: Summary,
+    since_seal: usize,
+    hours: BTreeMap<(String, i64), u64>,
+    started: Instant,
+    /// Called with the summary so far after every 10,000 records.
+    pub progress: Option<ProgressFn<'a>>,
+}
+
+const HOUR: i64 = 3_600_000_000;
+
+impl<'a> Ingest<'a> {
+    /// A driver writing into `appender`.
+    pub fn new(appender: &'a mut Appender, source: Box<dyn Source>, opts: Options) -> Ingest<'a> {
+        let summary = Summary {
+            source: source.name().to_string(),
+            ..Summary::default()
+        };
+        Ingest {
+            appender,
+            source,
+            opts,
+            summary,
+            since_seal: 0,
+            hours: BTreeMap::new(),
+            started: Instant::now(),
+            progress: None,
+        }
+    }
+
+    /// Ingests one input. `name` is what `input_ref` and errors show.
+    pub fn input(&mut self, input: &mut dyn BufRead, name: &str) -> Result<(), IngestError> {
+        let Ingest {
+            appender,
+            source,
+            opts,
+            summary,
+            since_seal,
+            hours,
+            progress,
+            ..
+        } = self;
+        let mut emit = |p: Parsed| -> Result<(), IngestError> {
+            accept(
+                appender,
+                opts,
+                summary,
+                since_seal,
+                hours,
+                name,
+                source_name(summary),
+                p,
+            )?;
+            if summary.read % 10_000 == 0
+                && let Some(cb) = progress.as_mut()
+            {
+                cb(summary);
+            }
+            Ok(())
+        };
+        source.parse(input, name, &mut emit)
+    }
+
+    /// Checks a file in a first pass for `--strict`: the first bad record
+    /// is an error and nothing is appended.
+    pub fn precheck(&mut self, input: &mut dyn BufRead, name: &str) -> Result<(), IngestError> {
+        let mut first_bad: Option<(u64, String)> = None;
+        let mut emit = |p: Parsed| -> Result<(), IngestError> {
+            if first_bad.is_some() {
+                return Ok(());
+            }
+            match p {
+                Parsed::Bad { line, reason, .. } => first_bad = Some((line, reason)),
+                Parsed::Skip { .. } => {}
+                Parsed::Event(mut rec, line) => {
+                    rec.v = crate::model::LEAF_VERSION;
+                    rec.derive();
+                    if let Err(e) = rec.validate() {
+                        first_bad = Some((line, e.to_string()));
+                    }
+                }
+            }
+            Ok(())
+        };
+        let mut fresh = source_by_name(self.source.name())?;
+        fresh.parse(input, name, &mut emit)?;
+        fresh.finish(&mut emit)?;
+        match first_bad {
+            Some((line, reason)) => Err(IngestError::Strict {
+                input_ref: format!("{name}:{line}"),
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Flushes the source, appends coverage leaves, commits and seals.
+    pub fn finish(mut self) -> Result<Summary, IngestError> {
+        {
+            let Ingest {
+                appender,
+                source,
+                opts,
+                summary,
+                since_seal,
+                hours,
+                ..
+            } = &mut self;
+            let mut emit = |p: Parsed| {
+                accept(
+                    appender,
+                    opts,
+                    summary,
+                    since_seal,
+                    hours,
+                    "(end of input)",
+                    source_name(summary),
+                    p,
+                )
+            };
+            source.finish(&mut emit)?;
+        }
+        if self.opts.coverage && self.source.continuous() {
+            self.append_coverage()?;
+        }
+        self.appender.commit()?;
+        self.appender.seal()?;
+        self.summary.elapsed = self.started.elapsed();
+        Ok(self.summary)
+    }
+
+    fn append_coverage(&mut self) -> Result<(), IngestError> {
+        let mut by_source: BTreeMap<String, BTreeMap<i64, u64>> = BTreeMap::new();
+        for ((s, h), n) in std::mem::take(&mut self.hours) {
+            by_source.entry(s).or_default().insert(h, n);
+        }
+        for (source, hours) in by_source {
+            let (Some(&first), Some(&last)) = (hours.keys().next(), hours.keys().next_back())
+            else {
+                continue;
+            };
+            // Zero-count hours make silent gaps visible; beyond 400 days of
+            // span (e.g. a bogus year-9999 timestamp) only observed hours.
+            let fill = (last - first) / HOUR <= 400 * 24;
+            let slots: Vec<i64> = if fill {
+                (0..=(last - first) / HOUR)
+                    .map(|k| first + k * HOUR)
+                    .collect()
+            } else {
+                hours.keys().copied().collect()
+            };
+            for h in slots {
+                let n = hours.get(&h).copied().unwrap_or(0);
+                let mut r = Record::new(Kind::Coverage, Ts(h), &source);
+                r.window_start = Some(Ts(h));
+                r.window_end = Some(Ts(h + HOUR));
+                r.count = Some(n);
+                let digest =
+                    Sha256::digest(format!("{source}\n{h}\n{n}\n{}", self.summary.read).as_bytes());
+                r.source_event_id = Some(format!("coverage:{h}:{}", hex::encode(&digest[..8])));
+                if let Appended::New(_) = self.appender.append(r)? {
+                    self.summary.coverage_leaves += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn source_name(s: &Summary) -> String {
+    s.source.clone()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn accept(
+    appender: &mut Appender,
+    opts: &Options,
+    summary: &mut Summary,
+    since_seal: &mut usize,
+    hours: &mut BTreeMap<(String, i64), u64>,
+    file: &str,
+    source: String,
+    p: Parsed,
+) -> Result<(), IngestError> {
+    summary.read += 1;
+    let (line, reason, raw, overlong) = match p {
+        Parsed::Event(mut rec, line) => {
+            rec.v = crate::model::LEAF_VERSION;
+            rec.derive();
+            match rec.validate() {
+                Ok(()) => {
+                    let src = rec.source.clone().unwrap_or_else(|| source.clone());
+                    let ts = rec.ts.map(|t| t.0).unwrap_or(0);
+                    match appender.append(*rec)? {
+                        Appended::New(_) => {
+                            summary.sealed += 1;
+                            *hours.entry((src, ts.div_euclid(HOUR) * HOUR)).or_default() += 1;
+                            *since_seal += 1;
+                        }
+                        Appended::Duplicate => summary.duplicates += 1,
+                    }
+                    return maybe_seal(appender, opts, since_seal);
+                }
+                Err(e) => {
+                    let raw = rec
+                        .raw
+                        .clone()
+                        .map(String::into_bytes)
+                        .unwrap_or_else(|| rec.to_leaf());
+                    (line, e.to_string(), raw, None)
+                }
+            }
+        }
+        Parsed::Bad {
+            line,
+            reason,
+            raw,
+            overlong,
+        } => (line, reason, raw, overlong),
+        Parsed::Skip { reason, .. } => {
+            *summary.skipped.entry(reason.to_string()).or_default() += 1;
+            return Ok(());
+        }
+    };
+    if opts.strict {
+        return Err(IngestError::Strict {
+            input_ref: format!("{file}:{line}"),
+            reason,
+        });
+    }
+    let input_ref = format!("{file}:{line}");
+    let mut q = Record::new(Kind::Quarantine, Ts::now(), &source);
+    q.reason = Some(reason.clone());
+    q.input_ref = Some(input_ref.clone());
+    let mut id = Sha256::new();
+    id.update(line.to_be_bytes());
+    id.update(&raw);
+    match std::str::from_utf8(&raw) {
+        Ok(t) if overlong.is_none() => q.raw = Some(t.to_string()),
+        _ => q.raw_b64 = Some(base64::engine::general_purpose::STANDARD.encode(&raw)),
+    }
+    if let Some((len, sha)) = overlong {
+        q.detail = Some(format!(
+            "line truncated to {MAX_LINE} bytes; full length {len}, sha256 {}",
+            hex::encode(sha)
+        ));
+        id.update(sha);
+    }
+    q.source_event_id = Some(format!("quarantine:{}", hex::encode(&id.finalize()[..16])));
+    match appender.append(q)? {
+        Appended::New(_) => {
+            *summary.quarantined.entry(reason.clone()).or_default() += 1;
+            if summary.quarantine_refs.len() < 1000 {
+                summary.quarantine_refs.push((input_ref, reason));
+            }
+            *since_seal += 1;
+        }
+        Appended::Duplicate => summary.duplicates += 1,
+    }
+    maybe_seal(appender, opts, since_seal)
+}
+
+fn maybe_seal(
+    appender: &mut Appender,
+    opts: &Options,
+    since_seal: &mut usize,
+) -> Result<(), IngestError> {
+    if *since_seal >= opts.seal_every {
+        appender.commit()?;
+        appender.seal()?;
+        *since_seal = 0;
+    }
+    Ok(())
+}

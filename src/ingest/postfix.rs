@@ -1,0 +1,432 @@
+//! `postfix`: syslog maillog from Postfix, one delivery record per recipient
+//! and delivery attempt.
+//!
+//! Postfix spreads one delivery over several lines that share a queue id:
+//! `cleanup` gives the Message-ID, `qmgr` the sender, `smtp` the `to=` line
+//! with relay, dsn and status. The `smtp` TLS line (`Verified TLS connection
+//! established to HOST[IP]:PORT: TLSv1.3 with cipher ...`) carries no queue
+//! id: it is joined to the following `to=` lines of the same smtp PID and
+//! relay. A delivery with no TLS line is `encryption = none`, except on a
+//! reused connection (`conn_use=` > 1) whose handshake we did not see, which
+//! is `unknown`; `Cannot start TLS` / `TLS is required` is a failed TLS
+//! attempt (`tls_failed`). State carries across the files of one call
+//! (rotated logs, oldest first).
+//!
+//! Timestamps: RFC 3164 (`Mar  1 10:00:01`, no year: the first line's year is
+//! the one that puts it at or before the file's modification time, and the
+//! year advances when the month wraps, as at December→January), RFC 5424 and
+//! ISO 8601 (rsyslog high precision). Times without a zone are taken as UTC.
+//!
+//! Redaction: Postfix logs subjects only through `header_checks` warnings;
+//! those lines are skipped and never stored.
+
+use std::collections::HashMap;
+
+use chrono::{Datelike, NaiveDate, TimeZone, Utc};
+
+use super::{Emit, IngestError, Line, Parsed, Source, read_lines};
+use crate::model::{Kind, Record, Ts};
+
+#[derive(Clone)]
+struct Tls {
+    relay: String,
+    peer: &'static str,
+    version: String,
+    cipher: String,
+    line: String,
+}
+
+/// The Postfix maillog source.
+#[derive(Default)]
+pub struct Postfix {
+    year: Option<i32>,
+    last_month: u32,
+    tls: HashMap<String, Tls>,
+    message_ids: HashMap<String, String>,
+    senders: HashMap<String, String>,
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+struct SyslogLine<'a> {
+    ts: Ts,
+    program: &'a str,
+    pid: &'a str,
+    msg: &'a str,
+}
+
+impl Postfix {
+    fn reference_time(file: &str) -> chrono::DateTime<Utc> {
+        std::fs::metadata(file)
+            .and_then(|m| m.modified())
+            .map(chrono::DateTime::<Utc>::from)
+            .unwrap_or_else(|_| Utc::now())
+    }
+
+    /// Parses the syslog header of one line.
+    fn header<'a>(
+        &mut self,
+        line: &'a str,
+        reference: chrono::DateTime<Utc>,
+    ) -> Option<SyslogLine<'a>> {
+        let mut rest = line;
+        if rest.starts_with('<') {
+            let end = rest.find('>')?;
+            rest = &rest[end + 1..];
+            if let Some(r) = rest.strip_prefix("1 ") {
+                // RFC 5424: TIMESTAMP HOST APP PROCID MSGID SD MSG
+                let mut parts = r.splitn(6, ' ');
+                let ts = super::read::parse_time(parts.next()?)?;
+                let _host = parts.next()?;
+                let program = parts.next()?;
+                let pid = parts.next()?;
+                let _msgid = parts.next()?;
+                let rest = parts.next()?;
+                let msg = if let Some(r) = rest.strip_prefix("- ") {
+                    r
+                } else if rest.starts_with('[') {
+                    rest.split_once("] ").map(|(_, m)| m)?
+                } else {
+                    rest
+                };
+                return Some(SyslogLine {
+                    ts,
+                    program,
+                    pid,
+                    msg,
+                });
+            }
+        }
+        let (ts, after) = if rest.len() > 15 && MONTHS.contains(&&rest[..3]) {
+            let month = MONTHS.iter().position(|m| *m == &rest[..3])? as u32 + 1;
+            let day: u32 = rest.get(4..6)?.trim().parse().ok()?;
+            let time = rest.get(7..15)?;
+            let year = match self.year {
+                None => {
+                    let mut y = reference.year();
+                    let candidate = NaiveDate::from_ymd_opt(y, month, day)?;
+                    if candidate > reference.date_naive() + chrono::Days::new(1) {
+                        y -= 1;
+                    }
+                    y
+                }
+                // a wrap (Dec → Jan) moves to the next year; a line a month
+                // or two out of order does not
+                Some(y) if month + 6 <= self.last_month => y + 1,
+                Some(y) if month >= self.last_month + 6 => y - 1,
+                Some(y) => y,
+            };
+            if self.year.is_none()
+                || month + 6 <= self.last_month
+                || (month >= self.last_month && month < self.last_month + 6)
+            {
+                self.year = Some(year);
+                self.last_month = month;
+            }
+            let dt = NaiveDate::from_ymd_opt(year, month, day)?
+                .and_time(chrono::NaiveTime::parse_from_str(time, "%H:%M:%S").ok()?);
+            (
+                Ts(Utc.from_utc_datetime(&dt).timestamp_micros()),
+                rest.get(16..)?,
+            )
+        } else {
+            let (t, after) = rest.split_once(' ')?;
+            (super::read::parse_time(t)?, after)
+        };
+        // HOST PROGRAM[PID]: MSG
+        let (_host, after) = after.split_once(' ')?;
+        let (tag, msg) = after.split_once(": ")?;
+        let (program, pid) = match tag.split_once('[') {
+            Some((p, pid)) => (p, pid.strip_suffix(']')?),
+            None => (tag, "-"),
+        };
+        Some(SyslogLine {
+            ts,
+            program,
+            pid,
+            msg,
+        })
+    }
+
+    fn parse_line(&mut self, line: &Line, text: &str, reference: chrono::DateTime<Utc>) -> Parsed {
+        let Some(h) = self.header(text, reference) else {
+            return Parsed::bad(
+                line,
+                "not a syslog line (no RFC 3164, RFC 5424 or ISO 8601 header)",
+            );
+        };
+        let Some(daemon) = h
+            .program
+            .split_once('/')
+            .filter(|(p, _)| p.starts_with("postfix"))
+            .map(|(_, d)| d)
+        else {
+            return Parsed::Skip {
+                line: line.number,
+                reason: "not a Postfix line",
+            };
+        };
+        let msg = h.msg;
+        if let Some(rest) = tls_line(msg) {
+            let (peer, rest) = rest;
+            let Some((relay, rest)) = rest.split_once(": ") else {
+                return Parsed::bad(line, "TLS line without a relay");
+            };
+            let version = rest.split_whitespace().next().unwrap_or("").to_string();
+            let cipher = rest
+                .split(" with cipher ")
+                .nth(1)
+                .and_then(|c| c.split_whitespace().next())
+                .unwrap_or("")
+                .to_string();
+            self.tls.insert(
+                h.pid.to_string(),
+                Tls {
+                    relay: relay.to_string(),
+                    peer,
+                    version,
+                    cipher,
+                    line: text.to_string(),
+                },
+            );
+            return Parsed::Skip {
+                line: line.number,
+                reason: "TLS handshake (joined into its deliveries)",
+            };
+        }
+        let Some((queue_id, rest)) = msg.split_once(": ") else {
+            return Parsed::Skip {
+                line: line.number,
+                reason: "informational Postfix line",
+            };
+        };
+        if !is_queue_id(queue_id) {
+            if msg.starts_with("warning: header") {
+                return Parsed::Skip {
+                    line: line.number,
+                    reason: "header_checks warning (subject not stored)",
+                };
+            }
+            return Parsed::Skip {
+                line: line.number,
+                reason: "informational Postfix line",
+            };
+        }
+        if let Some(id) = rest.strip_prefix("message-id=") {
+            self.message_ids
+                .insert(queue_id.to_string(), id.trim().to_string());
+            return Parsed::Skip {
+                line: line.number,
+                reason: "message-id (joined into its deliveries)",
+            };
+        }
+        if let Some(from) = rest.strip_prefix("from=<") {
+            let sender = from.split('>').next().unwrap_or("");
+            self.senders
+                .insert(queue_id.to_string(), sender.to_string());
+            return Parsed::Skip {
+                line: line.number,
+                reason: "sender (joined into its deliveries)",
+            };
+        }
+        if rest == "removed" {
+            self.message_ids.remove(queue_id);
+            self.senders.remove(queue_id);
+            return Parsed::Skip {
+                line: line.number,
+                reason: "queue removal",
+            };
+        }
+        let Some(to) = rest.strip_prefix("to=<") else {
+            return Parsed::Skip {
+                line: line.number,
+                reason: "informational Postfix line",
+            };
+        };
+        if daemon != "smtp" && daemon != "lmtp" {
+            return Parsed::Skip {
+                line: line.number,
+                reason: "local or pipe delivery (not a network transmission)",
+            };
+        }
+        let Some((rcpt, fields)) = to.split_once('>') else {
+            return Parsed::bad(line, "to=<...> is not closed");
+        };
+        let mut relay = None;
+        let mut dsn = None;
+        let mut status = None;
+        let mut status_text = "";
+        let mut conn_use = 1u32;
+        for part in fields.split(", ") {
+            let part = part.trim_start_matches(',').trim();
+            if let Some(v) = part.strip_prefix("relay=") {
+                relay = Some(v);
+            } else if let Some(v) = part.strip_prefix("dsn=") {
+                dsn = Some(v);
+            } else if let Some(v) = part.strip_prefix("conn_use=") {
+                conn_use = v.parse().unwrap_or(1);
+            } else if let Some(v) = part.strip_prefix("status=") {
+                let (s, t) = v.split_once(' ').unwrap_or((v, ""));
+                status = Some(s);
+                status_text = t;
+                break;
+            }
+        }
+        // status text may itself contain ", ": take it from the line
+        if let Some(p) = fields.find("status=") {
+            status_text = fields[p..]
+                .split_once(' ')
+                .map(|(_, t)| t)
+                .unwrap_or(status_text);
+        }
+        let Some(status) = status else {
+            return Parsed::bad(line, "delivery line without status=");
+        };
+        let status = match status {
+            "sent" => "delivered",
+            "deferred" => "deferred",
+            "bounced" | "expired" => "bounced",
+            _ => {
+                return Parsed::bad(
+                    line,
+                    "unknown status= value; expected sent, deferred, bounced or expired",
+                );
+            }
+        };
+        let relay = relay.unwrap_or("none");
+        let mut r = Record::new(Kind::Delivery, h.ts, "postfix");
+        r.recipient = Some(rcpt.to_string());
+        r.sender = self.senders.get(queue_id).cloned();
+        r.message_id = self.message_ids.get(queue_id).cloned();
+        r.status = Some(status.to_string());
+        r.dsn = dsn.map(str::to_string);
+        r.relay = Some(relay.to_string());
+        r.source_event_id = Some(format!("{queue_id}:{rcpt}:{status}:{}", h.ts.0));
+        let tls = self.tls.get(h.pid).filter(|t| t.relay == relay).cloned();
+        let mut raw = String::new();
+        match tls {
+            Some(t) => {
+                r.encryption = Some("tls".into());
+                r.tls_version = Some(t.version);
+                r.tls_cipher = Some(t.cipher).filter(|c| !c.is_empty());
+                r.tls_peer = Some(t.peer.to_string());
+                raw.push_str(&t.line);
+                raw.push('\n');
+            }
+            None if status_text.contains("Cannot start TLS")
+                || status_text.contains("TLS is required") =>
+            {
+                r.encryption = Some("none".into());
+                r.tls_failed = Some(true);
+                r.tls_peer = Some("none".into());
+            }
+            None if conn_use > 1 || relay == "none" => r.encryption = Some("unknown".into()),
+            None => {
+                r.encryption = Some("none".into());
+                r.tls_peer = Some("none".into());
+            }
+        }
+        raw.push_str(text);
+        r.raw = Some(raw);
+        Parsed::Event(Box::new(r), line.number)
+    }
+}
+
+fn tls_line(msg: &str) -> Option<(&'static str, &str)> {
+    for (word, peer) in [
+        ("Verified", "verified"),
+        ("Trusted", "trusted"),
+        ("Untrusted", "untrusted"),
+        ("Anonymous", "anonymous"),
+    ] {
+        if let Some(rest) = msg
+            .strip_prefix(word)
+            .and_then(|r| r.strip_prefix(" TLS connection established to "))
+        {
+            return Some((peer, rest));
+        }
+    }
+    None
+}
+
+fn is_queue_id(s: &str) -> bool {
+    s.len() >= 5
+        && s.len() <= 20
+        && s.bytes().all(|b| b.is_ascii_alphanumeric())
+        && s != "warning"
+        && s != "NOQUEUE"
+}
+
+impl Source for Postfix {
+    fn name(&self) -> &'static str {
+        "postfix"
+    }
+
+    fn sniff(&self, head: &[u8]) -> bool {
+        let text = String::from_utf8_lossy(head);
+        text.lines()
+            .take(50)
+            .any(|l| l.contains(" postfix/") && l.contains("]: "))
+    }
+
+    fn parse(
+        &mut self,
+        input: &mut dyn std::io::BufRead,
+        file: &str,
+        emit: &mut Emit<'_>,
+    ) -> Result<(), IngestError> {
+        let reference = Postfix::reference_time(file);
+        read_lines(input, file, &mut |line: Line| {
+            if line.bytes.is_empty() {
+                return Ok(());
+            }
+            let Some(text) = line.text() else {
+                return emit(Parsed::bad(&line, "line is not valid UTF-8"));
+            };
+            let text = text.to_string();
+            let p = self.parse_line(&line, &text, reference);
+            emit(p)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(lines: &[&str]) -> Vec<Record> {
+        let mut p = Postfix::default();
+        let reference = Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap();
+        let mut out = Vec::new();
+        for (i, l) in lines.iter().enumerate() {
+            let line = Line {
+                number: i as u64 + 1,
+                bytes: l.as_bytes().to_vec(),
+                overlong: None,
+            };
+            if let Parsed::Event(r, _) = p.parse_line(&line, l, reference) {
+                out.push(*r);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn postfix_tls_join_and_year_turn() {
+        let recs = parse_all(&[
+            "Dec 31 23:59:58 mx1 postfix/cleanup[10]: 4F9D12A3B: message-id=<a@h.example>",
+            "Dec 31 23:59:58 mx1 postfix/qmgr[11]: 4F9D12A3B: from=<r@h.example>, size=100, nrcpt=1 (queue active)",
+            "Dec 31 23:59:59 mx1 postfix/smtp[12]: Verified TLS connection established to mx.c.example[192.0.2.1]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)",
+            "Jan  1 00:00:01 mx1 postfix/smtp[12]: 4F9D12A3B: to=<b@c.example>, relay=mx.c.example[192.0.2.1]:25, delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok)",
+        ]);
+        assert_eq!(recs.len(), 1);
+        let r = &recs[0];
+        assert_eq!(r.ts.unwrap().to_canonical(), "2026-01-01T00:00:01.000000Z");
+        assert_eq!(r.encryption.as_deref(), Some("tls"));
+        assert_eq!(r.tls_peer.as_deref(), Some("verified"));
+        assert_eq!(r.message_id.as_deref(), Some("<a@h.example>"));
+        assert_eq!(r.sender.as_deref(), Some("r@h.example"));
+    }
+}

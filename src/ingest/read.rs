@@ -1,0 +1,643 @@
+//! Reading helpers every source shares: bounded line reading, JSON records
+//! (NDJSON, arrays, vendor wrappers) with duplicate keys refused, CSV rows,
+//! timestamps in the forms vendors write, gzip and format sniffing.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use super::{IngestError, Line, MAX_LINE};
+
+/// Reads `input` line by line (LF or CRLF), with bounded memory per line.
+pub fn read_lines(
+    input: &mut dyn BufRead,
+    file: &str,
+    f: &mut dyn FnMut(Line) -> Result<(), IngestError>,
+) -> Result<(), IngestError> {
+    let io = |source| IngestError::Io {
+        file: file.to_string(),
+        source,
+    };
+    let mut number = 0u64;
+    loop {
+        let mut bytes = Vec::new();
+        let n = (&mut *input)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut bytes)
+            .map_err(io)?;
+        if n == 0 {
+            return Ok(());
+        }
+        number += 1;
+        let mut overlong = None;
+        if bytes.last() != Some(&b'\n') && bytes.len() > MAX_LINE {
+            // Too long: hash the rest of the line without keeping it.
+            let mut h = Sha256::new();
+            h.update(&bytes);
+            let mut len = bytes.len() as u64;
+            loop {
+                let buf = input.fill_buf().map_err(io)?;
+                if buf.is_empty() {
+                    break;
+                }
+                match buf.iter().position(|&b| b == b'\n') {
+                    Some(p) => {
+                        h.update(&buf[..p]);
+                        len += p as u64;
+                        input.consume(p + 1);
+                        break;
+                    }
+                    None => {
+                        let l = buf.len();
+                        h.update(buf);
+                        len += l as u64;
+                        input.consume(l);
+                    }
+                }
+            }
+            bytes.truncate(MAX_LINE);
+            overlong = Some((len, h.finalize().into()));
+        } else {
+            if bytes.last() == Some(&b'\n') {
+                bytes.pop();
+            }
+            if bytes.last() == Some(&b'\r') {
+                bytes.pop();
+            }
+        }
+        f(Line {
+            number,
+            bytes,
+            overlong,
+        })?;
+    }
+}
+
+/// A quarantine reason for a JSON error: the path of the field and the kind
+/// of problem, never the offending value.
+pub fn json_reason(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let inner = e.inner();
+    let path = e.path().to_string();
+    let msg = inner.to_string();
+    let msg = msg.split(" at line ").next().unwrap_or("").to_string();
+    let what = if inner.is_syntax() || inner.is_eof() {
+        format!("invalid JSON at column {}", inner.column())
+    } else if msg.starts_with("unknown field")
+        || msg.starts_with("missing field")
+        || msg.starts_with("duplicate field")
+    {
+        msg.split(", expected").next().unwrap_or("").to_string()
+    } else if let Some((_, expected)) = msg.split_once("expected ") {
+        format!("wrong type or value, expected {expected}")
+    } else if msg.starts_with("unknown variant") {
+        "unknown value".to_string()
+    } else {
+        "invalid value".to_string()
+    };
+    if inner.is_syntax() || inner.is_eof() || path == "." || path == "?" || path.is_empty() {
+        what
+    } else {
+        format!("field `{path}`: {what}")
+    }
+}
+
+/// The identity of a record whose format carries none: a content hash of its
+/// input bytes, so a re-sent line is recognised (FORMAT.md §11).
+pub fn content_id(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(&Sha256::digest(bytes)[..16]))
+}
+
+/// Opens a file for ingest, decompressing `.gz` (by name or magic bytes).
+pub fn open_input(path: &Path) -> Result<Box<dyn BufRead>, IngestError> {
+    let name = path.display().to_string();
+    let io = |source| IngestError::Io {
+        file: name.clone(),
+        source,
+    };
+    let mut f = BufReader::with_capacity(1 << 20, File::open(path).map_err(io)?);
+    let gz = f.fill_buf().map_err(io)?.starts_with(&[0x1f, 0x8b]);
+    if gz {
+        Ok(Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::bufread::MultiGzDecoder::new(f),
+        )))
+    } else {
+        Ok(Box::new(f))
+    }
+}
+
+/// Reads the first bytes of an input for format detection.
+pub fn sniff_head(path: &Path) -> Result<Vec<u8>, IngestError> {
+    let mut r = open_input(path)?;
+    let mut head = vec![0u8; 64 * 1024];
+    let mut n = 0;
+    while n < head.len() {
+        let k = r.read(&mut head[n..]).map_err(|source| IngestError::Io {
+            file: path.display().to_string(),
+            source,
+        })?;
+        if k == 0 {
+            break;
+        }
+        n += k;
+    }
+    head.truncate(n);
+    Ok(head)
+}
+
+/// A JSON value parsed with duplicate object keys refused: a record that
+/// names a field twice could mean two things, so it is quarantined instead
+/// of letting the first or last key silently win (FORMAT.md §2.1).
+pub fn parse_json_strict(bytes: &[u8]) -> Result<serde_json::Value, String> {
+    struct Strict(serde_json::Value);
+    impl<'de> serde::Deserialize<'de> for Strict {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(StrictVisitor).map(Strict)
+        }
+    }
+    struct StrictVisitor;
+    impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+        type Value = serde_json::Value;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+            Ok(v.into())
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(v.into())
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(v.into())
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(serde_json::Number::from_f64(v)
+                .map(serde_json::Value::Number)
+                .unwrap_or(serde_json::Value::Null))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(v.into())
+        }
+        fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+            Ok(v.into())
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(serde_json::Value::Null)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(serde_json::Value::Null)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut a: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut v = Vec::new();
+            while let Some(Strict(x)) = a.next_element()? {
+                v.push(x);
+            }
+            Ok(serde_json::Value::Array(v))
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut a: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut m = serde_json::Map::new();
+            while let Some(k) = a.next_key::<String>()? {
+                let Strict(v) = a.next_value()?;
+                if m.contains_key(&k) {
+                    return Err(serde::de::Error::custom(format!(
+                        "duplicate key `{}`",
+                        k.chars().take(64).collect::<String>()
+                    )));
+                }
+                m.insert(k, v);
+            }
+            Ok(serde_json::Value::Object(m))
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let v = <Strict as serde::Deserialize>::deserialize(&mut de).map_err(|e| {
+        let m = e.to_string();
+        if m.starts_with("duplicate key") {
+            m.split(" at line")
+                .next()
+                .unwrap_or("duplicate key")
+                .to_string()
+        } else if e.is_syntax() || e.is_eof() {
+            format!("invalid JSON at column {}", e.column())
+        } else {
+            "invalid JSON value".to_string()
+        }
+    })?;
+    de.end()
+        .map_err(|e| format!("invalid JSON at column {}: trailing characters", e.column()))?;
+    Ok(v.0)
+}
+
+/// One JSON record found in the input, with the line it starts on.
+pub struct JsonRecord {
+    /// 1-based line where the record starts.
+    pub line: u64,
+    /// The record's bytes (at most [`MAX_LINE`]).
+    pub bytes: Vec<u8>,
+    /// Set when the record was longer than [`MAX_LINE`]: full length and SHA-256.
+    pub overlong: Option<(u64, [u8; 32])>,
+}
+
+impl JsonRecord {
+    /// As a [`Line`], for quarantine.
+    pub fn as_line(&self) -> Line {
+        Line {
+            number: self.line,
+            bytes: self.bytes.clone(),
+            overlong: self.overlong,
+        }
+    }
+}
+
+/// Reads JSON records in any of the shapes vendors export: NDJSON (one
+/// object per line), a top-level array, or an object wrapping the array
+/// (`{"value":[...]}`, `{"response":{"authlogs":[...]}}`), pretty-printed or
+/// not. Streams: memory is bounded by the largest record. Records are the
+/// objects of the first array found; `wrapper_keys` name the keys that mark
+/// a one-line object as a wrapper rather than a record.
+pub fn read_json_records(
+    input: &mut dyn BufRead,
+    file: &str,
+    wrapper_keys: &[&str],
+    f: &mut dyn FnMut(JsonRecord) -> Result<(), IngestError>,
+) -> Result<(), IngestError> {
+    let io = |source| IngestError::Io {
+        file: file.to_string(),
+        source,
+    };
+    // Look at the first non-blank line to pick the shape.
+    let mut first = Vec::new();
+    let mut first_line = 0u64;
+    loop {
+        first.clear();
+        let n = (&mut *input)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut first)
+            .map_err(io)?;
+        if n == 0 {
+            return Ok(());
+        }
+        first_line += 1;
+        if !first.iter().all(u8::is_ascii_whitespace) {
+            break;
+        }
+    }
+    let trimmed = first
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map(|p| &first[p..])
+        .unwrap_or(&[]);
+    let ndjson = trimmed.first() == Some(&b'{')
+        && first.last() == Some(&b'\n')
+        && match serde_json::from_slice::<serde_json::Value>(&first) {
+            Ok(serde_json::Value::Object(m)) => !wrapper_keys.iter().any(|k| m.contains_key(*k)),
+            Ok(_) => false,
+            // a broken first line of NDJSON is still NDJSON; a multi-line
+            // wrapper's first line is just "{"
+            Err(_) => trimmed.len() > 2,
+        };
+    if ndjson || trimmed.first() != Some(&b'{') && trimmed.first() != Some(&b'[') {
+        let mut chained = std::io::Cursor::new(first).chain(input);
+        return read_lines(&mut chained, file, &mut |line| {
+            if line.bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(());
+            }
+            f(JsonRecord {
+                line: line.number + first_line - 1,
+                bytes: line.bytes,
+                overlong: line.overlong,
+            })
+        });
+    }
+    // Array or wrapper: scan bytes, emitting each object of the first array.
+    let mut reader = std::io::BufReader::new(std::io::Cursor::new(first).chain(input));
+    let mut line = first_line;
+    let (mut depth, mut in_str, mut esc) = (0usize, false, false);
+    let mut target: Option<usize> = None;
+    let mut cur: Option<JsonRecord> = None;
+    let mut hasher: Option<(Sha256, u64)> = None;
+    loop {
+        let buf = reader.fill_buf().map_err(io)?;
+        if buf.is_empty() {
+            break;
+        }
+        let len = buf.len();
+        let mut start_of_chunk = 0usize;
+        for (i, &b) in buf.iter().enumerate() {
+            if b == b'\n' {
+                line += 1;
+            }
+            if in_str {
+                if esc {
+                    esc = false;
+                } else if b == b'\\' {
+                    esc = true;
+                } else if b == b'"' {
+                    in_str = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_str = true,
+                b'{' | b'[' => {
+                    if b == b'[' && target.is_none() {
+                        target = Some(depth + 1);
+                    } else if b == b'{' && Some(depth) == target && cur.is_none() {
+                        cur = Some(JsonRecord {
+                            line,
+                            bytes: Vec::new(),
+                            overlong: None,
+                        });
+                        hasher = None;
+                        start_of_chunk = i;
+                    }
+                    depth += 1;
+                }
+                b'}' | b']' => {
+                    depth = depth.saturating_sub(1);
+                    if b == b'}'
+                        && Some(depth) == target
+                        && let Some(mut rec) = cur.take()
+                    {
+                        append_capped(&mut rec, &mut hasher, &buf[start_of_chunk..=i]);
+                        finish_capped(&mut rec, hasher.take());
+                        f(rec)?;
+                    }
+                    if let Some(t) = target
+                        && depth < t
+                        && b == b']'
+                    {
+                        // the record array closed: ignore the rest (metadata)
+                        target = Some(usize::MAX);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(rec) = cur.as_mut() {
+            append_capped(rec, &mut hasher, &buf[start_of_chunk..]);
+        }
+        reader.consume(len);
+    }
+    if let Some(mut rec) = cur.take() {
+        finish_capped(&mut rec, hasher.take());
+        f(rec)?;
+    }
+    Ok(())
+}
+
+fn append_capped(rec: &mut JsonRecord, hasher: &mut Option<(Sha256, u64)>, chunk: &[u8]) {
+    if let Some((h, n)) = hasher.as_mut() {
+        h.update(chunk);
+        *n += chunk.len() as u64;
+        return;
+    }
+    if rec.bytes.len() + chunk.len() <= MAX_LINE {
+        rec.bytes.extend_from_slice(chunk);
+    } else {
+        let mut h = Sha256::new();
+        h.update(&rec.bytes);
+        h.update(chunk);
+        let n = (rec.bytes.len() + chunk.len()) as u64;
+        let keep = MAX_LINE - rec.bytes.len();
+        rec.bytes.extend_from_slice(&chunk[..keep]);
+        *hasher = Some((h, n));
+    }
+}
+
+fn finish_capped(rec: &mut JsonRecord, hasher: Option<(Sha256, u64)>) {
+    if let Some((h, n)) = hasher {
+        rec.overlong = Some((n, h.finalize().into()));
+    }
+}
+
+/// A CSV row, or why it is malformed with its raw bytes.
+pub type CsvRow = Result<csv::StringRecord, (String, Vec<u8>)>;
+
+/// Reads CSV with a header row: a UTF-8 BOM and a PowerShell `#TYPE` line
+/// are skipped. Calls `f(line, header, row)`; a malformed row is passed as
+/// `Err(reason)` with its raw bytes.
+pub fn read_csv_rows(
+    input: &mut dyn BufRead,
+    file: &str,
+    f: &mut dyn FnMut(u64, &csv::StringRecord, CsvRow) -> Result<(), IngestError>,
+) -> Result<(), IngestError> {
+    let io = |source| IngestError::Io {
+        file: file.to_string(),
+        source,
+    };
+    let mut skipped_lines = 0u64;
+    // BOM and "#TYPE System.Management.Automation.PSCustomObject"
+    {
+        let buf = input.fill_buf().map_err(io)?;
+        if buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
+            input.consume(3);
+        }
+        let buf = input.fill_buf().map_err(io)?;
+        if buf.starts_with(b"#TYPE") {
+            let mut junk = Vec::new();
+            input.read_until(b'\n', &mut junk).map_err(io)?;
+            skipped_lines = 1;
+        }
+    }
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(input);
+    let header = match rdr.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            return Err(IngestError::Io {
+                file: file.to_string(),
+                source: std::io::Error::other(format!("CSV header: {e}")),
+            });
+        }
+    };
+    let header: csv::StringRecord = header
+        .iter()
+        .map(|h| h.trim().trim_matches('\u{feff}'))
+        .collect();
+    let mut raw = csv::ByteRecord::new();
+    loop {
+        let line = rdr.position().line() + skipped_lines;
+        match rdr.read_byte_record(&mut raw) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {
+                let line = raw.position().map(|p| p.line()).unwrap_or(line) + skipped_lines;
+                let bytes = raw.iter().collect::<Vec<_>>().join(&b","[..]);
+                if raw.len() != header.len() {
+                    f(
+                        line,
+                        &header,
+                        Err((
+                            format!(
+                                "row has {} fields, the header has {}",
+                                raw.len(),
+                                header.len()
+                            ),
+                            bytes,
+                        )),
+                    )?;
+                    continue;
+                }
+                match csv::StringRecord::from_byte_record(raw.clone()) {
+                    Ok(r) => f(line, &header, Ok(r))?,
+                    Err(_) => f(line, &header, Err(("row is not valid UTF-8".into(), bytes)))?,
+                }
+            }
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(line) + skipped_lines;
+                f(line, &header, Err(("malformed CSV row".into(), Vec::new())))?;
+                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                    return Err(IngestError::Io {
+                        file: file.to_string(),
+                        source: std::io::Error::other("CSV read failed"),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// A CSV row as a JSON object keyed by header, for `raw`; `drop` columns
+/// (subjects) are replaced by the SHA-256 of their value.
+pub fn csv_raw(header: &csv::StringRecord, row: &csv::StringRecord, hash: &[&str]) -> String {
+    let mut m = serde_json::Map::new();
+    for (h, v) in header.iter().zip(row.iter()) {
+        if hash.iter().any(|d| d.eq_ignore_ascii_case(h)) {
+            if !v.is_empty() {
+                m.insert(
+                    format!("{h}_sha256"),
+                    hex::encode(Sha256::digest(v.as_bytes())).into(),
+                );
+            }
+        } else {
+            m.insert(h.to_string(), v.into());
+        }
+    }
+    serde_json::Value::Object(m).to_string()
+}
+
+/// Parses the timestamp forms vendors write: RFC 3339 with an offset; ISO
+/// without an offset (taken as UTC, as Microsoft and Google exports are);
+/// `YYYY-MM-DD HH:MM:SS[.f]`; US `M/D/YYYY h:mm:ss AM` (PowerShell
+/// `Export-Csv` in en-US). Returns `None` for anything else.
+pub fn parse_time(s: &str) -> Option<crate::model::Ts> {
+    use chrono::{NaiveDate, NaiveDateTime};
+    let s = s.trim();
+    if let Some(t) = crate::model::Ts::parse_rfc3339(s) {
+        return Some(t);
+    }
+    if let Some(t) = crate::model::Ts::parse_rfc3339(&s.replacen(' ', "T", 1)) {
+        return Some(t);
+    }
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%m/%d/%Y %I:%M:%S %p",
+        "%m/%d/%Y %H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(dt) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(crate::model::Ts(dt.and_utc().timestamp_micros()));
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return d
+            .and_hms_opt(0, 0, 0)
+            .map(|dt| crate::model::Ts(dt.and_utc().timestamp_micros()));
+    }
+    None
+}
+
+/// A string field of a JSON object by path (`a.b.c`), if present and a string.
+pub fn jstr<'a>(v: &'a serde_json::Value, path: &str) -> Option<&'a str> {
+    jget(v, path)?.as_str().filter(|s| !s.is_empty())
+}
+
+/// Any field of a JSON object by path.
+pub fn jget<'a>(v: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+    path.split('.')
+        .try_fold(v, |v, k| v.get(k))
+        .filter(|v| !v.is_null())
+}
+
+/// What a JSON-record source makes of one record.
+pub enum Mapped {
+    /// Zero or more canonical records (e.g. one per recipient).
+    Records(Vec<crate::model::Record>),
+    /// Understood, but not an event sealtrail keeps.
+    Skip(&'static str),
+    /// Not understood: quarantined with this reason (fields, never values).
+    Bad(String),
+}
+
+/// Drives a JSON-record source: reads records in any shape
+/// [`read_json_records`] accepts, parses each strictly, maps it, and emits
+/// the results. Records the mapper leaves without `raw` get the record's
+/// original bytes.
+pub fn parse_json_source(
+    input: &mut dyn BufRead,
+    file: &str,
+    wrapper_keys: &[&str],
+    emit: &mut super::Emit<'_>,
+    map: &mut dyn FnMut(&serde_json::Value) -> Mapped,
+) -> Result<(), IngestError> {
+    use super::Parsed;
+    read_json_records(input, file, wrapper_keys, &mut |rec| {
+        if rec.overlong.is_some() {
+            return emit(Parsed::bad(&rec.as_line(), ""));
+        }
+        let v = match parse_json_strict(&rec.bytes) {
+            Ok(v) => v,
+            Err(reason) => return emit(Parsed::bad(&rec.as_line(), &reason)),
+        };
+        match map(&v) {
+            Mapped::Records(rs) => {
+                for mut r in rs {
+                    if r.raw.is_none() {
+                        r.raw = Some(String::from_utf8_lossy(&rec.bytes).into_owned());
+                    }
+                    emit(Parsed::Event(Box::new(r), rec.line))?;
+                }
+                Ok(())
+            }
+            Mapped::Skip(reason) => emit(Parsed::Skip {
+                line: rec.line,
+                reason,
+            }),
+            Mapped::Bad(reason) => emit(Parsed::bad(&rec.as_line(), &reason)),
+        }
+    })
+}
+
+/// The JSON value with the strings at `paths` replaced by their SHA-256
+/// (minimum necessary: subjects are never stored, FORMAT.md §2.4).
+pub fn redact_json(v: &serde_json::Value, paths: &[&str]) -> String {
+    let mut v = v.clone();
+    for p in paths {
+        let (parent, last) = p.rsplit_once('.').unwrap_or(("", p));
+        let pointer = if parent.is_empty() {
+            String::new()
+        } else {
+            format!("/{}", parent.replace('.', "/"))
+        };
+        if let Some(obj) = v.pointer_mut(&pointer).and_then(|o| o.as_object_mut())
+            && let Some(serde_json::Value::String(s)) = obj.remove(last)
+        {
+            obj.insert(
+                format!("{last}_sha256"),
+                hex::encode(Sha256::digest(s.as_bytes())).into(),
+            );
+        }
+    }
+    v.to_string()
+}
