@@ -422,7 +422,7 @@ fn gateway_native_records() {
             &env,
             "SELECT count(*) FILTER (WHERE phi), count(DISTINCT patient_id) FROM leaves WHERE kind='delivery'"
         ),
-        ["BigInt(42)|BigInt(7)"]
+        ["BigInt(46)|BigInt(7)"]
     );
     assert_eq!(
         q(&env, "SELECT reason FROM leaves WHERE kind='quarantine'"),

@@ -474,3 +474,70 @@ fn proofs_print_and_verify_offline() {
     ]);
     assert!(out.starts_with("OK: tree size"), "{out}");
 }
+
+#[test]
+fn key_rotation_is_a_signed_leaf_and_old_checkpoints_stay_verifiable() {
+    let env = built();
+    let s = env.store();
+    let newdir = env.dir.path().join("newkeys");
+    ok(&[
+        "keygen",
+        "--name",
+        "test.example/log",
+        "--out",
+        newdir.to_str().unwrap(),
+    ]);
+    let new_key = newdir.join("test.example_log.key");
+    let out = ok(&[
+        "rotate-key",
+        "--store",
+        s.to_str().unwrap(),
+        "--key",
+        env.key().to_str().unwrap(),
+        "--new-key",
+        new_key.to_str().unwrap(),
+    ]);
+    assert!(out.starts_with("rotated: checkpoint at tree size"), "{out}");
+    // the rotation checkpoint is co-signed by both keys
+    let cp = fs::read_to_string(s.join("checkpoint")).unwrap();
+    assert_eq!(cp.lines().filter(|l| l.starts_with('—')).count(), 2, "{cp}");
+    // more events, signed by the new key only; the old key is refused now
+    let more = env.dir.path().join("more.jsonl");
+    fs::write(
+        &more,
+        "{\"kind\":\"admin\",\"ts\":\"2026-04-01T00:00:00Z\",\"action\":\"after-rotation\"}\n",
+    )
+    .unwrap();
+    let o = run(&[
+        "ingest",
+        "--store",
+        s.to_str().unwrap(),
+        "--key",
+        new_key.to_str().unwrap(),
+        "--source",
+        "jsonl",
+        more.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let o = run(&[
+        "ingest",
+        "--store",
+        s.to_str().unwrap(),
+        "--key",
+        env.key().to_str().unwrap(),
+        "--source",
+        "jsonl",
+        more.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success(), "the retired key can no longer seal");
+    let cp = fs::read_to_string(s.join("checkpoint")).unwrap();
+    assert_eq!(cp.lines().filter(|l| l.starts_with('—')).count(), 1);
+    // an auditor holding only the original key learns the new one from the log
+    let (code, lines, summary) = verdict(&env, &[]);
+    assert_eq!(code, 0, "{lines:#?} {summary}");
+    let rows = common::duck(
+        &s,
+        "SELECT count(*) FROM leaves WHERE action = 'key_rotation'",
+    );
+    assert_eq!(rows[0][0], "BigInt(1)");
+}

@@ -82,6 +82,19 @@ enum Command {
         #[arg(long)]
         key: PathBuf,
     },
+    /// Rotate the store's signing key: the new verifier key is recorded in a
+    /// signed leaf, the checkpoint co-signed by both keys.
+    RotateKey {
+        /// Store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// Current signing key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// New signing key file (same name, from `sealtrail keygen`).
+        #[arg(long)]
+        new_key: PathBuf,
+    },
     /// Verify a store offline from its files and a verifier key.
     Verify {
         /// Store directory.
@@ -249,6 +262,28 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Some(cp) => println!("sealed: tree size {}", cp.size),
                 None => println!("nothing pending: tree size {}", app.size()),
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::RotateKey {
+            store,
+            key,
+            new_key,
+        } => {
+            let mut app = open_appender(&store, &key)?;
+            let new = load_signer(&new_key)?;
+            if app.dir().join("sealtrail-store").exists()
+                && sealtrail::store::Layout::new(&store).contains(&new_key)
+            {
+                bail!(Usage(format!(
+                    "{}: the signing key must not be kept inside the store directory",
+                    new_key.display()
+                )));
+            }
+            let cp = app.rotate_key(new, None)?;
+            println!(
+                "rotated: checkpoint at tree size {} co-signed by the old and new keys; later checkpoints use the new key",
+                cp.size
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify {

@@ -562,19 +562,77 @@ impl Appender {
     }
 
     fn write_signed(&self, manifest: &Manifest, cp: &Checkpoint) -> Result<()> {
-        let sign = |text: &str, path: &Path| {
-            self.signer
-                .sign_note(text)
-                .map_err(|source| StoreError::Note {
+        self.write_signed_by(&[&self.signer], manifest, cp)
+    }
+
+    /// Writes the manifest, the kept checkpoint and `checkpoint`, each a
+    /// note with one signature line per signer (co-signing, FORMAT.md §5.4).
+    fn write_signed_by(
+        &self,
+        signers: &[&Signer],
+        manifest: &Manifest,
+        cp: &Checkpoint,
+    ) -> Result<()> {
+        let sign = |text: &str, path: &Path| -> Result<String> {
+            let mut note = String::new();
+            for (i, s) in signers.iter().enumerate() {
+                let one = s.sign_note(text).map_err(|source| StoreError::Note {
                     path: path.to_path_buf(),
                     source,
-                })
+                })?;
+                if i == 0 {
+                    note = one;
+                } else {
+                    note.push_str(&s.signature_line(text));
+                }
+            }
+            Ok(note)
         };
         let m_path = self.layout.manifest(cp.size);
         atomic_write(&m_path, sign(&manifest.body(), &m_path)?.as_bytes())?;
         let note = sign(&cp.body(), &self.layout.checkpoint())?;
         atomic_write(&self.layout.checkpoint_at(cp.size), note.as_bytes())?;
         atomic_write(&self.layout.checkpoint(), note.as_bytes())
+    }
+
+    /// Rotates the signing key. The new verifier key is recorded as a signed
+    /// `admin` leaf (`action = key_rotation`, `detail` = the new key in
+    /// verifier form), sealed under the old key; that checkpoint and its
+    /// manifest are then co-signed by both keys, and later ones by the new key
+    /// alone. An auditor holding only the old key learns the new one from the
+    /// log itself, and checkpoints signed by the old key stay verifiable.
+    pub fn rotate_key(&mut self, new: Signer, user: Option<&str>) -> Result<Checkpoint> {
+        if new.name() != self.signer.name() {
+            return Err(StoreError::WrongKey {
+                key: new.name().to_string(),
+                store: self.signer.name().to_string(),
+            });
+        }
+        let vkey = new.verifier().to_vkey_string();
+        let mut r = Record::new(crate::model::Kind::Admin, Ts::now(), "sealtrail");
+        r.action = Some("key_rotation".into());
+        r.user = user.map(str::to_string);
+        r.detail = Some(vkey.clone());
+        r.source_event_id = Some(format!("key_rotation:{vkey}"));
+        self.append(r)?;
+        self.commit()?;
+        self.seal()?;
+        let cp = self.checkpoint();
+        self.write_signed_by(&[&self.signer, &new], &self.manifest, &cp)?;
+        let v = new.verifier();
+        atomic_write(
+            &self
+                .layout
+                .keys_dir()
+                .join(format!("{}.vkey", hex::encode(v.id()))),
+            format!("{vkey}\n").as_bytes(),
+        )?;
+        atomic_write(
+            &self.layout.marker(),
+            format!("{STORE_VERSION}\norigin {}\nvkey {vkey}\n", new.name()).as_bytes(),
+        )?;
+        self.signer = new;
+        Ok(cp)
     }
 
     /// The latest signed checkpoint.
