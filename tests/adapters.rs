@@ -402,7 +402,7 @@ fn gateway_native_records() {
     let s = ingest(&env, "gateway", &files("gateway"));
     starts(
         &s,
-        "gateway: read 53, sealed 52, duplicates 0, quarantined 1,",
+        "gateway: read 58, sealed 57, duplicates 0, quarantined 1,",
     );
     assert_eq!(
         q(
@@ -412,9 +412,9 @@ fn gateway_native_records() {
         [
             "none|BigInt(6)",
             "pgp|BigInt(6)",
-            "portal|BigInt(10)",
+            "portal|BigInt(12)",
             "smime|BigInt(6)",
-            "tls|BigInt(24)"
+            "tls|BigInt(27)"
         ]
     );
     assert_eq!(
