@@ -30,6 +30,8 @@
 
 pub mod ingest;
 pub mod model;
+pub mod query;
+pub mod report;
 pub mod store;
 pub mod tlog;
 pub mod verify;

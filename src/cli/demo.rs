@@ -59,6 +59,7 @@ pub fn run(out: &Path, fixtures: &Path) -> Result<ExitCode> {
     let key_file = keys.join("demo.key");
     super::write_key_files(&signer, &keys, "demo")?;
     let verifier = signer.verifier();
+    let verifier_for_pack = signer.verifier();
 
     println!("== 1. ingest the bundled fixtures of every source");
     let mut app = Appender::open_or_create(&store, signer, Some(&key_file))?;
@@ -88,10 +89,64 @@ pub fn run(out: &Path, fixtures: &Path) -> Result<ExitCode> {
     }
     println!("{}", report.summary());
 
+    println!("== 3. build the evidence pack for the whole period of the fixtures");
+    let queries = fixtures.parent().unwrap_or(fixtures).join("queries");
+    let reports = fixtures.parent().unwrap_or(fixtures).join("reports");
+    let ev = sealtrail::query::Evidence::open(
+        &store,
+        std::slice::from_ref(&verifier_for_pack),
+        &queries,
+    )?;
+    let span = ev.run("period", "SELECT strftime(min(ts), '%Y-%m-01'), strftime(max(ts), '%Y-%m-%d') FROM leaves WHERE kind NOT IN ('coverage', 'quarantine', 'admin')")?;
+    drop(ev);
+    let (from, to) = match span.rows.first() {
+        Some(r) if !r[0].is_empty() => (r[0].clone(), r[1].clone()),
+        _ => bail!(
+            "the demo store holds no events; are the fixtures in {}?",
+            fixtures.display()
+        ),
+    };
+    let pack_zip = out.join(format!("evidence-pack-{from}-to-{to}.zip"));
+    let pack_dir = out.join("evidence-pack");
+    let signer = super::load_signer(&key_file)?;
+    let built = sealtrail::report::pack::build(&sealtrail::report::pack::PackRequest {
+        store: &store,
+        keys: std::slice::from_ref(&verifier_for_pack),
+        from: super::parse_day("from", &from)?,
+        to: super::parse_day("to", &to)?,
+        org: "Springfield General Hospital (demo)",
+        previous_checkpoint: None,
+        queries: &queries,
+        reports: &reports,
+        signer: Some(&signer),
+    })?;
+    sealtrail::store::atomic_write(
+        &pack_zip,
+        &sealtrail::report::pack::to_zip(&built, sealtrail::report::pack::sealed_at(&built))?,
+    )?;
+    sealtrail::report::pack::write_dir(&built, &pack_dir)?;
+    println!("period {from} to {to}: {} files", built.files.len());
+    for sec in &built.sections {
+        println!(
+            "  {:<56} {}",
+            sec.title,
+            if sec.met {
+                "met".to_string()
+            } else {
+                format!("finding ({})", sec.findings)
+            }
+        );
+    }
+
     println!("== where things are");
     println!("store:         {}", store.display());
     println!("signing key:   {} (outside the store)", key_file.display());
     println!("verifier key:  {}", keys.join("demo.vkey").display());
+    println!(
+        "evidence pack: {} (unpacked: {})",
+        pack_zip.display(),
+        pack_dir.join("evidence-pack.pdf").display()
+    );
     println!(
         "an auditor runs: sealtrail verify --store {} --vkey {}",
         store.display(),

@@ -129,6 +129,65 @@ enum Command {
         /// The proof file.
         proof: PathBuf,
     },
+    /// Run SQL against the store's evidence views (deliveries, auth_events,
+    /// access_events, disclosures, training, coverage, quarantine,
+    /// admin_events, accounting_requests, leaves), pinned to the checkpoint.
+    Query {
+        /// Store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// Verifier key file (default: the store's own key list).
+        #[arg(long)]
+        vkey: Option<PathBuf>,
+        /// Print CSV instead of an aligned table.
+        #[arg(long)]
+        csv: bool,
+        /// Directory of the SQL files.
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/queries"))]
+        queries: PathBuf,
+        /// Directory of pack.toml, whose [params] give default parameters.
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/reports"))]
+        reports: PathBuf,
+        /// The SQL, or `@name` to run queries/<name>.sql.
+        sql: String,
+        /// Query parameters as NAME=VALUE (dates become TIMESTAMPTZ).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+    },
+    /// Build an OCR-ready evidence pack for a period: PDF, CSV, SQL,
+    /// checkpoint, proofs and a signed manifest.
+    Pack {
+        /// Store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// Verifier key file.
+        #[arg(long)]
+        vkey: PathBuf,
+        /// First day of the period (YYYY-MM-DD, UTC).
+        #[arg(long)]
+        from: String,
+        /// Last day of the period, included (YYYY-MM-DD, UTC).
+        #[arg(long)]
+        to: String,
+        /// Output directory, or a file ending in .zip.
+        #[arg(long)]
+        out: PathBuf,
+        /// Organisation name for the cover.
+        #[arg(long, default_value = "Covered entity")]
+        org: String,
+        /// The checkpoint file of the previous pack, for a consistency proof.
+        #[arg(long)]
+        previous_checkpoint: Option<PathBuf>,
+        /// Signing key, to sign the pack's manifest (recommended).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Directory of the SQL files.
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/queries"))]
+        queries: PathBuf,
+        /// Directory of the pack layout (pack.toml).
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/reports"))]
+        reports: PathBuf,
+    },
     /// Export sealed events in another schema (OCSF: deliveries as Email
     /// Activity 4009, sign-ins as Authentication 3002), one JSON per line.
     Export {
@@ -310,6 +369,46 @@ fn run(cli: Cli) -> Result<ExitCode> {
             format: _,
             out,
         } => export_ocsf(&store, out.as_deref()),
+        Command::Pack {
+            store,
+            vkey,
+            from,
+            to,
+            out,
+            org,
+            previous_checkpoint,
+            key,
+            queries,
+            reports,
+        } => pack_cmd(
+            &store,
+            &vkey,
+            &from,
+            &to,
+            &out,
+            &org,
+            previous_checkpoint.as_deref(),
+            key.as_deref(),
+            &queries,
+            &reports,
+        ),
+        Command::Query {
+            store,
+            vkey,
+            csv,
+            queries,
+            reports,
+            sql,
+            params,
+        } => query_cmd(
+            &store,
+            vkey.as_deref(),
+            csv,
+            &queries,
+            &reports,
+            &sql,
+            &params,
+        ),
         Command::StressAppend {
             store,
             key,
@@ -748,5 +847,138 @@ fn export_ocsf(store: &Path, out: Option<&Path>) -> Result<ExitCode> {
     }
     w.flush()?;
     eprintln!("exported {n} OCSF events");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn query_cmd(
+    store: &Path,
+    vkey: Option<&Path>,
+    csv: bool,
+    queries: &Path,
+    reports: &Path,
+    sql: &str,
+    params: &[String],
+) -> Result<ExitCode> {
+    use sealtrail::query::{Evidence, Param, QueryFile};
+    let keys = match vkey {
+        Some(p) => load_verifiers(p)?,
+        None => store_verifiers(store)?,
+    };
+    let ev = Evidence::open(store, &keys, queries)?;
+    if let Ok(layout) = sealtrail::report::pack::Layout::load(reports) {
+        for (k, v) in &layout.params {
+            ev.set(k, &Param::Int(*v))?;
+        }
+    }
+    for p in params {
+        let (name, value) = p
+            .split_once('=')
+            .ok_or_else(|| Usage(format!("--param {p}: expected NAME=VALUE")))?;
+        let v = if let Some(t) = sealtrail::ingest::read::parse_time(value) {
+            Param::Time(t)
+        } else if let Ok(i) = value.parse() {
+            Param::Int(i)
+        } else {
+            Param::Text(value.to_string())
+        };
+        ev.set(name, &v)?;
+    }
+    let table = match sql.strip_prefix('@') {
+        Some(name) => ev.run_file(&QueryFile::load(queries, name)?)?,
+        None => ev.run("query", sql)?,
+    };
+    if csv {
+        print!("{}", sealtrail::report::csv::to_csv(&table));
+    } else {
+        print!("{}", sealtrail::report::text_table(&table));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn parse_day(flag: &str, s: &str) -> Result<chrono::NaiveDate> {
+    Ok(chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| Usage(format!("{flag} {s}: expected a date YYYY-MM-DD")))?)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn pack_cmd(
+    store: &Path,
+    vkey: &Path,
+    from: &str,
+    to: &str,
+    out: &Path,
+    org: &str,
+    previous: Option<&Path>,
+    key: Option<&Path>,
+    queries: &Path,
+    reports: &Path,
+) -> Result<ExitCode> {
+    use sealtrail::report::pack;
+    let keys = load_verifiers(vkey)?;
+    let (from, to) = (parse_day("--from", from)?, parse_day("--to", to)?);
+    if to < from {
+        bail!(Usage(format!("--to {to} is before --from {from}")));
+    }
+    if !store.join("sealtrail-store").exists() {
+        bail!(Usage(format!(
+            "{}: not a sealtrail store; check --store",
+            store.display()
+        )));
+    }
+    let prev = match previous {
+        Some(p) => {
+            Some(std::fs::read_to_string(p).map_err(|e| Usage(format!("{}: {e}", p.display())))?)
+        }
+        None => None,
+    };
+    let signer = match key {
+        Some(k) => Some(load_signer(k)?),
+        None => None,
+    };
+    let pb = progress_bar(None, "building the evidence pack");
+    let built = pack::build(&pack::PackRequest {
+        store,
+        keys: &keys,
+        from,
+        to,
+        org,
+        previous_checkpoint: prev.as_deref(),
+        queries,
+        reports,
+        signer: signer.as_ref(),
+    })?;
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    if out.extension().is_some_and(|e| e == "zip") {
+        let bytes = pack::to_zip(&built, pack::sealed_at(&built))?;
+        sealtrail::store::atomic_write(out, &bytes)?;
+    } else {
+        if out.exists() && std::fs::read_dir(out)?.next().is_some() {
+            bail!(Usage(format!(
+                "{}: exists and is not empty; choose a new directory or a .zip file",
+                out.display()
+            )));
+        }
+        pack::write_dir(&built, out)?;
+    }
+    println!(
+        "evidence pack: {} ({} files, checkpoint size {}, store verification {})",
+        out.display(),
+        built.files.len(),
+        built.checkpoint.size,
+        if built.verified { "passed" } else { "FAILED" }
+    );
+    for s in &built.sections {
+        println!(
+            "  {:<48} {}",
+            s.title,
+            if s.met {
+                "met".to_string()
+            } else {
+                format!("finding ({})", s.findings)
+            }
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

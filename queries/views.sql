@@ -1,0 +1,38 @@
+-- sealtrail evidence views (FORMAT.md §14).
+-- Purpose: name the canonical event kinds over the sealed Parquet segments, pinned to one signed
+--          checkpoint: only leaves with idx < getvariable('tree_size') are visible.
+-- Parameters: tree_size (the checkpoint's tree size; see the pack's params.sql).
+-- Run from the directory holding segments/ (e.g. a copy of the store), after params.sql:
+--   duckdb -c ".read params.sql" -c ".read queries/views.sql" -c ".read queries/<name>.sql"
+-- sealtrail itself replaces the read_parquet path below with the manifest's exact file list.
+CREATE OR REPLACE VIEW leaves AS
+    SELECT * FROM read_parquet('segments/*.parquet') WHERE idx < getvariable('tree_size');
+CREATE OR REPLACE VIEW deliveries AS
+    SELECT idx, ts, source, source_event_id, message_id, sender, recipient, recipient_domain, status, encryption,
+           tls_version, tls_cipher, tls_peer, tls_failed, relay, dsn, coalesce(phi, true) AS phi, patient_id
+    FROM leaves WHERE kind = 'delivery';
+CREATE OR REPLACE VIEW auth_events AS
+    SELECT idx, ts, source, source_event_id, "user", outcome, mfa, factor, phishing_resistant, app, ip, action
+    FROM leaves WHERE kind = 'auth';
+CREATE OR REPLACE VIEW access_events AS
+    SELECT idx, ts, source, source_event_id, "user", action, resource, patient_id, outcome, ip
+    FROM leaves WHERE kind = 'access';
+CREATE OR REPLACE VIEW disclosures AS
+    SELECT idx, ts, source, source_event_id, patient_id, recipient_name, recipient_address, description, purpose,
+           basis, accountable, message_id, suspended_until, detail
+    FROM leaves WHERE kind = 'disclosure';
+CREATE OR REPLACE VIEW training AS
+    SELECT idx, ts, source, "user", course, topic, status, completed_at, due_at, score
+    FROM leaves WHERE kind = 'training';
+CREATE OR REPLACE VIEW coverage AS
+    SELECT idx, source, window_start, window_end, "count"
+    FROM leaves WHERE kind = 'coverage';
+CREATE OR REPLACE VIEW quarantine AS
+    SELECT idx, ts, source, reason, input_ref
+    FROM leaves WHERE kind = 'quarantine';
+CREATE OR REPLACE VIEW admin_events AS
+    SELECT idx, ts, source, "user", action, detail
+    FROM leaves WHERE kind = 'admin';
+CREATE OR REPLACE VIEW accounting_requests AS
+    SELECT idx, ts, source_event_id, patient_id, action, resource, window_start, window_end, due_at, detail, reason
+    FROM leaves WHERE kind = 'accounting_request';

@@ -1,0 +1,254 @@
+//! The query layer: the sealed store opened read-only in embedded DuckDB,
+//! pinned to one verified checkpoint.
+//!
+//! [`Evidence::open`] verifies the checkpoint and its manifest with the
+//! caller's keys, then defines the views of `queries/views.sql` over exactly
+//! the segment files the manifest lists, filtered to `idx < size`. The SQL
+//! files in `queries/` run unchanged here and in an auditor's DuckDB CLI
+//! (FORMAT.md §14): parameters are DuckDB variables (`getvariable('…')`), set
+//! by [`Evidence::set`] here and by the pack's `params.sql` there.
+//!
+//! Never writes to the store; holds no key but verifier keys.
+
+use std::path::{Path, PathBuf};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::DataType;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use sha2::{Digest, Sha256};
+
+use crate::store::{Manifest, Reader, StoreError};
+use crate::tlog::{Checkpoint, Verifier};
+
+/// Errors of the query layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// The store could not be opened or verified.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// DuckDB refused a statement.
+    #[error("{what}: {source}")]
+    Duck {
+        /// Which query or step.
+        what: String,
+        /// The cause.
+        source: duckdb::Error,
+    },
+    /// A query file is missing or unreadable.
+    #[error(
+        "{0}: cannot read the query file; is --queries pointing at sealtrail's queries/ directory?"
+    )]
+    Missing(PathBuf),
+    /// Arrow failed formatting a result.
+    #[error("formatting a result: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+}
+
+type Result<T> = std::result::Result<T, QueryError>;
+
+/// A query file from `queries/`.
+#[derive(Clone, Debug)]
+pub struct QueryFile {
+    /// File stem, e.g. `transmission_summary`.
+    pub name: String,
+    /// The SQL text, verbatim.
+    pub text: String,
+    /// SHA-256 of the file's bytes.
+    pub sha256: [u8; 32],
+}
+
+impl QueryFile {
+    /// Loads `<dir>/<name>.sql`.
+    pub fn load(dir: &Path, name: &str) -> Result<QueryFile> {
+        let path = dir.join(format!("{name}.sql"));
+        let text = std::fs::read_to_string(&path).map_err(|_| QueryError::Missing(path))?;
+        let sha256 = Sha256::digest(text.as_bytes()).into();
+        Ok(QueryFile {
+            name: name.to_string(),
+            text,
+            sha256,
+        })
+    }
+}
+
+/// A query result with every value formatted as text.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Table {
+    /// Column names.
+    pub columns: Vec<String>,
+    /// Rows of formatted values (`""` for NULL).
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// The value of `column` in row `row`.
+    pub fn get(&self, row: usize, column: &str) -> Option<&str> {
+        let c = self.columns.iter().position(|n| n == column)?;
+        self.rows.get(row).map(|r| r[c].as_str())
+    }
+
+    /// A numeric value (0 when absent or not a number).
+    pub fn num(&self, row: usize, column: &str) -> f64 {
+        self.get(row, column)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    }
+}
+
+/// A parameter value for a query.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Param {
+    /// A UTC instant, as `TIMESTAMPTZ`.
+    Time(crate::model::Ts),
+    /// A number.
+    Int(i64),
+    /// A text value.
+    Text(String),
+}
+
+impl Param {
+    /// The DuckDB literal.
+    pub fn literal(&self) -> String {
+        match self {
+            Param::Time(t) => format!("TIMESTAMPTZ '{}'", t.to_canonical()),
+            Param::Int(i) => i.to_string(),
+            Param::Text(s) => format!("'{}'", s.replace('\'', "''")),
+        }
+    }
+}
+
+/// The store, as DuckDB views pinned to one checkpoint.
+pub struct Evidence {
+    conn: duckdb::Connection,
+    /// The verified checkpoint the views are pinned to.
+    pub checkpoint: Checkpoint,
+    /// Its verified manifest.
+    pub manifest: Manifest,
+    /// The signed checkpoint note, verbatim.
+    pub checkpoint_note: String,
+}
+
+fn duck(what: &str) -> impl FnOnce(duckdb::Error) -> QueryError + '_ {
+    move |source| QueryError::Duck {
+        what: what.to_string(),
+        source,
+    }
+}
+
+/// DuckDB type names for the segment schema, for an empty store.
+fn duck_type(t: &DataType) -> &'static str {
+    match t {
+        DataType::UInt64 => "UBIGINT",
+        DataType::Utf8 => "VARCHAR",
+        DataType::Boolean => "BOOLEAN",
+        DataType::Timestamp(_, _) => "TIMESTAMPTZ",
+        DataType::Date32 => "DATE",
+        DataType::Float64 => "DOUBLE",
+        _ => "BLOB",
+    }
+}
+
+impl Evidence {
+    /// Opens `store` pinned to its latest checkpoint, verified with `keys`,
+    /// with the views of `<queries>/views.sql`.
+    pub fn open(store: &Path, keys: &[Verifier], queries: &Path) -> Result<Evidence> {
+        let reader = Reader::open(store)?;
+        let checkpoint_note = reader.checkpoint_note()?;
+        let checkpoint = reader.checkpoint(keys)?;
+        let manifest = reader.manifest(checkpoint.size, keys)?;
+        let conn = duckdb::Connection::open_in_memory().map_err(duck("opening DuckDB"))?;
+        conn.execute_batch("SET threads TO 2; SET TimeZone = 'UTC';")
+            .or_else(|_| conn.execute_batch("SET threads TO 2;"))
+            .map_err(duck("settings"))?;
+        let files: Vec<String> = manifest
+            .segments
+            .iter()
+            .map(|s| {
+                format!(
+                    "'{}'",
+                    reader
+                        .layout()
+                        .segment(&s.name)
+                        .display()
+                        .to_string()
+                        .replace('\'', "''")
+                )
+            })
+            .collect();
+        let source = if files.is_empty() {
+            let cols: Vec<String> = crate::store::segment::schema()
+                .fields()
+                .iter()
+                .map(|f| format!("\"{}\" {}", f.name(), duck_type(f.data_type())))
+                .collect();
+            conn.execute_batch(&format!(
+                "CREATE TABLE empty_segments ({});",
+                cols.join(", ")
+            ))
+            .map_err(duck("empty store"))?;
+            "empty_segments".to_string()
+        } else {
+            format!("read_parquet([{}])", files.join(", "))
+        };
+        let ev = Evidence {
+            conn,
+            checkpoint,
+            manifest,
+            checkpoint_note,
+        };
+        ev.set("tree_size", &Param::Int(ev.checkpoint.size as i64))?;
+        let views = QueryFile::load(queries, "views")?;
+        let sql = views
+            .text
+            .replace("read_parquet('segments/*.parquet')", &source);
+        ev.conn
+            .execute_batch(&sql)
+            .map_err(duck("queries/views.sql"))?;
+        Ok(ev)
+    }
+
+    /// Sets a DuckDB variable read by the queries with `getvariable(name)`.
+    pub fn set(&self, name: &str, value: &Param) -> Result<()> {
+        self.conn
+            .execute_batch(&format!("SET VARIABLE {name} = {};", value.literal()))
+            .map_err(duck("setting a parameter"))
+    }
+
+    /// Runs one SQL statement (the last, if several) and returns its rows.
+    pub fn run(&self, what: &str, sql: &str) -> Result<Table> {
+        let trimmed = sql.trim().trim_end_matches(';');
+        let mut stmt = self.conn.prepare(trimmed).map_err(duck(what))?;
+        let batches: Vec<RecordBatch> = stmt.query_arrow([]).map_err(duck(what))?.collect();
+        let columns: Vec<String> = stmt.column_names();
+        let mut rows = Vec::new();
+        let opts = FormatOptions::default().with_null("");
+        for b in &batches {
+            // Named zones need chrono-tz; every time here is UTC, so format
+            // with the equivalent fixed offset.
+            let cols: Vec<arrow::array::ArrayRef> = b
+                .columns()
+                .iter()
+                .map(|c| match c.data_type() {
+                    DataType::Timestamp(unit, Some(_)) => {
+                        arrow::compute::cast(c, &DataType::Timestamp(*unit, Some("+00:00".into())))
+                    }
+                    _ => Ok(c.clone()),
+                })
+                .collect::<std::result::Result<_, _>>()?;
+            let fmts: Vec<ArrayFormatter<'_>> = cols
+                .iter()
+                .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
+                .collect::<std::result::Result<_, _>>()?;
+            for r in 0..b.num_rows() {
+                rows.push(fmts.iter().map(|f| f.value(r).to_string()).collect());
+            }
+        }
+        Ok(Table { columns, rows })
+    }
+
+    /// Runs a query file.
+    pub fn run_file(&self, q: &QueryFile) -> Result<Table> {
+        self.run(&format!("queries/{}.sql", q.name), &q.text)
+    }
+}
