@@ -28,6 +28,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod accounting;
 pub mod ingest;
 pub mod model;
 pub mod query;

@@ -324,6 +324,17 @@ pub fn accountable_for_basis(basis: &str) -> Option<bool> {
     Some(!values::NOT_ACCOUNTABLE.contains(&basis))
 }
 
+/// The key patient ids are compared by (FORMAT.md §17): every ASCII whitespace
+/// character removed and ASCII letters upper-cased, so ` mrn-001 ` and
+/// `MRN-001` are the same patient. Comparison is then exact: never a prefix
+/// or pattern, so `MRN-0010` is another patient.
+pub fn patient_key(id: &str) -> String {
+    id.chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
 /// Why a record is not a valid canonical event. Names fields, never values,
 /// so it can be shown to clients without leaking PHI.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

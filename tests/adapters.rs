@@ -136,7 +136,7 @@ fn postfix_rotated_logs_tls_join_and_year_turn() {
     assert_eq!(
         q(
             &env,
-            "SELECT count(*) FROM leaves WHERE CAST(leaf AS VARCHAR) LIKE '%Lab results%'"
+            "SELECT count(*) FROM leaves WHERE decode(leaf) LIKE '%Lab results%'"
         ),
         ["BigInt(0)"]
     );
@@ -217,14 +217,14 @@ fn m365_message_trace_v2_legacy_and_extended() {
     assert_eq!(
         q(
             &env,
-            "SELECT count(*) FROM leaves WHERE CAST(leaf AS VARCHAR) LIKE '%Patient statement%' OR CAST(leaf AS VARCHAR) LIKE '%Referral packet%'"
+            "SELECT count(*) FROM leaves WHERE decode(leaf) LIKE '%Patient statement%' OR decode(leaf) LIKE '%Referral packet%'"
         ),
         ["BigInt(0)"]
     );
     assert_eq!(
         q(
             &env,
-            "SELECT count(*) FROM leaves WHERE CAST(leaf AS VARCHAR) LIKE '%Subject_sha256%'"
+            "SELECT count(*) FROM leaves WHERE decode(leaf) LIKE '%Subject_sha256%'"
         ),
         ["BigInt(56)"]
     );
@@ -261,7 +261,7 @@ fn gmail_bigquery_rows() {
     assert_eq!(
         q(
             &env,
-            "SELECT count(*) FROM leaves WHERE CAST(leaf AS VARCHAR) LIKE '%Consult note%'"
+            "SELECT count(*) FROM leaves WHERE decode(leaf) LIKE '%Consult note%'"
         ),
         ["BigInt(0)"]
     );
@@ -433,7 +433,7 @@ fn gateway_native_records() {
     assert_eq!(
         q(
             &env,
-            "SELECT count(*) FROM leaves WHERE CAST(leaf AS VARCHAR) LIKE '%Referral for patient%'"
+            "SELECT count(*) FROM leaves WHERE decode(leaf) LIKE '%Referral for patient%'"
         ),
         ["BigInt(0)"]
     );

@@ -13,6 +13,8 @@ use sealtrail::tlog::Signer;
 use sealtrail::verify;
 
 const DEMO_MARKER: &str = ".sealtrail-demo";
+/// The patient whose accounting the demo produces (in the disclosures fixture).
+const DEMO_PATIENT: &str = "MRN-00101";
 /// The demo store's origin.
 pub const ORIGIN: &str = "demo.sealtrail.example/log";
 
@@ -138,6 +140,54 @@ pub fn run(out: &Path, fixtures: &Path) -> Result<ExitCode> {
         );
     }
 
+    println!("== 4. a patient asks for an accounting of disclosures, and gets it");
+    let settings = sealtrail::accounting::Settings::load(&reports)?;
+    let to_day = super::parse_day("to", &to)?;
+    let keys_v = [signer.verifier()];
+    let mut app = Appender::open(&store, signer)?;
+    let existing = sealtrail::accounting::requests(&store, &keys_v, &queries)?;
+    let req = sealtrail::accounting::record_request(
+        &mut app,
+        &existing,
+        &settings,
+        DEMO_PATIENT,
+        to_day,
+        None,
+    )?;
+    let acc = sealtrail::accounting::build(
+        &store,
+        &keys_v,
+        &queries,
+        DEMO_PATIENT,
+        req.to,
+        Some(req.from),
+    )?;
+    let acc_dir = out.join("accounting");
+    std::fs::create_dir_all(&acc_dir)?;
+    let json = serde_json::to_vec_pretty(&acc)?;
+    let letter = sealtrail::report::letter::render(&acc, &settings, &to);
+    sealtrail::store::atomic_write(&acc_dir.join("accounting.json"), &json)?;
+    sealtrail::store::atomic_write(&acc_dir.join("accounting-letter.pdf"), &letter)?;
+    use sha2::Digest;
+    let sent = vec![
+        (
+            "accounting.json".to_string(),
+            sha2::Sha256::digest(&json).into(),
+        ),
+        (
+            "accounting-letter.pdf".to_string(),
+            sha2::Sha256::digest(&letter).into(),
+        ),
+    ];
+    sealtrail::accounting::record_fulfilment(&mut app, &req, to_day, &acc.checkpoint, &sent)?;
+    drop(app);
+    println!(
+        "request {} for patient {DEMO_PATIENT}: {} entries, {} withheld, each with an inclusion proof",
+        req.id,
+        acc.entries.len(),
+        acc.withheld_count
+    );
+
     println!("== where things are");
     println!("store:         {}", store.display());
     println!("signing key:   {} (outside the store)", key_file.display());
@@ -146,6 +196,10 @@ pub fn run(out: &Path, fixtures: &Path) -> Result<ExitCode> {
         "evidence pack: {} (unpacked: {})",
         pack_zip.display(),
         pack_dir.join("evidence-pack.pdf").display()
+    );
+    println!(
+        "accounting:    {} (and accounting.json beside it)",
+        acc_dir.join("accounting-letter.pdf").display()
     );
     println!(
         "an auditor runs: sealtrail verify --store {} --vkey {}",

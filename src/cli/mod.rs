@@ -19,6 +19,7 @@ use sealtrail::store::{Appender, Reader};
 use sealtrail::tlog::{Checkpoint, Signer, Verifier, merkle, proof};
 use sealtrail::verify;
 
+mod accounting;
 mod demo;
 
 #[derive(Parser)]
@@ -188,6 +189,12 @@ enum Command {
         #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/reports"))]
         reports: PathBuf,
     },
+    /// Patient accounting of disclosures (45 CFR 164.528): request, extend,
+    /// fulfil, list, show.
+    Accounting {
+        #[command(subcommand)]
+        cmd: accounting::AccountingCmd,
+    },
     /// Export sealed events in another schema (OCSF: deliveries as Email
     /// Activity 4009, sign-ins as Authentication 3002), one JSON per line.
     Export {
@@ -294,6 +301,7 @@ fn init_tracing() {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Accounting { cmd } => accounting::run(cmd),
         Command::Demo { out, fixtures } => demo::run(&out, &fixtures),
         Command::Keygen { name, out } => keygen(&name, &out),
         Command::Ingest {
@@ -464,7 +472,7 @@ pub(crate) fn load_verifiers(path: &Path) -> Result<Vec<Verifier>> {
     Ok(keys)
 }
 
-fn store_verifiers(store: &Path) -> Result<Vec<Verifier>> {
+pub(crate) fn store_verifiers(store: &Path) -> Result<Vec<Verifier>> {
     let dir = store.join("keys");
     let mut keys = Vec::new();
     for e in std::fs::read_dir(&dir).map_err(|e| {

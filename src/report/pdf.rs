@@ -67,6 +67,7 @@ pub struct PdfWriter {
     ops: Vec<Op>,
     y: f32,
     header: String,
+    footer: String,
 }
 
 impl PdfWriter {
@@ -81,7 +82,14 @@ impl PdfWriter {
             ops: Vec::new(),
             y: TOP,
             header: header.to_string(),
+            footer: "sealtrail evidence: verify offline as described in the Integrity attestation"
+                .to_string(),
         })
+    }
+
+    /// Sets the text at the bottom left of every page.
+    pub fn set_footer(&mut self, footer: &str) {
+        self.footer = footer.to_string();
     }
 
     /// Width of `s` at `size` points.
