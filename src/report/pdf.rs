@@ -499,13 +499,8 @@ impl PdfWriter {
             let footer = format!("Page {} of {}", i + 1, total);
             let w = self.width(&footer, 8.0);
             self.text_op(PAGE_W - MARGIN - w, 30.0, 8.0, muted(), &footer);
-            self.text_op(
-                MARGIN,
-                30.0,
-                8.0,
-                muted(),
-                "sealtrail evidence: verify offline as described in the Integrity attestation",
-            );
+            let left = self.footer.clone();
+            self.text_op(MARGIN, 30.0, 8.0, muted(), &left);
             ops.splice(0..0, std::mem::take(&mut self.ops));
             pages.push(PdfPage::new(
                 printpdf::Mm::from(Pt(PAGE_W)),
