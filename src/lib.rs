@@ -33,6 +33,7 @@ pub mod ingest;
 pub mod model;
 pub mod query;
 pub mod report;
+pub mod server;
 pub mod store;
 pub mod tlog;
 pub mod verify;

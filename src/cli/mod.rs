@@ -21,6 +21,7 @@ use sealtrail::verify;
 
 mod accounting;
 mod demo;
+mod serve;
 
 #[derive(Parser)]
 #[command(
@@ -195,6 +196,35 @@ enum Command {
         #[command(subcommand)]
         cmd: accounting::AccountingCmd,
     },
+    /// Run the HTTP API (gateways push logs; officers, auditors and patients read).
+    Serve {
+        #[arg(long)]
+        store: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        /// Address to listen on (port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// TLS certificate chain (PEM).
+        #[arg(long)]
+        tls_cert: Option<PathBuf>,
+        /// TLS private key (PEM).
+        #[arg(long)]
+        tls_key: Option<PathBuf>,
+        /// Allow plain HTTP on a non-loopback address (behind a TLS proxy).
+        #[arg(long)]
+        insecure_http: bool,
+        /// Settings file (TOML; see docs/SERVER.md).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Create, list and revoke API tokens.
+    Token {
+        #[command(subcommand)]
+        cmd: serve::TokenCmd,
+    },
+    /// Print the server's OpenAPI document.
+    Openapi,
     /// Export sealed events in another schema (OCSF: deliveries as Email
     /// Activity 4009, sign-ins as Authentication 3002), one JSON per line.
     Export {
@@ -302,6 +332,20 @@ fn init_tracing() {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Accounting { cmd } => accounting::run(cmd),
+        Command::Serve {
+            store,
+            key,
+            listen,
+            tls_cert,
+            tls_key,
+            insecure_http,
+            config,
+        } => serve::serve(store, key, listen, tls_cert, tls_key, insecure_http, config),
+        Command::Token { cmd } => serve::token(cmd),
+        Command::Openapi => {
+            println!("{}", sealtrail::server::routes::openapi().to_pretty_json()?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo { out, fixtures } => demo::run(&out, &fixtures),
         Command::Keygen { name, out } => keygen(&name, &out),
         Command::Ingest {

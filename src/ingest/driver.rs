@@ -195,6 +195,27 @@ impl<'a> Ingest<'a> {
 
     /// Flushes the source, appends coverage leaves, commits and seals.
     pub fn finish(mut self) -> Result<Summary, IngestError> {
+        self.flush_source()?;
+        if self.opts.coverage && self.source.continuous() {
+            self.append_coverage()?;
+        }
+        self.appender.commit()?;
+        self.appender.seal()?;
+        self.summary.elapsed = self.started.elapsed();
+        Ok(self.summary)
+    }
+
+    /// Flushes the source and makes everything durable (fsync of the WAL)
+    /// without sealing: what the server does per request, leaving seals and
+    /// coverage to its background sealer.
+    pub fn commit_only(mut self) -> Result<Summary, IngestError> {
+        self.flush_source()?;
+        self.appender.commit()?;
+        self.summary.elapsed = self.started.elapsed();
+        Ok(self.summary)
+    }
+
+    fn flush_source(&mut self) -> Result<(), IngestError> {
         {
             let Ingest {
                 appender,
@@ -204,7 +225,7 @@ impl<'a> Ingest<'a> {
                 since_seal,
                 hours,
                 ..
-            } = &mut self;
+            } = self;
             let mut emit = |p: Parsed| {
                 accept(
                     appender,
@@ -219,13 +240,7 @@ impl<'a> Ingest<'a> {
             };
             source.finish(&mut emit)?;
         }
-        if self.opts.coverage && self.source.continuous() {
-            self.append_coverage()?;
-        }
-        self.appender.commit()?;
-        self.appender.seal()?;
-        self.summary.elapsed = self.started.elapsed();
-        Ok(self.summary)
+        Ok(())
     }
 
     fn append_coverage(&mut self) -> Result<(), IngestError> {

@@ -1,0 +1,171 @@
+//! `sealtrail serve` and `sealtrail token …`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use clap::Subcommand;
+
+use sealtrail::server::{self, tokens};
+
+use super::{Usage, load_signer};
+
+/// Token subcommands.
+#[derive(Subcommand)]
+pub enum TokenCmd {
+    /// Create a token; it is printed once, only its hash is kept.
+    Create {
+        #[arg(long)]
+        store: PathBuf,
+        /// gateway, officer, auditor or patient.
+        #[arg(long)]
+        role: String,
+        /// For a patient token: the patient id.
+        #[arg(long)]
+        patient: Option<String>,
+        /// For a gateway token: a source it may push (repeat).
+        #[arg(long = "source")]
+        sources: Vec<String>,
+        /// Lifetime, e.g. 90d, 12h.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// List tokens (never their secrets).
+    List {
+        #[arg(long)]
+        store: PathBuf,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        #[arg(long)]
+        store: PathBuf,
+        /// The token id (the 8 hex digits after `st_`).
+        #[arg(long)]
+        id: String,
+    },
+}
+
+/// Runs a token subcommand.
+pub fn token(cmd: TokenCmd) -> Result<ExitCode> {
+    match cmd {
+        TokenCmd::Create {
+            store,
+            role,
+            patient,
+            sources,
+            expires,
+        } => {
+            if !store.join("sealtrail-store").exists() {
+                bail!(Usage(format!(
+                    "{}: not a sealtrail store; check --store",
+                    store.display()
+                )));
+            }
+            let role = tokens::Role::parse(&role).ok_or_else(|| {
+                Usage(format!(
+                    "--role {role}: expected gateway, officer, auditor or patient"
+                ))
+            })?;
+            let expires = match expires {
+                Some(e) => Some(tokens::parse_duration(&e).ok_or_else(|| {
+                    Usage(format!(
+                        "--expires {e}: expected a number and d, h, m or s, e.g. 90d"
+                    ))
+                })?),
+                None => None,
+            };
+            let (tok, rec) = tokens::create(&store, role, patient.as_deref(), &sources, expires)
+                .map_err(|e| Usage(e.to_string()))?;
+            eprintln!(
+                "token {} ({}) created; it is shown only now, keep it secret:",
+                rec.id,
+                rec.role.as_str()
+            );
+            println!("{tok}");
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCmd::List { store } => {
+            for t in tokens::load(&store)? {
+                let exp = t
+                    .expires
+                    .map(|e| sealtrail::model::Ts(e).to_canonical())
+                    .unwrap_or_else(|| "never".into());
+                let scope = match t.role {
+                    tokens::Role::Gateway => format!("sources {}", t.sources.join(",")),
+                    tokens::Role::Patient => "one patient".to_string(),
+                    _ => String::new(),
+                };
+                println!(
+                    "{}  {:<8} expires {exp}{}  {scope}",
+                    t.id,
+                    t.role.as_str(),
+                    if t.revoked { "  REVOKED" } else { "" }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCmd::Revoke { store, id } => {
+            tokens::revoke(&store, &id).map_err(|e| Usage(e.to_string()))?;
+            println!("token {id} revoked");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `sealtrail serve`.
+#[allow(clippy::too_many_arguments)]
+pub fn serve(
+    store: PathBuf,
+    key: PathBuf,
+    listen: String,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    insecure_http: bool,
+    config: Option<PathBuf>,
+) -> Result<ExitCode> {
+    let signer = load_signer(&key)?;
+    if sealtrail::store::Layout::new(&store).contains(&key) {
+        bail!(Usage(format!(
+            "{}: the signing key must not be kept inside the store directory",
+            key.display()
+        )));
+    }
+    let listen = listen.parse().map_err(|_| {
+        Usage(format!(
+            "--listen {listen}: expected ADDRESS:PORT, e.g. 127.0.0.1:8080"
+        ))
+    })?;
+    let tls = match (tls_cert, tls_key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => bail!(Usage("--tls-cert and --tls-key go together".into())),
+    };
+    let config = match config {
+        Some(p) => server::Config::load(&p)?,
+        None => server::Config::default(),
+    };
+    // JSON logs for the service; the default filter keeps request lines
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SEALTRAIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    server::serve(server::ServeOptions {
+        store,
+        signer,
+        listen,
+        tls,
+        insecure_http,
+        config,
+        on_listen: Some(Box::new(|addr| {
+            // the one line a supervisor (or a test) waits for
+            println!("listening on {addr}");
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+        })),
+    })?;
+    eprintln!("sealtrail: stopped; pending records sealed");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,259 @@
+//! `sealtrail serve`: the HTTP API for gateways, officers, auditors and
+//! patients.
+//!
+//! The only module that knows HTTP and JSON request shapes. It owns the
+//! router ([`routes`]), tokens and roles ([`tokens`]), the single writer
+//! thread ([`writer`]) and metrics ([`metrics`]). Reads go through `query/`,
+//! `report/`, `accounting/` and the store's `Reader`; writes go only through
+//! the writer's `Appender`. Every read of evidence is itself recorded as an
+//! `admin` leaf (self-audit). Logs are structured JSON with request ids and
+//! route templates, never paths with patient ids or bodies.
+
+pub mod metrics;
+pub mod routes;
+pub mod tokens;
+pub mod writer;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::store::Appender;
+use crate::tlog::{Signer, Verifier};
+
+/// Errors starting or running the server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// Refused configuration.
+    #[error("{0}")]
+    Config(String),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// Network or TLS setup failed.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// `--config FILE` (TOML); every field has a default.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Seal after this many pending records.
+    pub seal_every: usize,
+    /// Seal at least this often (milliseconds) when something is pending.
+    pub seal_interval_ms: u64,
+    /// Writer queue capacity (requests); beyond it, 503 with Retry-After.
+    pub queue_capacity: usize,
+    /// Largest request body accepted (bytes), before decompression.
+    pub max_body_bytes: usize,
+    /// Largest body after gzip decompression (bytes), and the largest ratio.
+    pub max_decompressed_bytes: usize,
+    /// Largest gzip expansion ratio accepted (a bomb guard).
+    pub max_gzip_ratio: usize,
+    /// Serve `GET /v1/checkpoint` without a token.
+    pub public_checkpoint: bool,
+    /// Sources that get an hourly coverage leaf (count 0 included).
+    pub coverage_sources: Vec<String>,
+    /// Whole-request timeout (seconds).
+    pub request_timeout_secs: u64,
+    /// Organisation name for packs built through the API.
+    pub organisation: String,
+    /// `queries/` directory.
+    pub queries: PathBuf,
+    /// `reports/` directory.
+    pub reports: PathBuf,
+    /// Failed authentications allowed per client address per minute.
+    pub auth_failures_per_minute: u32,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            seal_every: 10_000,
+            seal_interval_ms: 1_000,
+            queue_capacity: 64,
+            max_body_bytes: 32 * 1024 * 1024,
+            max_decompressed_bytes: 256 * 1024 * 1024,
+            max_gzip_ratio: 100,
+            public_checkpoint: false,
+            coverage_sources: Vec::new(),
+            request_timeout_secs: 120,
+            organisation: "Covered entity".into(),
+            queries: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/queries")),
+            reports: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/reports")),
+            auth_failures_per_minute: 30,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML config file.
+    pub fn load(path: &Path) -> Result<Config, ServerError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ServerError::Config(format!("{}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| ServerError::Config(format!("{}: {e}", path.display())))
+    }
+}
+
+/// How to serve.
+pub struct ServeOptions {
+    /// Store directory.
+    pub store: PathBuf,
+    /// The signing key (already loaded; its file was checked to be outside the store).
+    pub signer: Signer,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// TLS certificate and key (PEM), if any.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Allow plain HTTP on a non-loopback address.
+    pub insecure_http: bool,
+    /// Settings.
+    pub config: Config,
+    /// Called once listening, with the bound address.
+    pub on_listen: Option<Box<dyn FnOnce(SocketAddr) + Send>>,
+}
+
+/// Shared state of the handlers.
+pub struct AppState {
+    /// Store directory.
+    pub store: PathBuf,
+    /// Verifier keys of the store's signer.
+    pub keys: Vec<Verifier>,
+    /// The writer.
+    pub writer: writer::WriterHandle,
+    /// Metrics.
+    pub metrics: Arc<metrics::Metrics>,
+    /// Settings.
+    pub config: Config,
+    /// Built packs by id (bounded).
+    pub packs: Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
+    /// Failed authentications per client address: (minute, count).
+    pub auth_failures: Mutex<std::collections::HashMap<std::net::IpAddr, (i64, u32)>>,
+}
+
+/// Runs the server until SIGTERM or Ctrl-C: drains requests, seals what is
+/// pending, returns.
+pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
+    if opts.tls.is_none() && !opts.listen.ip().is_loopback() && !opts.insecure_http {
+        return Err(ServerError::Config(format!(
+            "refusing to serve plain HTTP on {}, which is not a loopback address: PHI and tokens would cross the network unencrypted. Give --tls-cert and --tls-key, or --insecure-http if a TLS proxy in front terminates TLS",
+            opts.listen
+        )));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ServerError::Io(e.to_string()))?;
+    let keys = vec![opts.signer.verifier()];
+    let app = Appender::open_or_create(&opts.store, opts.signer, None)?;
+    let metrics = Arc::new(metrics::Metrics::default());
+    let wcfg = writer::WriterConfig {
+        capacity: opts.config.queue_capacity,
+        seal_every: opts.config.seal_every,
+        seal_interval: Duration::from_millis(opts.config.seal_interval_ms.max(10)),
+        coverage_sources: opts.config.coverage_sources.clone(),
+    };
+    let (writer, join) = writer::start(app, wcfg, metrics.clone());
+    let state = Arc::new(AppState {
+        store: opts.store.clone(),
+        keys,
+        writer: writer.clone(),
+        metrics,
+        config: opts.config.clone(),
+        packs: Mutex::new(Default::default()),
+        auth_failures: Mutex::new(Default::default()),
+    });
+    let router = routes::router(state);
+    let result = rt.block_on(async move {
+        let handle = axum_server::Handle::new();
+        let h2 = handle.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutdown requested: draining requests");
+            h2.graceful_shutdown(Some(Duration::from_secs(30)));
+        });
+        let make = router.into_make_service_with_connect_info::<SocketAddr>();
+        let on_listen = opts.on_listen;
+        let h3 = handle.clone();
+        tokio::spawn(async move {
+            if let Some(addr) = h3.listening().await
+                && let Some(f) = on_listen
+            {
+                f(addr);
+            }
+        });
+        match opts.tls {
+            Some((cert, key)) => {
+                let _ = rustls_ring_default();
+                let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+                    .await
+                    .map_err(|e| {
+                        ServerError::Io(format!(
+                            "TLS certificate or key ({}, {}): {e}",
+                            cert.display(),
+                            key.display()
+                        ))
+                    })?;
+                let mut server = axum_server::bind_rustls(opts.listen, tls).handle(handle);
+                configure_http(server.http_builder());
+                server
+                    .serve(make)
+                    .await
+                    .map_err(|e| ServerError::Io(format!("{}: {e}", opts.listen)))
+            }
+            None => {
+                let mut server = axum_server::bind(opts.listen).handle(handle);
+                configure_http(server.http_builder());
+                server
+                    .serve(make)
+                    .await
+                    .map_err(|e| ServerError::Io(format!("{}: {e}", opts.listen)))
+            }
+        }
+    });
+    // requests are drained: seal what is pending, then stop the writer
+    writer.shutdown();
+    let _ = join.join();
+    result
+}
+
+/// Cuts off slow clients: headers must arrive within 10 seconds.
+fn configure_http(b: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>) {
+    b.http1()
+        .header_read_timeout(Duration::from_secs(10))
+        .max_buf_size(64 * 1024);
+}
+
+fn rustls_ring_default() -> Result<(), ()> {
+    rustls::crypto::ring::default_provider()
+        .install_default()
+        .map_err(|_| ())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,1007 @@
+//! The routes, their role checks and their OpenAPI description.
+//!
+//! Every handler takes a [`Caller`] (or [`MaybeCaller`] for the public
+//! routes) and states the roles it admits with [`Caller::require`]; the
+//! OpenAPI document is generated from the `#[utoipa::path]` annotations, and
+//! a test walks it to check that every non-public route refuses a request
+//! without a token. Errors are `{"error": {"code", "message"}}` and name
+//! fields and positions, never values.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::tokens::{self, Refusal, Role, TokenRecord};
+use crate::model::{Kind, Record, Ts};
+use crate::store::Reader;
+
+type St = State<Arc<AppState>>;
+
+/// An API error.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+/// The error body.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// Error code and message.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    code: String,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    fn not_found() -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+    }
+    fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
+        // the detail goes to the server log (it names files, not PHI); the client gets the step
+        tracing::error!(step = what, error = %e, "request failed");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("{what} failed; the server log has the details"),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (
+            self.status,
+            Json(ErrorBody {
+                error: ErrorDetail {
+                    code: self.code.to_string(),
+                    message: self.message,
+                },
+            }),
+        )
+            .into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        r
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// The authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Caller(pub TokenRecord);
+
+impl Caller {
+    /// Refuses with 403 unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> ApiResult<()> {
+        if roles.contains(&self.0.role) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("a {} token may not use this route", self.0.role.as_str()),
+            ))
+        }
+    }
+}
+
+fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<TokenRecord>, ApiError> {
+    let Some(h) = parts.headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let ip = client_ip(parts);
+    let minute = Ts::now().0 / 60_000_000;
+    if let Some(ip) = ip
+        && let Ok(m) = state.auth_failures.lock()
+        && let Some((m0, n)) = m.get(&ip)
+        && *m0 == minute
+        && *n >= state.config.auth_failures_per_minute
+    {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many failed authentications from this address; wait a minute",
+        ));
+    }
+    let presented = h
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let all = tokens::load(&state.store).map_err(|e| ApiError::internal("reading tokens", e))?;
+    match tokens::check(&all, presented.trim(), Ts::now().0) {
+        Ok(t) => Ok(Some(t.clone())),
+        Err(why) => {
+            if let (Some(ip), Ok(mut m)) = (ip, state.auth_failures.lock()) {
+                let e = m.entry(ip).or_insert((minute, 0));
+                if e.0 != minute {
+                    *e = (minute, 0);
+                }
+                e.1 += 1;
+            }
+            let msg = match why {
+                Refusal::Missing => "the Authorization header must be `Bearer st_<id>_<secret>`",
+                Refusal::Invalid => "the token is not valid",
+                Refusal::Expired => "the token has expired; ask for a new one",
+                Refusal::Revoked => "the token was revoked",
+            };
+            Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", msg))
+        }
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        match authenticate(parts, state)? {
+            Some(t) => Ok(Caller(t)),
+            None => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this route needs a token: Authorization: Bearer st_<id>_<secret>",
+            )),
+        }
+    }
+}
+
+/// A caller on a route that may be public.
+pub struct MaybeCaller(pub Option<Caller>);
+
+impl FromRequestParts<Arc<AppState>> for MaybeCaller {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(MaybeCaller(authenticate(parts, state)?.map(Caller)))
+    }
+}
+
+/// Appends a self-audit leaf (a read of evidence), durably, before the
+/// evidence is returned. The detail never holds a patient id.
+async fn audit(state: &AppState, caller: &Caller, action: &str, detail: String) -> ApiResult<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let mut r = Record::new(Kind::Admin, Ts::now(), "sealtrail-server");
+    r.action = Some(action.to_string());
+    r.user = Some(format!("token:{}", caller.0.id));
+    r.detail = Some(detail);
+    state
+        .writer
+        .try_run(Box::new(move |app, _| {
+            let res = app
+                .append(r)
+                .and_then(|_| app.commit())
+                .map_err(|e| e.to_string());
+            let _ = tx.send(res);
+        }))
+        .map_err(|_| busy(state))?;
+    rx.await
+        .map_err(|e| ApiError::internal("self-audit", e))?
+        .map_err(|e| ApiError::internal("self-audit", e))
+}
+
+fn busy(state: &AppState) -> ApiError {
+    state.metrics.busy();
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        "the writer queue is full; retry after the Retry-After delay",
+    )
+}
+
+fn text(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+}
+
+// ---------------------------------------------------------------- public
+
+/// Liveness and the sealed tree size.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    status: String,
+    tree_size: u64,
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "public", responses((status = 200, body = Health)))]
+async fn healthz(State(s): St) -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        tree_size: s.metrics.tree_size(),
+    })
+}
+
+#[utoipa::path(get, path = "/v1/checkpoint", tag = "integrity",
+    responses((status = 200, description = "The latest signed checkpoint (C2SP signed note)", content_type = "text/plain"), (status = 401, body = ErrorBody)))]
+async fn checkpoint(State(s): St, MaybeCaller(c): MaybeCaller) -> ApiResult<Response> {
+    if c.is_none() && !s.config.public_checkpoint {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this route needs a token: Authorization: Bearer st_<id>_<secret>",
+        ));
+    }
+    let r = Reader::open(&s.store).map_err(|e| ApiError::internal("opening the store", e))?;
+    Ok(text(r.checkpoint_note().map_err(|e| {
+        ApiError::internal("reading the checkpoint", e)
+    })?))
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text metrics", content_type = "text/plain"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn metrics(State(s): St, c: Caller) -> ApiResult<Response> {
+    c.require(&[Role::Auditor, Role::Officer])?;
+    Ok(text(s.metrics.render()))
+}
+
+// ---------------------------------------------------------------- ingest
+
+/// What happened to a pushed body.
+#[derive(Serialize, ToSchema)]
+pub struct IngestAnswer {
+    /// Records accepted and durable.
+    accepted: u64,
+    /// Records already present (re-sent).
+    duplicates: u64,
+    /// Records quarantined, with their line and reason.
+    quarantined: Vec<QuarantinedLine>,
+}
+
+/// A quarantined input line.
+#[derive(Serialize, ToSchema)]
+pub struct QuarantinedLine {
+    line: u64,
+    reason: String,
+}
+
+fn gunzip(s: &AppState, body: &[u8]) -> ApiResult<Vec<u8>> {
+    use std::io::Read;
+    let cap = s
+        .config
+        .max_decompressed_bytes
+        .min(body.len().saturating_mul(s.config.max_gzip_ratio))
+        .max(1024);
+    let mut out = Vec::new();
+    let mut d = flate2::read::MultiGzDecoder::new(body).take(cap as u64 + 1);
+    d.read_to_end(&mut out).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_gzip",
+            "the body is not valid gzip",
+        )
+    })?;
+    if out.len() > cap {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "decompressed_too_large",
+            format!(
+                "the gzip body expands beyond {cap} bytes (limit: {} bytes and {}x the compressed size); send smaller batches",
+                s.config.max_decompressed_bytes, s.config.max_gzip_ratio
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+#[utoipa::path(post, path = "/v1/ingest/{source}", tag = "ingest",
+    params(("source" = String, Path, description = "Source format, e.g. postfix, okta")),
+    request_body(content = String, description = "The source's native body (NDJSON, CSV, syslog text); gzip accepted", content_type = "application/octet-stream"),
+    responses((status = 202, body = IngestAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn ingest(
+    State(s): St,
+    c: Caller,
+    Path(source): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<IngestAnswer>)> {
+    c.require(&[Role::Gateway])?;
+    if !c.0.sources.contains(&source) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this gateway token may not push this source",
+        ));
+    }
+    let Ok(src) = crate::ingest::source_by_name(&source) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_source",
+            format!(
+                "unknown source; expected one of: {}",
+                crate::ingest::source_names().join(", ")
+            ),
+        ));
+    };
+    drop(src);
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "the body exceeds {} bytes; send smaller batches",
+                    s.config.max_body_bytes
+                ),
+            )
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_body",
+                "the body could not be read",
+            )
+        }
+    })?;
+    let gz = headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"))
+        || body.starts_with(&[0x1f, 0x8b]);
+    let data = if gz {
+        gunzip(&s, &body)?
+    } else {
+        body.to_vec()
+    };
+    let label = format!("http:{}", &hex::encode(Sha256::digest(&data))[..12]);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let src_name = source.clone();
+    s.writer
+        .try_run(Box::new(move |app, cov| {
+            let res = (|| {
+                let src = crate::ingest::source_by_name(&src_name)?;
+                let mut run = crate::ingest::Ingest::new(
+                    app,
+                    src,
+                    crate::ingest::Options {
+                        strict: false,
+                        seal_every: usize::MAX,
+                        coverage: false,
+                    },
+                );
+                run.input(&mut &data[..], &label)?;
+                run.commit_only()
+            })();
+            if let Ok(sum) = &res {
+                cov.add(&src_name, sum.sealed);
+            }
+            let _ = tx.send(res.map_err(|e| e.to_string()));
+        }))
+        .map_err(|_| busy(&s))?;
+    let sum = rx
+        .await
+        .map_err(|e| ApiError::internal("ingest", e))?
+        .map_err(|e| ApiError::internal("ingest", e))?;
+    s.metrics
+        .ingested(&source, sum.sealed, sum.quarantined_total(), sum.duplicates);
+    let quarantined = sum
+        .quarantine_refs
+        .iter()
+        .map(|(r, reason)| QuarantinedLine {
+            line: r
+                .rsplit(':')
+                .next()
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(0),
+            reason: reason.clone(),
+        })
+        .collect();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(IngestAnswer {
+            accepted: sum.sealed,
+            duplicates: sum.duplicates,
+            quarantined,
+        }),
+    ))
+}
+
+// ---------------------------------------------------------------- integrity
+
+/// Inclusion proof parameters.
+#[derive(Deserialize, IntoParams)]
+pub struct InclusionParams {
+    /// Leaf index.
+    idx: u64,
+    /// Tree size of a kept checkpoint (default: latest).
+    size: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/v1/proof/inclusion", tag = "integrity", params(InclusionParams),
+    responses((status = 200, description = "C2SP tlog-proof", content_type = "text/plain"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn proof_inclusion(
+    State(s): St,
+    c: Caller,
+    Query(q): Query<InclusionParams>,
+) -> ApiResult<Response> {
+    c.require(&[Role::Auditor])?;
+    let r = Reader::open(&s.store).map_err(|e| ApiError::internal("opening the store", e))?;
+    let latest = r
+        .checkpoint(&s.keys)
+        .map_err(|e| ApiError::internal("reading the checkpoint", e))?
+        .size;
+    let size = q.size.unwrap_or(latest);
+    if q.idx >= size || size > latest {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "out_of_range",
+            format!("idx must be below size, and size at most {latest}"),
+        ));
+    }
+    let keys = s.keys.clone();
+    let store = s.store.clone();
+    let p = tokio::task::spawn_blocking(move || {
+        Reader::open(&store).and_then(|r| r.inclusion_proof(q.idx, size, &keys))
+    })
+    .await
+    .map_err(|e| ApiError::internal("proof", e))?
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "no_checkpoint",
+            "no checkpoint was signed at that tree size",
+        )
+    })?;
+    audit(
+        &s,
+        &c,
+        "read:proof",
+        format!("inclusion idx {} size {size}", q.idx),
+    )
+    .await?;
+    Ok(text(p))
+}
+
+/// Consistency proof parameters.
+#[derive(Deserialize, IntoParams)]
+pub struct ConsistencyParams {
+    /// Older tree size.
+    from: u64,
+    /// Newer tree size (default: latest).
+    to: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/v1/proof/consistency", tag = "integrity", params(ConsistencyParams),
+    responses((status = 200, description = "Consistency proof text", content_type = "text/plain"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn proof_consistency(
+    State(s): St,
+    c: Caller,
+    Query(q): Query<ConsistencyParams>,
+) -> ApiResult<Response> {
+    c.require(&[Role::Auditor])?;
+    let r = Reader::open(&s.store).map_err(|e| ApiError::internal("opening the store", e))?;
+    let latest = r
+        .checkpoint(&s.keys)
+        .map_err(|e| ApiError::internal("reading the checkpoint", e))?
+        .size;
+    let to = q.to.unwrap_or(latest);
+    if q.from == 0 || q.from > to || to > latest {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "out_of_range",
+            format!("need 0 < from <= to <= {latest}"),
+        ));
+    }
+    let keys = s.keys.clone();
+    let store = s.store.clone();
+    let p = tokio::task::spawn_blocking(move || {
+        Reader::open(&store).and_then(|r| r.consistency_proof(q.from, to, &keys))
+    })
+    .await
+    .map_err(|e| ApiError::internal("proof", e))?
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "no_checkpoint",
+            "no checkpoint was signed at that tree size",
+        )
+    })?;
+    audit(
+        &s,
+        &c,
+        "read:proof",
+        format!("consistency {} to {to}", q.from),
+    )
+    .await?;
+    Ok(text(p))
+}
+
+/// A segment file.
+#[derive(Serialize, ToSchema)]
+pub struct SegmentInfo {
+    name: String,
+    first: u64,
+    last: u64,
+    bytes: u64,
+}
+
+#[utoipa::path(get, path = "/v1/segments", tag = "integrity",
+    responses((status = 200, body = Vec<SegmentInfo>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn segments(State(s): St, c: Caller) -> ApiResult<Json<Vec<SegmentInfo>>> {
+    c.require(&[Role::Auditor])?;
+    let r = Reader::open(&s.store).map_err(|e| ApiError::internal("opening the store", e))?;
+    let files = r
+        .segment_files()
+        .map_err(|e| ApiError::internal("listing segments", e))?;
+    Ok(Json(
+        files
+            .into_iter()
+            .map(|(name, first, last)| {
+                let bytes = std::fs::metadata(r.layout().segment(&name))
+                    .map(|m| m.len())
+                    .unwrap_or(0);
+                SegmentInfo {
+                    name,
+                    first,
+                    last,
+                    bytes,
+                }
+            })
+            .collect(),
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/segments/{name}", tag = "integrity", params(("name" = String, Path, description = "Segment file name")),
+    responses((status = 200, description = "The Parquet file", content_type = "application/vnd.apache.parquet"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn segment(State(s): St, c: Caller, Path(name): Path<String>) -> ApiResult<Response> {
+    c.require(&[Role::Auditor])?;
+    if crate::store::layout::parse_segment_name(&name).is_none() {
+        return Err(ApiError::not_found());
+    }
+    let path = crate::store::Layout::new(&s.store).segment(&name);
+    let bytes = tokio::fs::read(&path).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such segment file (run `sealtrail verify` if it should exist)",
+        )
+    })?;
+    audit(&s, &c, "read:segment", format!("segment {name}")).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/vnd.apache.parquet")],
+        bytes,
+    )
+        .into_response())
+}
+
+#[utoipa::path(get, path = "/v1/manifests", tag = "integrity",
+    responses((status = 200, body = Vec<u64>, description = "Tree sizes with a signed manifest"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn manifests(State(s): St, c: Caller) -> ApiResult<Json<Vec<u64>>> {
+    c.require(&[Role::Auditor])?;
+    let dir = crate::store::Layout::new(&s.store).manifests_dir();
+    let mut sizes: Vec<u64> = std::fs::read_dir(&dir)
+        .map_err(|e| ApiError::internal("listing manifests", e))?
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .strip_suffix(".note")
+                .and_then(|n| n.parse().ok())
+        })
+        .collect();
+    sizes.sort_unstable();
+    Ok(Json(sizes))
+}
+
+#[utoipa::path(get, path = "/v1/manifests/{size}", tag = "integrity", params(("size" = u64, Path, description = "Tree size")),
+    responses((status = 200, description = "The signed manifest note", content_type = "text/plain"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn manifest(State(s): St, c: Caller, Path(size): Path<u64>) -> ApiResult<Response> {
+    c.require(&[Role::Auditor])?;
+    let p = crate::store::Layout::new(&s.store).manifest(size);
+    let note = tokio::fs::read_to_string(&p)
+        .await
+        .map_err(|_| ApiError::not_found())?;
+    Ok(text(note))
+}
+
+#[utoipa::path(get, path = "/v1/keys", tag = "integrity",
+    responses((status = 200, description = "Verifier keys (Go note format), one per line", content_type = "text/plain"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn keys(State(s): St, c: Caller) -> ApiResult<Response> {
+    c.require(&[Role::Auditor])?;
+    let dir = crate::store::Layout::new(&s.store).keys_dir();
+    let mut out = String::new();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map_err(|e| ApiError::internal("listing keys", e))?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    for f in files {
+        out.push_str(&std::fs::read_to_string(f).unwrap_or_default());
+    }
+    Ok(text(out))
+}
+
+// ---------------------------------------------------------------- packs
+
+/// A pack to build.
+#[derive(Deserialize, ToSchema)]
+pub struct PackRequestBody {
+    /// First day (YYYY-MM-DD).
+    from: String,
+    /// Last day, included.
+    to: String,
+    /// Organisation name (default: the server's).
+    org: Option<String>,
+}
+
+/// A built pack.
+#[derive(Serialize, ToSchema)]
+pub struct PackCreated {
+    id: String,
+}
+
+fn day(field: &str, s: &str) -> ApiResult<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_date",
+            format!("`{field}` must be a date YYYY-MM-DD"),
+        )
+    })
+}
+
+#[utoipa::path(post, path = "/v1/packs", tag = "packs", request_body = PackRequestBody,
+    responses((status = 201, body = PackCreated), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn create_pack(
+    State(s): St,
+    c: Caller,
+    body: Result<Json<PackRequestBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<(StatusCode, Json<PackCreated>)> {
+    c.require(&[Role::Officer])?;
+    let Json(b) = body.map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+            "expected {\"from\": \"YYYY-MM-DD\", \"to\": \"YYYY-MM-DD\", \"org\": \"…\"}",
+        )
+    })?;
+    let (from, to) = (day("from", &b.from)?, day("to", &b.to)?);
+    if to < from {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_period",
+            "`to` is before `from`",
+        ));
+    }
+    let org = b.org.unwrap_or_else(|| s.config.organisation.clone());
+    let st = s.clone();
+    let zip = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
+        let built = crate::report::pack::build(&crate::report::pack::PackRequest {
+            store: &st.store,
+            keys: &st.keys,
+            from,
+            to,
+            org: &org,
+            previous_checkpoint: None,
+            queries: &st.config.queries,
+            reports: &st.config.reports,
+            signer: None,
+        })
+        .map_err(|e| e.to_string())?;
+        crate::report::pack::to_zip(&built, crate::report::pack::sealed_at(&built))
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| ApiError::internal("building the pack", e))?
+    .map_err(|e| ApiError::internal("building the pack", e))?;
+    let id = format!("pk-{}", &hex::encode(Sha256::digest(&zip))[..16]);
+    if let Ok(mut p) = s.packs.lock() {
+        while p.len() >= 16 {
+            let first = p.keys().next().cloned().unwrap_or_default();
+            p.remove(&first);
+        }
+        p.insert(id.clone(), zip);
+    }
+    audit(&s, &c, "read:pack", format!("pack {id} {from} to {to}")).await?;
+    Ok((StatusCode::CREATED, Json(PackCreated { id })))
+}
+
+#[utoipa::path(get, path = "/v1/packs/{id}", tag = "packs", params(("id" = String, Path, description = "Pack id")),
+    responses((status = 200, description = "The pack (zip)", content_type = "application/zip"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_pack(State(s): St, c: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    c.require(&[Role::Officer])?;
+    let zip = s
+        .packs
+        .lock()
+        .ok()
+        .and_then(|p| p.get(&id).cloned())
+        .ok_or_else(ApiError::not_found)?;
+    audit(&s, &c, "read:pack", format!("download {id}")).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/zip".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{id}.zip\""),
+            ),
+        ],
+        zip,
+    )
+        .into_response())
+}
+
+// ---------------------------------------------------------------- accounting
+
+/// A new accounting request.
+#[derive(Deserialize, ToSchema)]
+pub struct AccountingRequestBody {
+    /// Patient id (a patient token may only give its own).
+    patient_id: String,
+    /// Day received (default: today).
+    received: Option<String>,
+    /// Start of a shorter period.
+    from: Option<String>,
+}
+
+/// A recorded request.
+#[derive(Serialize, ToSchema)]
+pub struct AccountingRequestCreated {
+    request: String,
+    received: String,
+    due: String,
+    fee: String,
+}
+
+fn own_patient(c: &Caller, patient: &str) -> ApiResult<()> {
+    match c.0.role {
+        Role::Officer => Ok(()),
+        // another patient's id answers 404, exactly as a patient with no data would
+        Role::Patient
+            if c.0.patient.as_deref().map(crate::model::patient_key)
+                == Some(crate::model::patient_key(patient)) =>
+        {
+            Ok(())
+        }
+        Role::Patient => Err(ApiError::not_found()),
+        _ => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("a {} token may not use this route", c.0.role.as_str()),
+        )),
+    }
+}
+
+fn patient_ref(patient: &str) -> String {
+    // self-audit names the patient by a hash of the normalised id, not the id
+    format!(
+        "patient-key-sha256 {}",
+        &hex::encode(Sha256::digest(
+            crate::model::patient_key(patient).as_bytes()
+        ))[..16]
+    )
+}
+
+#[utoipa::path(post, path = "/v1/accounting/requests", tag = "accounting", request_body = AccountingRequestBody,
+    responses((status = 201, body = AccountingRequestCreated), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn accounting_request(
+    State(s): St,
+    c: Caller,
+    body: Result<Json<AccountingRequestBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<(StatusCode, Json<AccountingRequestCreated>)> {
+    let Json(b) = body.map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "bad_json", "expected {\"patient_id\": \"…\", \"received\": \"YYYY-MM-DD\", \"from\": \"YYYY-MM-DD\"}"))?;
+    own_patient(&c, &b.patient_id)?;
+    let received = match &b.received {
+        Some(r) => day("received", r)?,
+        None => chrono::Utc::now().date_naive(),
+    };
+    let from = b.from.as_deref().map(|f| day("from", f)).transpose()?;
+    let settings = crate::accounting::Settings::load(&s.config.reports)
+        .map_err(|e| ApiError::internal("accounting settings", e))?;
+    let existing = {
+        let st = s.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::accounting::requests(&st.store, &st.keys, &st.config.queries)
+        })
+        .await
+        .map_err(|e| ApiError::internal("reading requests", e))?
+        .map_err(|e| ApiError::internal("reading requests", e))?
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let patient = b.patient_id.clone();
+    s.writer
+        .try_run(Box::new(move |app, _| {
+            let r = crate::accounting::record_request(
+                app, &existing, &settings, &patient, received, from,
+            )
+            .map_err(|e| e.to_string());
+            let _ = tx.send(r);
+        }))
+        .map_err(|_| busy(&s))?;
+    let r = rx
+        .await
+        .map_err(|e| ApiError::internal("recording the request", e))?
+        .map_err(|e| ApiError::internal("recording the request", e))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(AccountingRequestCreated {
+            request: r.id,
+            received: r.received.to_string(),
+            due: r.due.to_string(),
+            fee: r.detail,
+        }),
+    ))
+}
+
+/// Accounting parameters.
+#[derive(Deserialize, IntoParams)]
+pub struct AccountingParams {
+    /// Request date the six years count back from (default: today).
+    as_of: Option<String>,
+    /// Start of a shorter period.
+    from: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/accounting/{patient_id}", tag = "accounting",
+    params(("patient_id" = String, Path, description = "Patient id"), AccountingParams),
+    responses((status = 200, description = "The accounting (FORMAT.md §17.3)"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn accounting_show(
+    State(s): St,
+    c: Caller,
+    Path(patient): Path<String>,
+    Query(q): Query<AccountingParams>,
+) -> ApiResult<Response> {
+    own_patient(&c, &patient)?;
+    let as_of = match &q.as_of {
+        Some(d) => day("as_of", d)?,
+        None => chrono::Utc::now().date_naive(),
+    };
+    let from = q.from.as_deref().map(|f| day("from", f)).transpose()?;
+    let st = s.clone();
+    let p2 = patient.clone();
+    let acc = tokio::task::spawn_blocking(move || {
+        crate::accounting::build(&st.store, &st.keys, &st.config.queries, &p2, as_of, from)
+    })
+    .await
+    .map_err(|e| ApiError::internal("building the accounting", e))?
+    .map_err(|e| ApiError::internal("building the accounting", e))?;
+    audit(
+        &s,
+        &c,
+        "read:accounting",
+        format!("accounting for {} as of {as_of}", patient_ref(&patient)),
+    )
+    .await?;
+    Ok(Json(acc).into_response())
+}
+
+/// The OpenAPI document's info.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "sealtrail", description = "Tamper-evident HIPAA evidence: ingest, integrity material, evidence packs and patient accountings. Errors are {\"error\": {\"code\", \"message\"}}."),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("st_<id>_<secret>")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Routes needing no token (the route-walk test checks every other one
+/// refuses a request without a token).
+pub const PUBLIC_ROUTES: &[&str] = &["/healthz", "/openapi.json"];
+
+/// The OpenAPI document, generated from the handlers.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    build().1
+}
+
+fn build() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(checkpoint))
+        .routes(routes!(metrics))
+        .routes(routes!(ingest))
+        .routes(routes!(proof_inclusion))
+        .routes(routes!(proof_consistency))
+        .routes(routes!(segments))
+        .routes(routes!(segment))
+        .routes(routes!(manifests))
+        .routes(routes!(manifest))
+        .routes(routes!(keys))
+        .routes(routes!(create_pack))
+        .routes(routes!(get_pack))
+        .routes(routes!(accounting_request))
+        .routes(routes!(accounting_show))
+        .split_for_parts()
+}
+
+/// The complete router with its layers.
+pub fn router(state: Arc<AppState>) -> axum::Router {
+    let (r, api) = build();
+    let api = Arc::new(api);
+    let limit = state.config.max_body_bytes;
+    let timeout = std::time::Duration::from_secs(state.config.request_timeout_secs.max(1));
+    r.route(
+        "/openapi.json",
+        axum::routing::get(move || {
+            let api = api.clone();
+            async move { Json((*api).clone()) }
+        }),
+    )
+    .fallback(|| async {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such route; /openapi.json lists them",
+        )
+    })
+    .layer(axum::extract::DefaultBodyLimit::max(limit))
+    .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        timeout,
+    ))
+    .layer(axum::middleware::from_fn(request_log))
+    .with_state(state)
+}
+
+/// One JSON log line per request: id, method, route template (never the
+/// concrete path, which may hold a patient id), status, duration.
+async fn request_log(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let mut id_bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut id_bytes);
+    let request_id = hex::encode(id_bytes);
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "(unmatched)".into());
+    let mut resp = next.run(req).await;
+    tracing::info!(request_id = %request_id, method = %method, route = %route, status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}

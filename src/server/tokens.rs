@@ -1,0 +1,245 @@
+//! API tokens and roles: creation (the secret is shown once), listing,
+//! revocation, and checking a presented token in constant time.
+//!
+//! Tokens look like `st_<8 hex id>_<43 base64url secret>`. Only the SHA-256
+//! of the secret is kept, in `STORE/tokens/tokens.json` (beside the log, not
+//! in it: tokens are not evidence), written atomically. A token carries one
+//! role and, for gateways, the sources it may push; for patients, the one
+//! patient whose accounting it may read.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::model::Ts;
+
+/// What a token may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Pushes logs of its own sources.
+    Gateway,
+    /// Builds packs and handles accounting requests.
+    Officer,
+    /// Reads integrity material: checkpoints, proofs, segments, manifests, keys.
+    Auditor,
+    /// Reads its own patient's accounting.
+    Patient,
+}
+
+impl Role {
+    /// Parses a role name.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "gateway" => Some(Role::Gateway),
+            "officer" => Some(Role::Officer),
+            "auditor" => Some(Role::Auditor),
+            "patient" => Some(Role::Patient),
+            _ => None,
+        }
+    }
+    /// The role's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Gateway => "gateway",
+            Role::Officer => "officer",
+            Role::Auditor => "auditor",
+            Role::Patient => "patient",
+        }
+    }
+}
+
+/// One stored token (never the secret).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TokenRecord {
+    /// Public id (`st_<id>_…`), named in self-audit leaves.
+    pub id: String,
+    /// Role.
+    pub role: Role,
+    /// For patients: the patient id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient: Option<String>,
+    /// For gateways: the sources it may push.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
+    /// Expiry (µs since epoch), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<i64>,
+    /// Revoked.
+    #[serde(default)]
+    pub revoked: bool,
+    /// Created (µs since epoch).
+    pub created: i64,
+    /// Hex SHA-256 of the secret.
+    pub secret_sha256: String,
+}
+
+/// Errors of the token store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// The file could not be read or written.
+    #[error("{0}: {1}")]
+    Io(PathBuf, String),
+    /// Bad arguments.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Why a presented token is refused (all answer 401).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No or malformed token.
+    Missing,
+    /// Unknown id or wrong secret.
+    Invalid,
+    /// Past its expiry.
+    Expired,
+    /// Revoked.
+    Revoked,
+}
+
+/// The token file of a store.
+pub fn tokens_path(store: &Path) -> PathBuf {
+    store.join("tokens").join("tokens.json")
+}
+
+/// Reads all tokens.
+pub fn load(store: &Path) -> Result<Vec<TokenRecord>, TokenError> {
+    let p = tokens_path(store);
+    match std::fs::read(&p) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map_err(|e| TokenError::Io(p, format!("not a token file: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(TokenError::Io(p, e.to_string())),
+    }
+}
+
+fn save(store: &Path, tokens: &[TokenRecord]) -> Result<(), TokenError> {
+    let p = tokens_path(store);
+    if let Some(d) = p.parent() {
+        std::fs::create_dir_all(d).map_err(|e| TokenError::Io(d.to_path_buf(), e.to_string()))?;
+    }
+    let bytes = serde_json::to_vec_pretty(tokens).unwrap_or_default();
+    crate::store::atomic_write(&p, &bytes).map_err(|e| TokenError::Io(p.clone(), e.to_string()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600));
+    }
+    Ok(())
+}
+
+/// Parses `30d`, `12h`, `90m`, `3600s` into microseconds.
+pub fn parse_duration(s: &str) -> Option<i64> {
+    let (n, unit) = s.split_at(s.len().checked_sub(1)?);
+    let n: i64 = n.parse().ok()?;
+    let secs = match unit {
+        "d" => n.checked_mul(86_400)?,
+        "h" => n.checked_mul(3_600)?,
+        "m" => n.checked_mul(60)?,
+        "s" => n,
+        _ => return None,
+    };
+    secs.checked_mul(1_000_000).filter(|v| *v > 0)
+}
+
+/// Creates a token; returns the full token string (shown once) and its record.
+pub fn create(
+    store: &Path,
+    role: Role,
+    patient: Option<&str>,
+    sources: &[String],
+    expires_in: Option<i64>,
+) -> Result<(String, TokenRecord), TokenError> {
+    match role {
+        Role::Patient if patient.is_none_or(|p| crate::model::patient_key(p).is_empty()) => {
+            return Err(TokenError::Invalid(
+                "a patient token needs --patient ID".into(),
+            ));
+        }
+        Role::Gateway if sources.is_empty() => {
+            return Err(TokenError::Invalid(
+                "a gateway token needs at least one --source it may push".into(),
+            ));
+        }
+        Role::Gateway => {
+            let known = crate::ingest::source_names();
+            if let Some(s) = sources.iter().find(|s| !known.contains(&s.as_str())) {
+                return Err(TokenError::Invalid(format!(
+                    "unknown source `{s}`; expected one of: {}",
+                    known.join(", ")
+                )));
+            }
+        }
+        _ if role != Role::Patient && patient.is_some() => {
+            return Err(TokenError::Invalid(
+                "--patient is only for patient tokens".into(),
+            ));
+        }
+        _ => {}
+    }
+    let mut raw = [0u8; 36];
+    getrandom::fill(&mut raw)
+        .map_err(|_| TokenError::Invalid("the OS random generator failed".into()))?;
+    let id = hex::encode(&raw[..4]);
+    let secret = B64URL.encode(&raw[4..]);
+    let now = Ts::now().0;
+    let rec = TokenRecord {
+        id: id.clone(),
+        role,
+        patient: patient.map(str::to_string),
+        sources: sources.to_vec(),
+        expires: expires_in.map(|d| now + d),
+        revoked: false,
+        created: now,
+        secret_sha256: hex::encode(Sha256::digest(secret.as_bytes())),
+    };
+    let mut all = load(store)?;
+    all.push(rec.clone());
+    save(store, &all)?;
+    Ok((format!("st_{id}_{secret}"), rec))
+}
+
+/// Revokes a token by id.
+pub fn revoke(store: &Path, id: &str) -> Result<(), TokenError> {
+    let mut all = load(store)?;
+    let t = all.iter_mut().find(|t| t.id == id).ok_or_else(|| {
+        TokenError::Invalid(format!(
+            "no token with id {id}; `sealtrail token list` shows them"
+        ))
+    })?;
+    t.revoked = true;
+    save(store, &all)
+}
+
+/// Checks a presented token against the records, comparing the secret's
+/// hash in constant time.
+pub fn check<'a>(
+    tokens: &'a [TokenRecord],
+    presented: &str,
+    now: i64,
+) -> Result<&'a TokenRecord, Refusal> {
+    let rest = presented.strip_prefix("st_").ok_or(Refusal::Missing)?;
+    let (id, secret) = rest.split_once('_').ok_or(Refusal::Missing)?;
+    let want = Sha256::digest(secret.as_bytes());
+    // Look the id up, then always compare a hash, so timing does not tell
+    // whether the id exists.
+    let rec = tokens.iter().find(|t| t.id == id);
+    let stored = rec
+        .and_then(|t| hex::decode(&t.secret_sha256).ok())
+        .unwrap_or_else(|| vec![0u8; 32]);
+    let equal: bool = want.as_slice().ct_eq(&stored).into();
+    let rec = rec.filter(|_| equal).ok_or(Refusal::Invalid)?;
+    if rec.revoked {
+        return Err(Refusal::Revoked);
+    }
+    if rec.expires.is_some_and(|e| now >= e) {
+        return Err(Refusal::Expired);
+    }
+    Ok(rec)
+}

@@ -1,0 +1,177 @@
+//! The one writer: a dedicated thread owning the store's [`Appender`].
+//!
+//! Request handlers send it closures over a bounded channel; a full channel
+//! is backpressure (the handler answers 503 with Retry-After), so memory
+//! never grows without bound. Each job commits (fsync) before it replies, so
+//! a 202 always means durable. The thread seals every `seal_every` records or
+//! `seal_interval`, appends one coverage leaf per configured source per hour
+//! of ingestion (count 0 included), and seals on shutdown.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::time::{Duration, Instant};
+
+use crate::model::{Kind, Record, Ts};
+use crate::store::Appender;
+
+use super::metrics::Metrics;
+
+/// Work for the writer.
+pub type Job = Box<dyn FnOnce(&mut Appender, &mut Coverage) + Send>;
+
+enum Msg {
+    Run(Job),
+    Shutdown,
+}
+
+/// Counts of ingested records per source and hour, for coverage leaves.
+#[derive(Default)]
+pub struct Coverage {
+    counts: BTreeMap<(String, i64), u64>,
+}
+
+const HOUR: i64 = 3_600_000_000;
+
+impl Coverage {
+    /// Adds `n` records of `source` ingested now.
+    pub fn add(&mut self, source: &str, n: u64) {
+        let h = Ts::now().0.div_euclid(HOUR) * HOUR;
+        *self.counts.entry((source.to_string(), h)).or_default() += n;
+    }
+}
+
+/// Sends jobs to the writer.
+#[derive(Clone)]
+pub struct WriterHandle {
+    tx: SyncSender<Msg>,
+}
+
+/// The writer's queue is full.
+#[derive(Debug)]
+pub struct Busy;
+
+impl WriterHandle {
+    /// Queues a job, or refuses at once when the queue is full.
+    pub fn try_run(&self, job: Job) -> Result<(), Busy> {
+        match self.tx.try_send(Msg::Run(job)) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => Err(Busy),
+        }
+    }
+
+    /// Asks the writer to seal what is pending and stop.
+    pub fn shutdown(&self) {
+        let _ = self.tx.send(Msg::Shutdown);
+    }
+}
+
+/// Writer settings.
+#[derive(Clone, Debug)]
+pub struct WriterConfig {
+    /// Queue capacity (jobs).
+    pub capacity: usize,
+    /// Seal after this many pending records.
+    pub seal_every: usize,
+    /// Seal at least this often when something is pending.
+    pub seal_interval: Duration,
+    /// Sources that get hourly coverage leaves.
+    pub coverage_sources: Vec<String>,
+}
+
+/// Starts the writer thread.
+pub fn start(
+    mut app: Appender,
+    cfg: WriterConfig,
+    metrics: Arc<Metrics>,
+) -> (WriterHandle, std::thread::JoinHandle<()>) {
+    let (tx, rx) = sync_channel::<Msg>(cfg.capacity.max(1));
+    let h = std::thread::Builder::new()
+        .name("sealtrail-writer".into())
+        .spawn(move || run(&mut app, rx, &cfg, &metrics))
+        .unwrap_or_else(|e| panic!("cannot start the writer thread: {e}"));
+    (WriterHandle { tx }, h)
+}
+
+fn seal(app: &mut Appender, metrics: &Metrics) {
+    if app.pending() == 0 {
+        return;
+    }
+    let t0 = Instant::now();
+    match app.seal() {
+        Ok(Some(cp)) => {
+            metrics.observe_seal(t0.elapsed());
+            metrics.set_tree_size(cp.size);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "seal failed; records stay in the WAL and will be sealed on the next attempt or restart")
+        }
+    }
+    metrics.set_wal_depth(app.pending() as u64);
+}
+
+fn emit_coverage(
+    app: &mut Appender,
+    cov: &mut Coverage,
+    cfg: &WriterConfig,
+    up_to_hour: i64,
+    last_hour: &mut i64,
+) {
+    // every completed hour since the last one emitted, zero counts included
+    while *last_hour + HOUR <= up_to_hour {
+        let h = *last_hour;
+        for source in &cfg.coverage_sources {
+            let n = cov.counts.remove(&(source.clone(), h)).unwrap_or(0);
+            let mut r = Record::new(Kind::Coverage, Ts(h), source);
+            r.window_start = Some(Ts(h));
+            r.window_end = Some(Ts(h + HOUR));
+            r.count = Some(n);
+            r.source_event_id = Some(format!("coverage:server:{h}"));
+            if let Err(e) = app.append(r) {
+                tracing::error!(error = %e, "coverage leaf not written");
+            }
+        }
+        cov.counts.retain(|(_, hh), _| *hh > h);
+        *last_hour += HOUR;
+    }
+    let _ = app.commit();
+}
+
+fn run(app: &mut Appender, rx: Receiver<Msg>, cfg: &WriterConfig, metrics: &Metrics) {
+    let mut cov = Coverage::default();
+    let mut last_seal = Instant::now();
+    let mut last_hour = Ts::now().0.div_euclid(HOUR) * HOUR;
+    metrics.set_tree_size(app.size());
+    loop {
+        let wait = cfg
+            .seal_interval
+            .saturating_sub(last_seal.elapsed())
+            .max(Duration::from_millis(5));
+        match rx.recv_timeout(wait) {
+            Ok(Msg::Run(job)) => {
+                job(app, &mut cov);
+                metrics.set_wal_depth(app.pending() as u64);
+                if app.pending() >= cfg.seal_every {
+                    seal(app, metrics);
+                    last_seal = Instant::now();
+                }
+            }
+            Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        let now_hour = Ts::now().0.div_euclid(HOUR) * HOUR;
+        if now_hour > last_hour {
+            emit_coverage(app, &mut cov, cfg, now_hour, &mut last_hour);
+        }
+        if last_seal.elapsed() >= cfg.seal_interval {
+            seal(app, metrics);
+            last_seal = Instant::now();
+        }
+    }
+    // drain what is queued, then seal: nothing acknowledged is left unsealed
+    while let Ok(Msg::Run(job)) = rx.try_recv() {
+        job(app, &mut cov);
+    }
+    seal(app, metrics);
+}

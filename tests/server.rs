@@ -1,0 +1,650 @@
+//! `sealtrail serve` over real HTTP on 127.0.0.1: every route, every role
+//! boundary, a route walk that checks each non-public route refuses a
+//! request without a token, ingest → seal → verify while running, a bounded
+//! load test with SIGTERM in the middle, and TLS.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Env, bin, duck, fixture, ok, run};
+use reqwest::StatusCode;
+use reqwest::blocking::Client;
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(env: &Env, extra: &[&str]) -> Server {
+        let cfg = env.dir.path().join("server.toml");
+        if !cfg.exists() {
+            std::fs::write(&cfg, "seal_interval_ms = 200\nqueue_capacity = 16\nmax_body_bytes = 2000000\ncoverage_sources = [\"postfix\"]\n").unwrap();
+        }
+        let mut child = Command::new(bin())
+            .args([
+                "serve",
+                "--store",
+                env.store().to_str().unwrap(),
+                "--key",
+                env.key().to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+                "--config",
+                cfg.to_str().unwrap(),
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("server did not start: {line:?}"))
+            .to_string();
+        Server {
+            child,
+            base: format!("http://{addr}"),
+        }
+    }
+    fn url(&self, p: &str) -> String {
+        format!("{}{p}", self.base)
+    }
+    fn stop(mut self) -> std::process::ExitStatus {
+        unsafe { libc_kill(self.child.id() as i32, 15) };
+        let t0 = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "server did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+fn token(env: &Env, args: &[&str]) -> String {
+    let s = env.store();
+    let mut a = vec!["token", "create", "--store", s.to_str().unwrap()];
+    a.extend_from_slice(args);
+    ok(&a).trim().to_string()
+}
+
+fn store_with_data() -> Env {
+    let env = Env::new();
+    for s in ["disclosures", "okta"] {
+        let files: Vec<PathBuf> = std::fs::read_dir(fixture(s))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        let refs: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+        assert!(env.ingest(&["--source", s], &refs).status.success());
+    }
+    env
+}
+
+fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+fn tree_size(c: &Client, srv: &Server, tok: &str) -> u64 {
+    let t = c
+        .get(srv.url("/v1/checkpoint"))
+        .bearer_auth(tok)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    t.lines().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn every_non_public_route_refuses_a_missing_token() {
+    let env = store_with_data();
+    let srv = Server::start(&env, &[]);
+    let c = client();
+    let api: serde_json::Value = c
+        .get(srv.url("/openapi.json"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(
+        api["openapi"].as_str().unwrap().starts_with("3.1"),
+        "OpenAPI 3.1"
+    );
+    let mut checked = 0;
+    for (path, item) in api["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let concrete = path
+                .replace("{source}", "postfix")
+                .replace("{name}", "x.parquet")
+                .replace("{size}", "1")
+                .replace("{id}", "pk-x")
+                .replace("{patient_id}", "MRN-1");
+            let req = match method.as_str() {
+                "get" => c.get(srv.url(&concrete)),
+                "post" => c.post(srv.url(&concrete)).body("{}"),
+                m => panic!("unexpected method {m}"),
+            };
+            let status = req.send().unwrap().status();
+            if path == "/healthz" {
+                assert_eq!(status, StatusCode::OK);
+            } else {
+                assert_eq!(
+                    status,
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {path} must refuse a request without a token"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 14, "walked {checked} protected routes");
+    // the committed copy of the document is the generated one
+    let committed = std::fs::read_to_string(common::repo().join("docs/openapi.json")).unwrap();
+    let generated = ok(&["openapi"]);
+    assert_eq!(
+        committed.trim(),
+        generated.trim(),
+        "docs/openapi.json is stale: run `sealtrail openapi > docs/openapi.json`"
+    );
+}
+
+#[test]
+fn roles_are_least_privilege() {
+    let env = store_with_data();
+    let srv = Server::start(&env, &[]);
+    let c = client();
+    let gw = token(&env, &["--role", "gateway", "--source", "postfix"]);
+    let officer = token(&env, &["--role", "officer"]);
+    let auditor = token(&env, &["--role", "auditor"]);
+    let patient = token(&env, &["--role", "patient", "--patient", "MRN-00101"]);
+    let expired = token(&env, &["--role", "auditor", "--expires", "1s"]);
+    let revoked = token(&env, &["--role", "auditor"]);
+    let id = revoked.split('_').nth(1).unwrap().to_string();
+    ok(&[
+        "token",
+        "revoke",
+        "--store",
+        env.store().to_str().unwrap(),
+        "--id",
+        &id,
+    ]);
+    let get = |p: &str, t: &str| c.get(srv.url(p)).bearer_auth(t).send().unwrap().status();
+    // a gateway cannot read, nor push another source
+    assert_eq!(get("/v1/segments", &gw), StatusCode::FORBIDDEN);
+    assert_eq!(get("/v1/accounting/MRN-00101", &gw), StatusCode::FORBIDDEN);
+    assert_eq!(
+        c.post(srv.url("/v1/ingest/okta"))
+            .bearer_auth(&gw)
+            .body("[]")
+            .send()
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    // an auditor reads integrity material only
+    assert_eq!(get("/v1/segments", &auditor), StatusCode::OK);
+    assert_eq!(
+        get("/v1/accounting/MRN-00101", &auditor),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        c.post(srv.url("/v1/packs"))
+            .bearer_auth(&auditor)
+            .json(&serde_json::json!({"from":"2026-01-01","to":"2026-01-31"}))
+            .send()
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    // an officer does not download segments
+    assert_eq!(get("/v1/segments", &officer), StatusCode::FORBIDDEN);
+    // a patient sees its own accounting (any spelling of its id), and 404 for anyone else's
+    assert_eq!(
+        get("/v1/accounting/MRN-00101?as_of=2026-03-31", &patient),
+        StatusCode::OK
+    );
+    assert_eq!(
+        get("/v1/accounting/mrn-00101?as_of=2026-03-31", &patient),
+        StatusCode::OK
+    );
+    assert_eq!(
+        get("/v1/accounting/MRN-00102?as_of=2026-03-31", &patient),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get("/v1/accounting/NO-SUCH-PATIENT", &patient),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(get("/v1/segments", &patient), StatusCode::FORBIDDEN);
+    // revoked and expired tokens are refused; so is a forged secret
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(get("/v1/segments", &expired), StatusCode::UNAUTHORIZED);
+    assert_eq!(get("/v1/segments", &revoked), StatusCode::UNAUTHORIZED);
+    let forged = format!("{}x", &auditor[..auditor.len() - 1]);
+    assert_eq!(get("/v1/segments", &forged), StatusCode::UNAUTHORIZED);
+    // errors are JSON {"error": {"code", "message"}}
+    let e: serde_json::Value = c
+        .get(srv.url("/v1/segments"))
+        .bearer_auth(&gw)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(e["error"]["code"], "forbidden");
+}
+
+#[test]
+fn ingest_seal_verify_and_every_read_route_while_running() {
+    let env = store_with_data();
+    let srv = Server::start(&env, &[]);
+    let c = client();
+    let gw = token(
+        &env,
+        &[
+            "--role", "gateway", "--source", "postfix", "--source", "jsonl",
+        ],
+    );
+    let auditor = token(&env, &["--role", "auditor"]);
+    let officer = token(&env, &["--role", "officer"]);
+    let before = tree_size(&c, &srv, &auditor);
+
+    // a gzipped postfix log with one malformed line
+    let log = std::fs::read(fixture("postfix/maillog-rfc5424.log")).unwrap();
+    let mut body = log.clone();
+    body.extend_from_slice(b"garbage that is not syslog\n");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&body).unwrap();
+    let r = c
+        .post(srv.url("/v1/ingest/postfix"))
+        .bearer_auth(&gw)
+        .header("content-encoding", "gzip")
+        .body(gz.finish().unwrap())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let a: serde_json::Value = r.json().unwrap();
+    assert_eq!(a["accepted"], 12);
+    assert_eq!(a["duplicates"], 0);
+    assert_eq!(a["quarantined"][0]["line"], 46);
+    assert!(
+        a["quarantined"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("not a syslog line")
+    );
+    // a re-sent batch is not double-counted
+    let a: serde_json::Value = c
+        .post(srv.url("/v1/ingest/postfix"))
+        .bearer_auth(&gw)
+        .body(log)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        (a["accepted"].as_u64(), a["duplicates"].as_u64()),
+        (Some(0), Some(12))
+    );
+
+    // the background sealer grows the checkpoint
+    let t0 = Instant::now();
+    while tree_size(&c, &srv, &auditor) < before + 13 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "checkpoint did not grow"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let v = env.verify(&[]);
+    assert!(
+        v.status.success(),
+        "verify while the server runs: {}",
+        common::stdout(&v)
+    );
+
+    // integrity routes
+    let size = tree_size(&c, &srv, &auditor);
+    let p = c
+        .get(srv.url(&format!("/v1/proof/inclusion?idx=3&size={size}")))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(p.starts_with("c2sp.org/tlog-proof@v1\nindex 3\n"));
+    let p = c
+        .get(srv.url(&format!("/v1/proof/consistency?from={before}")))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(p.starts_with("sealtrail.dev/consistency-proof@v1\n"));
+    assert_eq!(
+        c.get(srv.url("/v1/proof/inclusion?idx=999999"))
+            .bearer_auth(&auditor)
+            .send()
+            .unwrap()
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    let segs: Vec<serde_json::Value> = c
+        .get(srv.url("/v1/segments"))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let name = segs[0]["name"].as_str().unwrap();
+    let bytes = c
+        .get(srv.url(&format!("/v1/segments/{name}")))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    assert_eq!(&bytes[..4], b"PAR1");
+    assert_eq!(
+        c.get(srv.url("/v1/segments/..%2F..%2Fsealtrail-store"))
+            .bearer_auth(&auditor)
+            .send()
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let sizes: Vec<u64> = c
+        .get(srv.url("/v1/manifests"))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let m = c
+        .get(srv.url(&format!("/v1/manifests/{}", sizes.last().unwrap())))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(m.starts_with("sealtrail.dev/manifest@v1\n"));
+    assert!(
+        c.get(srv.url("/v1/keys"))
+            .bearer_auth(&auditor)
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+            .starts_with("test.example/log+")
+    );
+    let metrics = c
+        .get(srv.url("/metrics"))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("sealtrail_events_ingested_total{source=\"postfix\"} 12"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("sealtrail_seal_seconds_count"));
+
+    // packs and accounting
+    let created: serde_json::Value = c
+        .post(srv.url("/v1/packs"))
+        .bearer_auth(&officer)
+        .json(&serde_json::json!({"from":"2025-12-01","to":"2026-03-31","org":"Test Hospital"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let zip = c
+        .get(srv.url(&format!("/v1/packs/{}", created["id"].as_str().unwrap())))
+        .bearer_auth(&officer)
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    assert_eq!(&zip[..2], b"PK");
+    let r: serde_json::Value = c
+        .post(srv.url("/v1/accounting/requests"))
+        .bearer_auth(&officer)
+        .json(&serde_json::json!({"patient_id":"MRN-00101","received":"2026-04-01"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(r["due"], "2026-05-31");
+    let acc: serde_json::Value = c
+        .get(srv.url("/v1/accounting/MRN-00101?as_of=2026-04-01"))
+        .bearer_auth(&officer)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(!acc["entries"].as_array().unwrap().is_empty());
+
+    // limits: an oversized body and a gzip bomb are refused with JSON 413s
+    let big = vec![b'x'; 2_100_000];
+    let r = c
+        .post(srv.url("/v1/ingest/jsonl"))
+        .bearer_auth(&gw)
+        .body(big)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        r.json::<serde_json::Value>().unwrap()["error"]["code"],
+        "body_too_large"
+    );
+    let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    bomb.write_all(&vec![b'\n'; 50_000_000]).unwrap();
+    let r = c
+        .post(srv.url("/v1/ingest/jsonl"))
+        .bearer_auth(&gw)
+        .body(bomb.finish().unwrap())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        r.json::<serde_json::Value>().unwrap()["error"]["code"],
+        "decompressed_too_large"
+    );
+
+    // SIGTERM: drains, seals, exits 0; every read of evidence was recorded
+    assert!(srv.stop().success());
+    let reads = duck(
+        &env.store(),
+        "SELECT action, count(*) FROM leaves WHERE kind = 'admin' AND action LIKE 'read:%' GROUP BY ALL ORDER BY ALL",
+    );
+    let got: Vec<String> = reads.iter().map(|r| format!("{}={}", r[0], r[1])).collect();
+    assert_eq!(
+        got,
+        [
+            "read:accounting=BigInt(1)",
+            "read:pack=BigInt(2)",
+            "read:proof=BigInt(2)",
+            "read:segment=BigInt(1)"
+        ]
+    );
+    let leaked = duck(
+        &env.store(),
+        "SELECT count(*) FROM leaves WHERE kind = 'admin' AND detail LIKE '%MRN%'",
+    );
+    assert_eq!(
+        leaked[0][0], "BigInt(0)",
+        "self-audit leaves carry no patient id"
+    );
+    assert!(env.verify(&[]).status.success());
+}
+
+#[test]
+fn load_then_sigterm_loses_nothing_acknowledged() {
+    let env = Env::new();
+    let srv = Server::start(&env, &[]);
+    let gw = token(&env, &["--role", "gateway", "--source", "jsonl"]);
+    let base = srv.base.clone();
+    let deadline = Instant::now() + Duration::from_secs(6);
+    let mut handles = Vec::new();
+    for t in 0..6 {
+        let (gw, base) = (gw.clone(), base.clone());
+        handles.push(std::thread::spawn(move || {
+            let c = client();
+            let mut acked: Vec<String> = Vec::new();
+            let mut busy = 0;
+            let mut n = 0;
+            while Instant::now() < deadline {
+                let ids: Vec<String> = (0..50).map(|k| format!("t{t}-b{n}-{k}")).collect();
+                let body: String = ids.iter().map(|id| format!("{{\"kind\":\"admin\",\"ts\":\"2026-05-01T00:00:00Z\",\"action\":\"load\",\"source_event_id\":\"{id}\"}}\n")).collect();
+                match c.post(format!("{base}/v1/ingest/jsonl")).bearer_auth(&gw).body(body).send() {
+                    Ok(r) if r.status() == StatusCode::ACCEPTED => acked.extend(ids),
+                    Ok(r) if r.status() == StatusCode::SERVICE_UNAVAILABLE => {
+                        assert!(r.headers().get("retry-after").is_some());
+                        busy += 1;
+                    }
+                    Ok(r) => panic!("unexpected {}", r.status()),
+                    Err(_) => break, // the server is shutting down
+                }
+                n += 1;
+            }
+            (acked, busy)
+        }));
+    }
+    // SIGTERM in the middle of the load
+    std::thread::sleep(Duration::from_secs(3));
+    let status = srv.stop();
+    assert!(status.success(), "exit 0 on SIGTERM");
+    let mut acked = BTreeSet::new();
+    for h in handles {
+        let (a, _) = h.join().unwrap();
+        acked.extend(a);
+    }
+    assert!(
+        acked.len() > 500,
+        "the load made progress ({} acknowledged)",
+        acked.len()
+    );
+    let rows = duck(
+        &env.store(),
+        "SELECT source_event_id FROM leaves WHERE action = 'load'",
+    );
+    let sealed: Vec<String> = rows.into_iter().map(|r| r[0].clone()).collect();
+    let unique: BTreeSet<String> = sealed.iter().cloned().collect();
+    assert_eq!(unique.len(), sealed.len(), "each event sealed once");
+    let missing: Vec<&String> = acked
+        .iter()
+        .filter(|id| !unique.contains(*id))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged but not sealed: {missing:?}"
+    );
+    assert!(env.verify(&[]).status.success());
+}
+
+#[test]
+fn plain_http_off_loopback_is_refused_and_tls_works() {
+    let env = Env::new();
+    let o = run(&[
+        "serve",
+        "--store",
+        env.store().to_str().unwrap(),
+        "--key",
+        env.key().to_str().unwrap(),
+        "--listen",
+        "0.0.0.0:0",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        common::stderr(&o).contains("refusing to serve plain HTTP on 0.0.0.0:0"),
+        "{}",
+        common::stderr(&o)
+    );
+    // TLS with a self-signed certificate made by openssl
+    let dir = env.dir.path();
+    let st = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let srv = Server::start(
+        &env,
+        &[
+            "--tls-cert",
+            dir.join("cert.pem").to_str().unwrap(),
+            "--tls-key",
+            dir.join("key.pem").to_str().unwrap(),
+        ],
+    );
+    let url = srv.url("/healthz").replace("http://", "https://");
+    let o = Command::new("curl")
+        .args(["-sS", "--cacert"])
+        .arg(dir.join("cert.pem"))
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("\"status\":\"ok\""),
+        "{o:?}"
+    );
+    let o = Command::new("curl")
+        .args(["-sS", "--max-time", "5"])
+        .arg(srv.url("/healthz"))
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("\"status\":\"ok\""),
+        "plain HTTP is not answered on the TLS port"
+    );
+}
