@@ -36,7 +36,14 @@ fn hashing(c: &mut Criterion) {
     let bytes: u64 = leaves.iter().map(|l| l.len() as u64).sum();
     let mut g = c.benchmark_group("leaf_hash");
     g.throughput(Throughput::Bytes(bytes));
-    g.bench_function("baseline_sha256", |b| b.iter(|| leaves.iter().map(|l| Sha256::digest(black_box(l))[0]).fold(0u8, |a, x| a ^ x)));
+    g.bench_function("baseline_sha256", |b| {
+        b.iter(|| {
+            leaves
+                .iter()
+                .map(|l| Sha256::digest(black_box(l))[0])
+                .fold(0u8, |a, x| a ^ x)
+        })
+    });
     g.bench_function("leaf_hash_and_chain", |b| {
         b.iter(|| {
             let mut chain = [0u8; 32];
@@ -50,7 +57,9 @@ fn hashing(c: &mut Criterion) {
     let hashes: Vec<merkle::Hash> = leaves.iter().map(|l| merkle::leaf_hash(l)).collect();
     let mut g = c.benchmark_group("merkle");
     g.throughput(Throughput::Elements(hashes.len() as u64));
-    g.bench_function("root_recursive", |b| b.iter(|| merkle::root(black_box(&hashes))));
+    g.bench_function("root_recursive", |b| {
+        b.iter(|| merkle::root(black_box(&hashes)))
+    });
     g.bench_function("root_frontier", |b| {
         b.iter(|| {
             let mut f = merkle::Frontier::new();
@@ -60,14 +69,19 @@ fn hashing(c: &mut Criterion) {
             f.root()
         })
     });
-    g.bench_function("inclusion_proof", |b| b.iter(|| merkle::inclusion_proof(black_box(&hashes), 4321)));
+    g.bench_function("inclusion_proof", |b| {
+        b.iter(|| merkle::inclusion_proof(black_box(&hashes), 4321))
+    });
     g.finish();
 }
 
 fn parsing(c: &mut Criterion) {
     let root = env!("CARGO_MANIFEST_DIR");
     let cases = [
-        ("postfix", format!("{root}/fixtures/postfix/maillog-20260101")),
+        (
+            "postfix",
+            format!("{root}/fixtures/postfix/maillog-20260101"),
+        ),
         ("okta", format!("{root}/fixtures/okta/system-log.json")),
         ("m365", format!("{root}/fixtures/m365/message-trace-v2.csv")),
         ("jsonl", format!("{root}/fixtures/jsonl/events.jsonl")),
@@ -96,7 +110,10 @@ fn parsing(c: &mut Criterion) {
 
 fn parquet(c: &mut Criterion) {
     let leaves = sample_leaves(20_000);
-    let recs: Vec<Record> = leaves.iter().map(|l| Record::from_leaf(l).expect("leaf")).collect();
+    let recs: Vec<Record> = leaves
+        .iter()
+        .map(|l| Record::from_leaf(l).expect("leaf"))
+        .collect();
     let dir = std::env::temp_dir().join(format!("sealtrail-bench-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let mut g = c.benchmark_group("segment_write");
@@ -107,7 +124,12 @@ fn parquet(c: &mut Criterion) {
             let sealed: Vec<segment::SealedLeaf<'_>> = recs
                 .iter()
                 .zip(&leaves)
-                .map(|(r, l)| segment::SealedLeaf { record: r, leaf: l, leaf_hash: merkle::leaf_hash(l), chain: [0; 32] })
+                .map(|(r, l)| segment::SealedLeaf {
+                    record: r,
+                    leaf: l,
+                    leaf_hash: merkle::leaf_hash(l),
+                    chain: [0; 32],
+                })
                 .collect();
             let batch = segment::leaves_to_batch(0, &sealed).expect("batch");
             segment::write(&dir.join("s.parquet"), 0, &batch).expect("write");

@@ -93,6 +93,12 @@ impl Ts {
         Some(Ts(dt.with_timezone(&Utc).timestamp_micros()))
     }
 
+    /// Whether the instant has a canonical form that reads back to itself
+    /// (years 0001 to 9999): leaves may only hold such times.
+    pub fn representable(self) -> bool {
+        Ts::parse_rfc3339(&self.to_canonical()) == Some(self)
+    }
+
     /// The canonical text form used in leaves.
     pub fn to_canonical(self) -> String {
         match self.to_datetime() {
@@ -354,6 +360,9 @@ pub enum ModelError {
     /// A derived field disagrees with its derivation.
     #[error("field `{0}` disagrees with the value derived from the other fields")]
     Derived(&'static str),
+    /// A time outside years 0001–9999.
+    #[error("field `{0}` is outside the years 0001 to 9999")]
+    TimeRange(&'static str),
     /// Unsupported leaf layout version.
     #[error("unsupported leaf version {0}; this sealtrail reads version {LEAF_VERSION}")]
     Version(u32),
@@ -427,6 +436,21 @@ impl Record {
         require("kind", &self.kind)?;
         require("ts", &self.ts)?;
         require("source", &self.source)?;
+        for (field, t) in [
+            ("ts", self.ts),
+            ("ingested_at", self.ingested_at),
+            ("completed_at", self.completed_at),
+            ("due_at", self.due_at),
+            ("window_start", self.window_start),
+            ("window_end", self.window_end),
+        ] {
+            if t.is_some_and(|t| !t.representable()) {
+                return Err(ModelError::TimeRange(field));
+            }
+        }
+        if self.score.is_some_and(|s| !s.is_finite()) {
+            return Err(ModelError::Derived("score"));
+        }
         match self.kind() {
             Kind::Delivery => {
                 require("recipient", &self.recipient)?;

@@ -264,6 +264,9 @@ impl<'a> Ingest<'a> {
                 hours.keys().copied().collect()
             };
             for h in slots {
+                if !Ts(h + HOUR).representable() {
+                    continue; // the last hour of year 9999 has no window end
+                }
                 let n = hours.get(&h).copied().unwrap_or(0);
                 let mut r = Record::new(Kind::Coverage, Ts(h), &source);
                 r.window_start = Some(Ts(h));

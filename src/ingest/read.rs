@@ -454,11 +454,9 @@ pub fn read_csv_rows(
         .from_reader(input);
     let header = match rdr.headers() {
         Ok(h) => h.clone(),
-        Err(e) => {
-            return Err(IngestError::Io {
-                file: file.to_string(),
-                source: std::io::Error::other(format!("CSV header: {e}")),
-            });
+        Err(_) => {
+            // without a header no row can be read: one quarantine record says so
+            return f(1 + skipped_lines, &csv::StringRecord::new(), Err(("the CSV header row could not be read (not UTF-8 or malformed); is this the right --source?".into(), Vec::new())));
         }
     };
     let header: csv::StringRecord = header
