@@ -648,3 +648,44 @@ fn plain_http_off_loopback_is_refused_and_tls_works() {
         "plain HTTP is not answered on the TLS port"
     );
 }
+
+#[test]
+fn oversized_headers_and_slow_clients_are_cut_off() {
+    use std::io::Read;
+    use std::net::TcpStream;
+    let env = Env::new();
+    let srv = Server::start(&env, &[]);
+    let addr = srv.base.trim_start_matches("http://").to_string();
+    // 100 KB of headers
+    let mut s = TcpStream::connect(&addr).unwrap();
+    let big = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(100_000)
+    );
+    let _ = s.write_all(big.as_bytes());
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    assert!(
+        !resp.starts_with("HTTP/1.1 200"),
+        "an oversized header block is refused: {}",
+        &resp[..resp.len().min(80)]
+    );
+    // a slow-loris client that never finishes its headers is disconnected
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let t0 = Instant::now();
+    let mut buf = [0u8; 256];
+    let n = s.read(&mut buf).unwrap_or(0);
+    let waited = t0.elapsed();
+    assert!(
+        waited < Duration::from_secs(15),
+        "cut off after the 10 s header timeout, not left open ({waited:?})"
+    );
+    assert!(
+        n == 0 || String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+}

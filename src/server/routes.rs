@@ -839,15 +839,19 @@ async fn accounting_request(
         .try_run(Box::new(move |app, _| {
             let r = crate::accounting::record_request(
                 app, &existing, &settings, &patient, received, from,
-            )
-            .map_err(|e| e.to_string());
+            );
             let _ = tx.send(r);
         }))
         .map_err(|_| busy(&s))?;
     let r = rx
         .await
         .map_err(|e| ApiError::internal("recording the request", e))?
-        .map_err(|e| ApiError::internal("recording the request", e))?;
+        .map_err(|e| match e {
+            crate::accounting::AccountingError::Refused(m) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "refused", m)
+            }
+            e => ApiError::internal("recording the request", e),
+        })?;
     Ok((
         StatusCode::CREATED,
         Json(AccountingRequestCreated {
