@@ -30,6 +30,7 @@
 
 pub mod accounting;
 pub mod ingest;
+pub mod loggen;
 pub mod model;
 pub mod query;
 pub mod report;

@@ -20,6 +20,7 @@ use sealtrail::tlog::{Checkpoint, Signer, Verifier, merkle, proof};
 use sealtrail::verify;
 
 mod accounting;
+mod bench;
 mod demo;
 mod serve;
 
@@ -223,6 +224,36 @@ enum Command {
         #[command(subcommand)]
         cmd: serve::TokenCmd,
     },
+    /// Generate deterministic synthetic logs in each source's real format, with truth.json.
+    Gen {
+        /// Number of events.
+        #[arg(long)]
+        events: u64,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// End-to-end benchmark: every figure next to its baseline (docs/BENCHMARKS.md).
+    Bench {
+        /// Number of events.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Work directory (replaced).
+        #[arg(long, default_value = "bench-work")]
+        work: PathBuf,
+        /// Seconds of HTTP load (0 skips it).
+        #[arg(long, default_value_t = 10)]
+        http_seconds: u64,
+        /// Patient accountings to time.
+        #[arg(long, default_value_t = 1000)]
+        accountings: usize,
+    },
     /// Print the server's OpenAPI document.
     Openapi,
     /// Export sealed events in another schema (OCSF: deliveries as Email
@@ -342,6 +373,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             config,
         } => serve::serve(store, key, listen, tls_cert, tls_key, insecure_http, config),
         Command::Token { cmd } => serve::token(cmd),
+        Command::Gen { events, seed, out } => bench::gen_cmd(events, seed, &out),
+        Command::Bench {
+            events,
+            seed,
+            work,
+            http_seconds,
+            accountings,
+        } => bench::bench_cmd(events, seed, &work, http_seconds, accountings),
         Command::Openapi => {
             println!("{}", sealtrail::server::routes::openapi().to_pretty_json()?);
             Ok(ExitCode::SUCCESS)

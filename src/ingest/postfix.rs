@@ -34,6 +34,10 @@ struct Tls {
     version: String,
     cipher: String,
     line: String,
+    /// A delivery already used this handshake: only a reused connection
+    /// (`conn_use=` > 1) may use it again; a new connection that logged no
+    /// TLS line of its own was not encrypted.
+    used: bool,
 }
 
 /// The Postfix maillog source.
@@ -189,6 +193,7 @@ impl Postfix {
                     version,
                     cipher,
                     line: text.to_string(),
+                    used: false,
                 },
             );
             return Parsed::Skip {
@@ -304,7 +309,14 @@ impl Postfix {
         r.dsn = dsn.map(str::to_string);
         r.relay = Some(relay.to_string());
         r.source_event_id = Some(format!("{queue_id}:{rcpt}:{status}:{}", h.ts.0));
-        let tls = self.tls.get(h.pid).filter(|t| t.relay == relay).cloned();
+        let tls = self
+            .tls
+            .get_mut(h.pid)
+            .filter(|t| t.relay == relay && (!t.used || conn_use > 1))
+            .map(|t| {
+                t.used = true;
+                t.clone()
+            });
         let mut raw = String::new();
         match tls {
             Some(t) => {

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for SECONDS each (default 600) with cargo-fuzz on the nightly toolchain,
+# seeded from the committed corpora (fuzz/corpus/<target>/, built from fixtures/).
+#   cargo install cargo-fuzz; fuzz/run.sh [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")"
+secs="${1:-600}"
+repo="$(cd .. && pwd)"
+export DUCKDB_LIB_DIR="$repo/.duckdb/1.5.6" LD_LIBRARY_PATH="$repo/.duckdb/1.5.6${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+for t in ingest_sources formats wal_reader; do
+  mkdir -p "corpus/$t" "artifacts/$t"
+  echo "== $t for ${secs}s"
+  mkdir -p "work/$t"
+  cargo +nightly fuzz run "$t" "work/$t" "corpus/$t" -- -max_total_time="$secs" -max_len=65536 -timeout=10 \
+    -artifact_prefix="artifacts/$t/" 2>&1 | tail -4
+done

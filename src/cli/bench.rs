@@ -1,0 +1,438 @@
+//! `sealtrail gen` and `sealtrail bench`: the end-to-end benchmark. Every
+//! figure is measured next to its baseline in the same run, and printed as
+//! ours / baseline / ratio / goal (docs/BENCHMARKS.md records the results).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use sealtrail::ingest;
+use sealtrail::store::Appender;
+use sealtrail::tlog::Signer;
+
+struct Row {
+    figure: String,
+    ours: String,
+    baseline: String,
+    ratio: String,
+    goal: String,
+}
+
+fn row(
+    rows: &mut Vec<Row>,
+    figure: &str,
+    ours: String,
+    baseline: String,
+    ratio: Option<f64>,
+    goal: &str,
+) {
+    let r = Row {
+        figure: figure.into(),
+        ours,
+        baseline,
+        ratio: ratio
+            .map(|r| format!("{r:.2}"))
+            .unwrap_or_else(|| "-".into()),
+        goal: goal.into(),
+    };
+    println!(
+        "{:<44} {:>22} {:>26} {:>7}  {}",
+        r.figure, r.ours, r.baseline, r.ratio, r.goal
+    );
+    rows.push(r);
+}
+
+fn dir_bytes(p: &Path) -> u64 {
+    std::fs::read_dir(p)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(((v.len() as f64 - 1.0) * p).round() as usize)
+        .copied()
+        .unwrap_or(0.0)
+}
+
+/// `sealtrail gen`.
+pub fn gen_cmd(events: u64, seed: u64, out: &Path) -> Result<ExitCode> {
+    let t0 = Instant::now();
+    let t = sealtrail::loggen::generate(events, seed, out)
+        .with_context(|| format!("{}", out.display()))?;
+    println!(
+        "generated {} events ({} malformed lines) in {:.1}s into {}; truth in {}",
+        t.events,
+        t.malformed,
+        t0.elapsed().as_secs_f64(),
+        out.display(),
+        out.join("truth.json").display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sealtrail bench`.
+pub fn bench_cmd(
+    events: u64,
+    seed: u64,
+    work: &Path,
+    http_seconds: u64,
+    accountings: usize,
+) -> Result<ExitCode> {
+    let _ = std::fs::remove_dir_all(work);
+    std::fs::create_dir_all(work)?;
+    let logs = work.join("logs");
+    println!(
+        "machine: {} cores; {events} events, seed {seed}; work dir {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        work.display()
+    );
+    let truth = sealtrail::loggen::generate(events, seed, &logs)?;
+    let signer = Signer::generate("bench.sealtrail.example/log")?;
+    let vkey = signer.verifier();
+    let store = work.join("store");
+    println!(
+        "{:<44} {:>22} {:>26} {:>7}  goal",
+        "figure", "sealtrail", "baseline", "ratio"
+    );
+    let mut rows = Vec::new();
+
+    // 1. ingest a postfix + okta mix to sealed, signed Parquet
+    let inputs = [
+        ("postfix", logs.join("postfix/maillog")),
+        ("okta", logs.join("okta/system-log.ndjson")),
+    ];
+    let t0 = Instant::now();
+    let mut app = Appender::open_or_create(&store, signer, None)?;
+    let mut sealed = 0u64;
+    for (src, path) in &inputs {
+        let mut run = ingest::Ingest::new(
+            &mut app,
+            ingest::source_by_name(src)?,
+            ingest::Options {
+                strict: false,
+                seal_every: 500_000,
+                coverage: true,
+            },
+        );
+        run.input(&mut ingest::open_input(path)?, &path.display().to_string())?;
+        sealed += run.finish()?.sealed;
+    }
+    let ingest_s = t0.elapsed().as_secs_f64();
+    let ours_eps = sealed as f64 / ingest_s;
+    // baseline: DuckDB converting the same records from CSV to zstd Parquet, no hashing or signing
+    let csv = work.join("records.csv");
+    let conn = duckdb::Connection::open_in_memory()?;
+    let glob = format!("{}/segments/*.parquet", store.display());
+    conn.execute_batch(&format!(
+        "COPY (SELECT * EXCLUDE (leaf, leaf_hash, chain) FROM read_parquet('{glob}') WHERE kind IN ('delivery','auth')) TO '{}' (HEADER)",
+        csv.display()
+    ))?;
+    let t0 = Instant::now();
+    conn.execute_batch(&format!(
+        "COPY (SELECT * FROM read_csv('{}')) TO '{}' (FORMAT parquet, COMPRESSION zstd)",
+        csv.display(),
+        work.join("duck.parquet").display()
+    ))?;
+    let duck_eps = sealed as f64 / t0.elapsed().as_secs_f64();
+    row(
+        &mut rows,
+        "1. ingest to sealed Parquet (events/s)",
+        format!("{ours_eps:.0}"),
+        format!("{duck_eps:.0} (DuckDB CSV->Parquet)"),
+        Some(ours_eps / duck_eps),
+        ">= 1.0",
+    );
+
+    // the rest of the sources too, for accounting and packs (untimed)
+    for src in ["m365", "gmail", "entra", "duo", "disclosures", "training"] {
+        let dir = logs.join(src);
+        let mut run = ingest::Ingest::new(
+            &mut app,
+            ingest::source_by_name(src)?,
+            ingest::Options {
+                strict: false,
+                seal_every: 500_000,
+                coverage: true,
+            },
+        );
+        for f in std::fs::read_dir(&dir)?.flatten() {
+            run.input(
+                &mut ingest::open_input(&f.path())?,
+                &f.path().display().to_string(),
+            )?;
+        }
+        run.finish()?;
+    }
+    drop(app);
+
+    // 2. verify: leaf bytes per second against sha256sum over the same bytes
+    let t0 = Instant::now();
+    let report =
+        sealtrail::verify::verify_store(&store, std::slice::from_ref(&vkey), &Default::default());
+    let verify_s = t0.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        report.ok(),
+        "the benchmark store does not verify: {}",
+        report.summary()
+    );
+    let leaves_file = work.join("leaves.bin");
+    conn.execute_batch(&format!("COPY (SELECT leaf FROM read_parquet('{}/segments/*.parquet')) TO '{}' (FORMAT csv, HEADER false)", store.display(), leaves_file.display()))?;
+    let t0 = Instant::now();
+    let ok = Command::new("sha256sum")
+        .arg(&leaves_file)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    let sha_s = t0.elapsed().as_secs_f64();
+    let mb = report.leaf_bytes as f64 / 1e6;
+    let sha_mb = std::fs::metadata(&leaves_file)
+        .map(|m| m.len())
+        .unwrap_or(0) as f64
+        / 1e6;
+    if ok {
+        row(
+            &mut rows,
+            "2. verify (MB/s of leaf bytes)",
+            format!("{:.1} ({} leaves)", mb / verify_s, report.rows),
+            format!("{:.1} (sha256sum)", sha_mb / sha_s),
+            Some((mb / verify_s) / (sha_mb / sha_s)),
+            ">= 0.8",
+        );
+    }
+
+    // 3. patient accounting latency
+    let patients = (events / 100).clamp(100, 100_000);
+    let mut rng = sealtrail::loggen::Rng::new(seed ^ 7);
+    let queries = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/queries"));
+    let as_of = chrono::NaiveDate::parse_from_str(&truth.period.1, "%Y-%m-%d")?;
+    let mut lat = Vec::new();
+    for _ in 0..accountings {
+        let p = format!("MRN-{:06}", rng.below(patients));
+        let t0 = Instant::now();
+        sealtrail::accounting::build(
+            &store,
+            std::slice::from_ref(&vkey),
+            &queries,
+            &p,
+            as_of,
+            None,
+        )?;
+        lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+    }
+    let p50 = percentile(&mut lat, 0.5);
+    let p99 = percentile(&mut lat, 0.99);
+    row(
+        &mut rows,
+        &format!("3. accounting, {accountings} patients (ms)"),
+        format!("p50 {p50:.1} p99 {p99:.1}"),
+        format!("{patients} patients"),
+        None,
+        "p99 < 50 ms",
+    );
+
+    // 4. a pack over the whole period: seconds and peak memory of the process
+    let me = std::env::current_exe()?;
+    let vk = work.join("bench.vkey");
+    std::fs::write(&vk, format!("{}\n", vkey.to_vkey_string()))?;
+    let t0 = Instant::now();
+    let o = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg(&me)
+        .args(["pack", "--store"])
+        .arg(&store)
+        .arg("--vkey")
+        .arg(&vk)
+        .args(["--from", &truth.period.0, "--to", &truth.period.1, "--out"])
+        .arg(work.join("pack.zip"))
+        .output()?;
+    let pack_s = t0.elapsed().as_secs_f64();
+    let kib: f64 = String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(0.0);
+    row(
+        &mut rows,
+        "4. pack over the whole period",
+        format!("{pack_s:.1} s, {:.0} MiB peak", kib / 1024.0),
+        "-".into(),
+        None,
+        "< 10 s, < 1 GiB",
+    );
+
+    // 6. bytes on disk per event against the raw logs gzipped
+    let seg_bytes = dir_bytes(&store.join("segments"));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    for (_, p) in &inputs {
+        gz.write_all(&std::fs::read(p)?)?;
+    }
+    let gz_bytes = gz.finish()?.len() as u64;
+    let per_ours = seg_bytes as f64 / report.rows as f64;
+    let per_gz = gz_bytes as f64 / sealed as f64;
+    row(
+        &mut rows,
+        "6. bytes on disk per event",
+        format!("{per_ours:.0} (all sources)"),
+        format!("{per_gz:.0} (postfix+okta .gz)"),
+        Some(per_ours / per_gz),
+        "<= 1.0",
+    );
+
+    // 7. the plain-script baseline (Python, pyarrow + hashlib)
+    let script = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/benches/baseline/ingest_verify.py"
+    ));
+    if let Ok(o) = Command::new("python3")
+        .arg(&script)
+        .arg(&logs)
+        .arg(&store)
+        .arg(work.join("py"))
+        .output()
+        && o.status.success()
+    {
+        let out = String::from_utf8_lossy(&o.stdout);
+        let get = |k: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(k))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        let (py_eps, py_mbs) = (get("ingest_events_per_s "), get("verify_mb_per_s "));
+        row(
+            &mut rows,
+            "7a. ingest vs a Python script (events/s)",
+            format!("{ours_eps:.0}"),
+            format!("{py_eps:.0} (pyarrow+hashlib)"),
+            Some(ours_eps / py_eps.max(1e-9)),
+            "-",
+        );
+        row(
+            &mut rows,
+            "7b. verify vs a Python script (MB/s)",
+            format!("{:.1}", mb / verify_s),
+            format!("{py_mbs:.1} (pyarrow+hashlib)"),
+            Some((mb / verify_s) / py_mbs.max(1e-9)),
+            "-",
+        );
+    }
+
+    // 5. HTTP ingest, 8 concurrent gateways
+    if http_seconds > 0 {
+        let (eps, p99) = http_bench(&me, work, http_seconds)?;
+        row(
+            &mut rows,
+            "5. HTTP ingest, 8 clients (events/s)",
+            format!("{eps:.0}, p99 {p99:.0} ms"),
+            "-".into(),
+            None,
+            ">= 100k/s, p99 < 50 ms",
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn http_bench(me: &Path, work: &Path, seconds: u64) -> Result<(f64, f64)> {
+    use std::io::BufRead;
+    let key_dir = work.join("http-keys");
+    let _ = Command::new(me)
+        .args(["keygen", "--name", "http.bench/log", "--out"])
+        .arg(&key_dir)
+        .output()?;
+    let store = work.join("http-store");
+    let cfg = work.join("server.toml");
+    std::fs::write(&cfg, "seal_interval_ms = 1000\nqueue_capacity = 64\n")?;
+    let mut child = Command::new(me)
+        .args(["serve", "--store"])
+        .arg(&store)
+        .arg("--key")
+        .arg(key_dir.join("http.bench_log.key"))
+        .args(["--listen", "127.0.0.1:0", "--config"])
+        .arg(&cfg)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().context("server stdout")?).read_line(&mut line)?;
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .context("server did not start")?
+        .to_string();
+    let tok = String::from_utf8(
+        Command::new(me)
+            .args(["token", "create", "--store"])
+            .arg(&store)
+            .args(["--role", "gateway", "--source", "jsonl"])
+            .output()?
+            .stdout,
+    )?
+    .trim()
+    .to_string();
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut hs = Vec::new();
+    for t in 0..8 {
+        let (addr, tok) = (addr.clone(), tok.clone());
+        hs.push(std::thread::spawn(move || -> (u64, Vec<f64>) {
+            let mut n = 0u64;
+            let mut lat = Vec::new();
+            let mut b = 0u64;
+            while Instant::now() < deadline {
+                let body: String = (0..1000).map(|k| format!("{{\"kind\":\"admin\",\"ts\":\"2026-05-01T00:00:00Z\",\"action\":\"load\",\"source_event_id\":\"c{t}-{b}-{k}\"}}\n")).collect();
+                let t0 = Instant::now();
+                let ok = post(&addr, &tok, body.as_bytes());
+                if ok {
+                    lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+                    n += 1000;
+                }
+                b += 1;
+            }
+            (n, lat)
+        }));
+    }
+    let mut total = 0;
+    let mut lat = Vec::new();
+    for h in hs {
+        let (n, l) = h
+            .join()
+            .map_err(|_| anyhow::anyhow!("client thread panicked"))?;
+        total += n;
+        lat.extend(l);
+    }
+    unsafe { kill(child.id() as i32, 15) };
+    let _ = child.wait();
+    Ok((total as f64 / seconds as f64, percentile(&mut lat, 0.99)))
+}
+
+unsafe extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+}
+
+/// A minimal HTTP/1.1 POST (one connection per request); true on 202.
+fn post(addr: &str, tok: &str, body: &[u8]) -> bool {
+    use std::io::Read;
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return false;
+    };
+    let head = format!(
+        "POST /v1/ingest/jsonl HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {tok}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    if s.write_all(head.as_bytes()).is_err() || s.write_all(body).is_err() {
+        return false;
+    }
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    resp.starts_with(b"HTTP/1.1 202")
+}
