@@ -7,18 +7,13 @@
 //! it. Identity: `disclosure_id` when the export has one, else a content
 //! hash of the row.
 
-use super::read::{csv_raw, parse_time, read_csv_rows};
+use super::read::{csv_col as col, csv_raw, parse_time, read_csv_rows};
 use super::{Emit, IngestError, Parsed, Source, content_id};
 use crate::model::{Date, Kind, Record};
 
 /// The disclosure-log source.
 #[derive(Default)]
 pub struct Disclosures;
-
-fn col<'a>(header: &csv::StringRecord, row: &'a csv::StringRecord, name: &str) -> Option<&'a str> {
-    let i = header.iter().position(|h| h.eq_ignore_ascii_case(name))?;
-    row.get(i).map(str::trim).filter(|s| !s.is_empty())
-}
 
 impl Source for Disclosures {
     fn name(&self) -> &'static str {

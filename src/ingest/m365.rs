@@ -10,18 +10,13 @@
 //! recipient. Redaction: `Subject` / `message_subject` are replaced by their
 //! SHA-256 in `raw`.
 
-use super::read::{csv_raw, parse_time, read_csv_rows};
+use super::read::{csv_col as col, csv_raw, parse_time, read_csv_rows};
 use super::{Emit, IngestError, Parsed, Source};
 use crate::model::{Kind, Record};
 
 /// The Microsoft 365 message-trace source.
 #[derive(Default)]
 pub struct M365;
-
-fn col<'a>(header: &csv::StringRecord, row: &'a csv::StringRecord, name: &str) -> Option<&'a str> {
-    let i = header.iter().position(|h| h.eq_ignore_ascii_case(name))?;
-    row.get(i).map(str::trim).filter(|s| !s.is_empty())
-}
 
 fn status_of(s: &str) -> Option<&'static str> {
     match s.to_ascii_lowercase().as_str() {

@@ -505,6 +505,17 @@ pub fn read_csv_rows(
     }
 }
 
+/// The trimmed, non-empty value of the column named `name` (ASCII
+/// case-insensitive) in a CSV row.
+pub fn csv_col<'a>(
+    header: &csv::StringRecord,
+    row: &'a csv::StringRecord,
+    name: &str,
+) -> Option<&'a str> {
+    let i = header.iter().position(|h| h.eq_ignore_ascii_case(name))?;
+    row.get(i).map(str::trim).filter(|s| !s.is_empty())
+}
+
 /// A CSV row as a JSON object keyed by header, for `raw`; `drop` columns
 /// (subjects) are replaced by the SHA-256 of their value.
 pub fn csv_raw(header: &csv::StringRecord, row: &csv::StringRecord, hash: &[&str]) -> String {

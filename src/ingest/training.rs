@@ -7,18 +7,15 @@
 //! `score` is the xAPI `result.score.scaled`, or the CSV value (a value
 //! above 1 is read as a percentage).
 
-use super::read::{Mapped, csv_raw, jget, jstr, parse_json_source, parse_time, read_csv_rows};
+use super::read::{
+    Mapped, csv_col as col, csv_raw, jget, jstr, parse_json_source, parse_time, read_csv_rows,
+};
 use super::{Emit, IngestError, Parsed, Source, content_id};
 use crate::model::{Kind, Record};
 
 /// The training-record source.
 #[derive(Default)]
 pub struct Training;
-
-fn col<'a>(header: &csv::StringRecord, row: &'a csv::StringRecord, name: &str) -> Option<&'a str> {
-    let i = header.iter().position(|h| h.eq_ignore_ascii_case(name))?;
-    row.get(i).map(str::trim).filter(|s| !s.is_empty())
-}
 
 fn map_xapi(v: &serde_json::Value) -> Mapped {
     let Some(verb) = jstr(v, "verb.id") else {
