@@ -96,7 +96,10 @@ impl Ts {
     /// Whether the instant has a canonical form that reads back to itself
     /// (years 0001 to 9999): leaves may only hold such times.
     pub fn representable(self) -> bool {
-        Ts::parse_rfc3339(&self.to_canonical()) == Some(self)
+        // 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z in µs
+        const MIN: i64 = -62_135_596_800_000_000;
+        const MAX: i64 = 253_402_300_799_999_999;
+        (MIN..=MAX).contains(&self.0)
     }
 
     /// The canonical text form used in leaves.
@@ -583,6 +586,17 @@ mod tests {
             Record::from_leaf(spaced.as_bytes()),
             Err(LeafError::NotCanonical)
         );
+    }
+
+    #[test]
+    fn representable_times_are_years_1_to_9999() {
+        for (t, ok) in [("0001-01-01T00:00:00Z", true), ("9999-12-31T23:59:59.999999Z", true), ("1969-07-20T20:17:40Z", true)] {
+            let ts = Ts::parse_rfc3339(t).unwrap();
+            assert_eq!(ts.representable(), ok, "{t}");
+            assert_eq!(Ts::parse_rfc3339(&ts.to_canonical()), Some(ts));
+        }
+        assert!(!Ts(Ts::parse_rfc3339("9999-12-31T23:59:59.999999Z").unwrap().0 + 1).representable());
+        assert!(!Ts(Ts::parse_rfc3339("0001-01-01T00:00:00Z").unwrap().0 - 1).representable());
     }
 
     #[test]
