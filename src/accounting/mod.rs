@@ -278,9 +278,10 @@ pub fn build(
     }
     if !entries.is_empty() {
         let reader = Reader::open(store)?;
-        let leaves = reader.leaf_hashes_checked(&cp)?;
+        // one O(n) build, then O(log n) per entry
+        let tree = reader.tree_checked(&cp)?;
         for e in &mut entries {
-            let path = merkle::inclusion_proof(&leaves, e.idx).unwrap_or_default();
+            let path = tree.inclusion_proof(e.idx).unwrap_or_default();
             e.proof = proof::format_inclusion(e.idx, &path, &note, None);
         }
     }

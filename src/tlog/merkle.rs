@@ -284,6 +284,57 @@ pub fn verify_consistency(
     Ok(())
 }
 
+/// A whole tree kept level by level (a node without a sibling moves up
+/// unchanged, which is exactly RFC 6962's largest-power-of-two split), so
+/// any number of inclusion proofs cost O(log n) each after one O(n) build.
+#[derive(Clone, Debug)]
+pub struct Tree {
+    levels: Vec<Vec<Hash>>,
+}
+
+impl Tree {
+    /// Builds every level above `leaves`.
+    pub fn new(leaves: Vec<Hash>) -> Tree {
+        let mut levels = vec![leaves];
+        while levels.last().is_some_and(|l| l.len() > 1) {
+            let prev = levels.last().map(Vec::as_slice).unwrap_or_default();
+            let next: Vec<Hash> = prev.chunks(2).map(|c| if c.len() == 2 { node_hash(&c[0], &c[1]) } else { c[0] }).collect();
+            levels.push(next);
+        }
+        Tree { levels }
+    }
+
+    /// Number of leaves.
+    pub fn size(&self) -> u64 {
+        self.levels[0].len() as u64
+    }
+
+    /// The root (the empty-tree root for no leaves).
+    pub fn root(&self) -> Hash {
+        match self.levels.last() {
+            Some(top) if top.len() == 1 => top[0],
+            _ => empty_root(),
+        }
+    }
+
+    /// PATH(index, D[n]) for the whole tree.
+    pub fn inclusion_proof(&self, index: u64) -> Option<Vec<Hash>> {
+        if index >= self.size() {
+            return None;
+        }
+        let mut out = Vec::new();
+        let mut m = index as usize;
+        for level in &self.levels[..self.levels.len() - 1] {
+            let sib = m ^ 1;
+            if sib < level.len() {
+                out.push(level[sib]);
+            }
+            m >>= 1;
+        }
+        Some(out)
+    }
+}
+
 /// The right edge of a growing tree: the roots of its perfect subtrees, so
 /// the root can be updated per append in O(log n) memory (FORMAT.md §4).
 #[derive(Clone, Debug, Default)]
@@ -336,6 +387,19 @@ impl Frontier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tree_levels_match_rfc6962_paths() {
+        for n in 1..70usize {
+            let leaves: Vec<Hash> = (0..n as u32).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+            let t = Tree::new(leaves.clone());
+            assert_eq!(t.root(), root(&leaves), "root of {n}");
+            for i in 0..n as u64 {
+                assert_eq!(t.inclusion_proof(i), inclusion_proof(&leaves, i), "path {i} of {n}");
+            }
+        }
+        assert_eq!(Tree::new(vec![]).root(), empty_root());
+    }
 
     #[test]
     fn frontier_matches_recursive_root() {
