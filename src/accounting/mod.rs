@@ -20,7 +20,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use crate::model::{Kind, Record, Ts, patient_key};
 use crate::query::{Evidence, Param, QueryError, QueryFile, Table};
 use crate::store::{Appender, Reader, StoreError};
-use crate::tlog::{Verifier, merkle, proof};
+use crate::tlog::{Verifier, proof};
 
 /// Days to answer a request (164.528(c)(1)).
 pub const DUE_DAYS: u64 = 60;
