@@ -590,12 +590,18 @@ mod tests {
 
     #[test]
     fn representable_times_are_years_1_to_9999() {
-        for (t, ok) in [("0001-01-01T00:00:00Z", true), ("9999-12-31T23:59:59.999999Z", true), ("1969-07-20T20:17:40Z", true)] {
+        for (t, ok) in [
+            ("0001-01-01T00:00:00Z", true),
+            ("9999-12-31T23:59:59.999999Z", true),
+            ("1969-07-20T20:17:40Z", true),
+        ] {
             let ts = Ts::parse_rfc3339(t).unwrap();
             assert_eq!(ts.representable(), ok, "{t}");
             assert_eq!(Ts::parse_rfc3339(&ts.to_canonical()), Some(ts));
         }
-        assert!(!Ts(Ts::parse_rfc3339("9999-12-31T23:59:59.999999Z").unwrap().0 + 1).representable());
+        assert!(
+            !Ts(Ts::parse_rfc3339("9999-12-31T23:59:59.999999Z").unwrap().0 + 1).representable()
+        );
         assert!(!Ts(Ts::parse_rfc3339("0001-01-01T00:00:00Z").unwrap().0 - 1).representable());
     }
 

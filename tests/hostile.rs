@@ -415,3 +415,18 @@ fn wal_reader_survives_any_tail() {
         }
     }
 }
+
+/// Inputs that once crashed a parser (found by cargo-fuzz, kept in
+/// fuzz/regressions/: the first byte picks the source as in the fuzz target).
+#[test]
+fn fuzz_regressions_do_not_panic() {
+    let dir = common::repo().join("fuzz/regressions");
+    let names = ingest::source_names();
+    for f in fs::read_dir(&dir).unwrap() {
+        let data = fs::read(f.unwrap().path()).unwrap();
+        let (&pick, body) = data.split_first().unwrap();
+        let mut src = ingest::source_by_name(names[pick as usize % names.len()]).unwrap();
+        let mut emit = |_: Parsed| Ok(());
+        src.parse(&mut &body[..], "regression", &mut emit).unwrap();
+    }
+}

@@ -696,15 +696,29 @@ fn a_segment_deleted_while_running_fails_clearly_and_verify_names_it() {
     let srv = Server::start(&env, &[]);
     let c = client();
     let auditor = token(&env, &["--role", "auditor"]);
-    let segs: Vec<serde_json::Value> = c.get(srv.url("/v1/segments")).bearer_auth(&auditor).send().unwrap().json().unwrap();
+    let segs: Vec<serde_json::Value> = c
+        .get(srv.url("/v1/segments"))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     let name = segs[0]["name"].as_str().unwrap().to_string();
     std::fs::remove_file(env.store().join("segments").join(&name)).unwrap();
-    let r = c.get(srv.url(&format!("/v1/segments/{name}"))).bearer_auth(&auditor).send().unwrap();
+    let r = c
+        .get(srv.url(&format!("/v1/segments/{name}")))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(r.text().unwrap().contains("run `sealtrail verify`"));
     let v = env.verify(&[]);
     assert_eq!(v.status.code(), Some(1));
-    assert!(common::stdout(&v).contains(&format!("missing: segments/{name}")), "{}", common::stdout(&v));
+    assert!(
+        common::stdout(&v).contains(&format!("missing: segments/{name}")),
+        "{}",
+        common::stdout(&v)
+    );
 }
 
 #[test]
@@ -717,10 +731,24 @@ fn failed_authentications_are_rate_limited_per_address() {
     let good = token(&env, &["--role", "auditor"]);
     let mut codes = Vec::new();
     for _ in 0..8 {
-        codes.push(c.get(srv.url("/v1/keys")).bearer_auth("st_00000000_guess").send().unwrap().status().as_u16());
+        codes.push(
+            c.get(srv.url("/v1/keys"))
+                .bearer_auth("st_00000000_guess")
+                .send()
+                .unwrap()
+                .status()
+                .as_u16(),
+        );
     }
     assert_eq!(&codes[..5], &[401; 5]);
     assert!(codes[5..].iter().all(|&c| c == 429), "{codes:?}");
     // even the right token waits out the minute from this address
-    assert_eq!(c.get(srv.url("/v1/keys")).bearer_auth(&good).send().unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        c.get(srv.url("/v1/keys"))
+            .bearer_auth(&good)
+            .send()
+            .unwrap()
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }

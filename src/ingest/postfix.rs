@@ -103,8 +103,13 @@ impl Postfix {
                 });
             }
         }
-        let (ts, after) = if rest.len() > 15 && MONTHS.contains(&&rest[..3]) {
-            let month = MONTHS.iter().position(|m| *m == &rest[..3])? as u32 + 1;
+        // `get`, not indexing: the line may hold multi-byte characters anywhere
+        // (found by fuzz/ingest_sources)
+        let mon = rest
+            .get(..3)
+            .filter(|m| rest.len() > 15 && MONTHS.contains(m));
+        let (ts, after) = if let Some(mon) = mon {
+            let month = MONTHS.iter().position(|m| *m == mon)? as u32 + 1;
             let day: u32 = rest.get(4..6)?.trim().parse().ok()?;
             let time = rest.get(7..15)?;
             let year = match self.year {

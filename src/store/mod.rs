@@ -770,7 +770,10 @@ impl Reader {
         if let Ok(bytes) = fs::read(&path)
             && bytes.len() >= want
         {
-            let leaves: Vec<Hash> = bytes[..want].chunks_exact(32).map(|c| c.try_into().unwrap_or_default()).collect();
+            let leaves: Vec<Hash> = bytes[..want]
+                .chunks_exact(32)
+                .map(|c| c.try_into().unwrap_or_default())
+                .collect();
             let tree = merkle::Tree::new(leaves);
             if tree.root() == cp.root {
                 return Ok(tree);

@@ -298,7 +298,16 @@ impl Tree {
         let mut levels = vec![leaves];
         while levels.last().is_some_and(|l| l.len() > 1) {
             let prev = levels.last().map(Vec::as_slice).unwrap_or_default();
-            let next: Vec<Hash> = prev.chunks(2).map(|c| if c.len() == 2 { node_hash(&c[0], &c[1]) } else { c[0] }).collect();
+            let next: Vec<Hash> = prev
+                .chunks(2)
+                .map(|c| {
+                    if c.len() == 2 {
+                        node_hash(&c[0], &c[1])
+                    } else {
+                        c[0]
+                    }
+                })
+                .collect();
             levels.push(next);
         }
         Tree { levels }
@@ -395,7 +404,11 @@ mod tests {
             let t = Tree::new(leaves.clone());
             assert_eq!(t.root(), root(&leaves), "root of {n}");
             for i in 0..n as u64 {
-                assert_eq!(t.inclusion_proof(i), inclusion_proof(&leaves, i), "path {i} of {n}");
+                assert_eq!(
+                    t.inclusion_proof(i),
+                    inclusion_proof(&leaves, i),
+                    "path {i} of {n}"
+                );
             }
         }
         assert_eq!(Tree::new(vec![]).root(), empty_root());
