@@ -539,10 +539,26 @@ fn display_cell(c: &str) -> String {
         && b[10] == b'T'
         && b[13] == b':'
         && c.ends_with('Z')
+        && let (Some(d), Some(t)) = (c.get(..10), c.get(11..19))
     {
-        return format!("{} {}", &c[..10], &c[11..19]);
+        return format!("{d} {t}");
     }
     c.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn display_cell_never_slices_inside_a_character() {
+        assert_eq!(
+            super::display_cell("2026-03-01T10:00:00.5Z"),
+            "2026-03-01 10:00:00"
+        );
+        assert_eq!(
+            super::display_cell("2026-03-01T1ü:00:00.5Z"),
+            "2026-03-01T1ü:00:00.5Z"
+        );
+    }
 }
 
 /// Replaces the two trailer `/ID` strings (printpdf draws them from a
