@@ -23,10 +23,10 @@ for role in gateway officer auditor patient; do
   esac
   tok="$("$bin" token create --store "$work/store" --role "$role" "${extra[@]}" 2>/dev/null)"
   echo "== schemathesis as $role"
-  if ! schemathesis run "http://$addr/openapi.json" \
+  if ! (cd "$work" && schemathesis run "http://$addr/openapi.json" \
       --header "Authorization: Bearer $tok" \
       --checks not_a_server_error,response_schema_conformance \
-      --max-examples 25 --suppress-health-check all --no-color --workers 1 > "$work/st-$role.log" 2>&1; then
+      --max-examples 25 --suppress-health-check all --no-color --workers 1) > "$work/st-$role.log" 2>&1; then
     status=1
     tail -40 "$work/st-$role.log"
   else
