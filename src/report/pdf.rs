@@ -546,21 +546,6 @@ fn display_cell(c: &str) -> String {
     c.to_string()
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn display_cell_never_slices_inside_a_character() {
-        assert_eq!(
-            super::display_cell("2026-03-01T10:00:00.5Z"),
-            "2026-03-01 10:00:00"
-        );
-        assert_eq!(
-            super::display_cell("2026-03-01T1ü:00:00.5Z"),
-            "2026-03-01T1ü:00:00.5Z"
-        );
-    }
-}
-
 /// Replaces the two trailer `/ID` strings (printpdf draws them from a
 /// process-wide counter) with ones derived from the document's content, of
 /// the same length, so identical inputs give identical bytes.
@@ -590,4 +575,19 @@ fn deterministic_id(mut bytes: Vec<u8>) -> Vec<u8> {
         }
     }
     bytes
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn display_cell_never_slices_inside_a_character() {
+        assert_eq!(
+            super::display_cell("2026-03-01T10:00:00.5Z"),
+            "2026-03-01 10:00:00"
+        );
+        assert_eq!(
+            super::display_cell("2026-03-01T1ü:00:00.5Z"),
+            "2026-03-01T1ü:00:00.5Z"
+        );
+    }
 }
