@@ -10,8 +10,8 @@
 //! recipient. Redaction: `Subject` / `message_subject` are replaced by their
 //! SHA-256 in `raw`.
 
-use super::read::{csv_col as col, csv_raw, parse_time, read_csv_rows};
-use super::{Emit, IngestError, Parsed, Source};
+use super::read::{Mapped, csv_col as col, parse_csv_source, parse_time};
+use super::{Emit, IngestError, Source};
 use crate::model::{Kind, Record};
 
 /// The Microsoft 365 message-trace source.
@@ -45,98 +45,87 @@ impl Source for M365 {
         file: &str,
         emit: &mut Emit<'_>,
     ) -> Result<(), IngestError> {
-        read_csv_rows(input, file, &mut |line, header, row| {
-            let row = match row {
-                Ok(r) => r,
-                Err((reason, raw)) => {
-                    return emit(Parsed::Bad {
-                        line,
-                        reason,
-                        raw,
-                        overlong: None,
-                    });
-                }
-            };
-            let raw = csv_raw(header, &row, &["Subject", "message_subject"]);
-            let bad = |reason: &str| Parsed::Bad {
-                line,
-                reason: reason.to_string(),
-                raw: raw.clone().into_bytes(),
-                overlong: None,
-            };
-            let extended = header.iter().any(|h| h == "recipient_status");
-            let (ts, sender, msgid, trace, rcpts): (_, _, _, _, Vec<(String, &str)>) = if extended {
-                let Some(ts) = col(header, &row, "origin_timestamp_utc").and_then(parse_time)
-                else {
-                    return emit(bad("missing or unreadable column `origin_timestamp_utc`"));
-                };
-                let Some(rs) = col(header, &row, "recipient_status") else {
-                    return emit(bad("missing column `recipient_status`"));
-                };
-                let mut v = Vec::new();
-                for part in rs.split(';').filter(|p| !p.trim().is_empty()) {
-                    let (addr, events) = part.split_once("##").unwrap_or((part, ""));
-                    let ev = events.to_ascii_lowercase();
-                    let st = if ev.contains("fail") {
-                        "bounced"
-                    } else if ev.contains("send") || ev.contains("deliver") {
-                        "delivered"
+        parse_csv_source(
+            input,
+            file,
+            &["Subject", "message_subject"],
+            emit,
+            &mut |header, row, _raw| {
+                let extended = header.iter().any(|h| h == "recipient_status");
+                let (ts, sender, msgid, trace, rcpts): (_, _, _, _, Vec<(String, &str)>) =
+                    if extended {
+                        let Some(ts) =
+                            col(header, row, "origin_timestamp_utc").and_then(parse_time)
+                        else {
+                            return Mapped::Bad(
+                                "missing or unreadable column `origin_timestamp_utc`".into(),
+                            );
+                        };
+                        let Some(rs) = col(header, row, "recipient_status") else {
+                            return Mapped::Bad("missing column `recipient_status`".into());
+                        };
+                        let mut v = Vec::new();
+                        for part in rs.split(';').filter(|p| !p.trim().is_empty()) {
+                            let (addr, events) = part.split_once("##").unwrap_or((part, ""));
+                            let ev = events.to_ascii_lowercase();
+                            let st = if ev.contains("fail") {
+                                "bounced"
+                            } else if ev.contains("send") || ev.contains("deliver") {
+                                "delivered"
+                            } else {
+                                "deferred"
+                            };
+                            v.push((addr.trim().to_string(), st));
+                        }
+                        (
+                            ts,
+                            col(header, row, "sender_address"),
+                            col(header, row, "message_id"),
+                            col(header, row, "network_message_id"),
+                            v,
+                        )
                     } else {
-                        "deferred"
+                        let Some(ts) = col(header, row, "Received").and_then(parse_time) else {
+                            return Mapped::Bad("missing or unreadable column `Received`".into());
+                        };
+                        let Some(rcpt) = col(header, row, "RecipientAddress") else {
+                            return Mapped::Bad("missing column `RecipientAddress`".into());
+                        };
+                        let Some(st) = col(header, row, "Status").and_then(status_of) else {
+                            return Mapped::Skip(
+                                "distribution-list expansion (each member has its own row)",
+                            );
+                        };
+                        if st.is_empty() {
+                            return Mapped::Bad("column `Status` has an unknown value; expected Delivered, Failed, Pending, Expanded, FilteredAsSpam or Quarantined".into());
+                        }
+                        (
+                            ts,
+                            col(header, row, "SenderAddress"),
+                            col(header, row, "MessageId"),
+                            col(header, row, "MessageTraceId"),
+                            vec![(rcpt.to_string(), st)],
+                        )
                     };
-                    v.push((addr.trim().to_string(), st));
+                let Some(trace) = trace else {
+                    return Mapped::Bad(
+                        "missing column `MessageTraceId` / `network_message_id`".into(),
+                    );
+                };
+                let mut out = Vec::new();
+                for (rcpt, st) in rcpts {
+                    let mut r = Record::new(Kind::Delivery, ts, "m365");
+                    r.source_event_id = Some(format!("{trace}:{rcpt}"));
+                    r.message_id = msgid.map(str::to_string);
+                    r.sender = sender.map(str::to_string);
+                    r.recipient = Some(rcpt);
+                    r.status = Some(st.into());
+                    r.encryption = Some("unknown".into());
+                    r.relay = col(header, row, "ToIP").map(str::to_string);
+                    out.push(r);
                 }
-                (
-                    ts,
-                    col(header, &row, "sender_address"),
-                    col(header, &row, "message_id"),
-                    col(header, &row, "network_message_id"),
-                    v,
-                )
-            } else {
-                let Some(ts) = col(header, &row, "Received").and_then(parse_time) else {
-                    return emit(bad("missing or unreadable column `Received`"));
-                };
-                let Some(rcpt) = col(header, &row, "RecipientAddress") else {
-                    return emit(bad("missing column `RecipientAddress`"));
-                };
-                let Some(st) = col(header, &row, "Status").and_then(status_of) else {
-                    return emit(Parsed::Skip {
-                        line,
-                        reason: "distribution-list expansion (each member has its own row)",
-                    });
-                };
-                if st.is_empty() {
-                    return emit(bad(
-                        "column `Status` has an unknown value; expected Delivered, Failed, Pending, Expanded, FilteredAsSpam or Quarantined",
-                    ));
-                }
-                (
-                    ts,
-                    col(header, &row, "SenderAddress"),
-                    col(header, &row, "MessageId"),
-                    col(header, &row, "MessageTraceId"),
-                    vec![(rcpt.to_string(), st)],
-                )
-            };
-            let Some(trace) = trace else {
-                return emit(bad(
-                    "missing column `MessageTraceId` / `network_message_id`",
-                ));
-            };
-            for (rcpt, st) in rcpts {
-                let mut r = Record::new(Kind::Delivery, ts, "m365");
-                r.source_event_id = Some(format!("{trace}:{rcpt}"));
-                r.message_id = msgid.map(str::to_string);
-                r.sender = sender.map(str::to_string);
-                r.recipient = Some(rcpt);
-                r.status = Some(st.into());
-                r.encryption = Some("unknown".into());
-                r.relay = col(header, &row, "ToIP").map(str::to_string);
-                r.raw = Some(raw.clone());
-                emit(Parsed::Event(Box::new(r), line))?;
-            }
-            Ok(())
-        })
+                Mapped::Records(out)
+            },
+        )
     }
 }

@@ -628,6 +628,52 @@ pub fn parse_json_source(
     })
 }
 
+/// Drives a CSV source: malformed rows are quarantined with their reason;
+/// every other row is mapped (`map` receives the header, the row and the
+/// row's `raw` JSON, with `hash_cols` replaced by their SHA-256). Records the
+/// mapper leaves without `raw` get the row's.
+pub fn parse_csv_source(
+    input: &mut dyn BufRead,
+    file: &str,
+    hash_cols: &[&str],
+    emit: &mut super::Emit<'_>,
+    map: &mut dyn FnMut(&csv::StringRecord, &csv::StringRecord, &str) -> Mapped,
+) -> Result<(), IngestError> {
+    use super::Parsed;
+    read_csv_rows(input, file, &mut |line, header, row| {
+        let row = match row {
+            Ok(r) => r,
+            Err((reason, raw)) => {
+                return emit(Parsed::Bad {
+                    line,
+                    reason,
+                    raw,
+                    overlong: None,
+                });
+            }
+        };
+        let raw = csv_raw(header, &row, hash_cols);
+        match map(header, &row, &raw) {
+            Mapped::Records(rs) => {
+                for mut r in rs {
+                    if r.raw.is_none() {
+                        r.raw = Some(raw.clone());
+                    }
+                    emit(Parsed::Event(Box::new(r), line))?;
+                }
+                Ok(())
+            }
+            Mapped::Skip(reason) => emit(Parsed::Skip { line, reason }),
+            Mapped::Bad(reason) => emit(Parsed::Bad {
+                line,
+                reason,
+                raw: raw.into_bytes(),
+                overlong: None,
+            }),
+        }
+    })
+}
+
 /// The JSON value with the strings at `paths` replaced by their SHA-256
 /// (minimum necessary: subjects are never stored, FORMAT.md §2.4).
 pub fn redact_json(v: &serde_json::Value, paths: &[&str]) -> String {

@@ -8,9 +8,9 @@
 //! above 1 is read as a percentage).
 
 use super::read::{
-    Mapped, csv_col as col, csv_raw, jget, jstr, parse_json_source, parse_time, read_csv_rows,
+    Mapped, csv_col as col, jget, jstr, parse_csv_source, parse_json_source, parse_time,
 };
-use super::{Emit, IngestError, Parsed, Source, content_id};
+use super::{Emit, IngestError, Source, content_id};
 use crate::model::{Kind, Record};
 
 /// The training-record source.
@@ -99,59 +99,40 @@ impl Source for Training {
         if json {
             return parse_json_source(input, file, &["statements"], emit, &mut map_xapi);
         }
-        read_csv_rows(input, file, &mut |line, header, row| {
-            let row = match row {
-                Ok(r) => r,
-                Err((reason, raw)) => {
-                    return emit(Parsed::Bad {
-                        line,
-                        reason,
-                        raw,
-                        overlong: None,
-                    });
-                }
-            };
-            let raw = csv_raw(header, &row, &[]);
-            let bad = |reason: &str| Parsed::Bad {
-                line,
-                reason: reason.to_string(),
-                raw: raw.clone().into_bytes(),
-                overlong: None,
-            };
-            let completed = col(header, &row, "completed_at").map(|s| parse_time(s).ok_or(()));
-            let due = col(header, &row, "due_at").map(|s| parse_time(s).ok_or(()));
+        parse_csv_source(input, file, &[], emit, &mut |header, row, raw| {
+            let completed = col(header, row, "completed_at").map(|s| parse_time(s).ok_or(()));
+            let due = col(header, row, "due_at").map(|s| parse_time(s).ok_or(()));
             let (Ok(completed), Ok(due)) = (completed.transpose(), due.transpose()) else {
-                return emit(bad(
-                    "column `completed_at` or `due_at` is not a date or time",
-                ));
+                return Mapped::Bad(
+                    "column `completed_at` or `due_at` is not a date or time".into(),
+                );
             };
-            let score = match col(header, &row, "score") {
+            let score = match col(header, row, "score") {
                 None => None,
                 Some(s) => match s.trim_end_matches('%').parse::<f64>() {
                     Ok(x) if x.is_finite() && x >= 0.0 => Some(if x > 1.0 { x / 100.0 } else { x }),
-                    _ => return emit(bad("column `score` is not a number")),
+                    _ => return Mapped::Bad("column `score` is not a number".into()),
                 },
             };
             // The record's time: completion, else due date, else assignment.
             let Some(ts) = completed
                 .or(due)
-                .or_else(|| col(header, &row, "assigned_at").and_then(parse_time))
+                .or_else(|| col(header, row, "assigned_at").and_then(parse_time))
             else {
-                return emit(bad(
-                    "no `completed_at`, `due_at` or `assigned_at` to date the record",
-                ));
+                return Mapped::Bad(
+                    "no `completed_at`, `due_at` or `assigned_at` to date the record".into(),
+                );
             };
             let mut r = Record::new(Kind::Training, ts, "training");
             r.source_event_id = Some(content_id(raw.as_bytes()));
-            r.user = col(header, &row, "user").map(str::to_string);
-            r.course = col(header, &row, "course").map(str::to_string);
-            r.topic = col(header, &row, "topic").map(str::to_string);
-            r.status = col(header, &row, "status").map(|s| s.to_ascii_lowercase());
+            r.user = col(header, row, "user").map(str::to_string);
+            r.course = col(header, row, "course").map(str::to_string);
+            r.topic = col(header, row, "topic").map(str::to_string);
+            r.status = col(header, row, "status").map(|s| s.to_ascii_lowercase());
             r.completed_at = completed;
             r.due_at = due;
             r.score = score;
-            r.raw = Some(raw.clone());
-            emit(Parsed::Event(Box::new(r), line))
+            Mapped::Records(vec![r])
         })
     }
 }
