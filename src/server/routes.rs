@@ -443,6 +443,34 @@ pub struct InclusionParams {
     size: Option<u64>,
 }
 
+/// The latest checkpoint's tree size.
+fn latest_size(s: &AppState) -> ApiResult<u64> {
+    let r = Reader::open(&s.store).map_err(|e| ApiError::internal("opening the store", e))?;
+    Ok(r.checkpoint(&s.keys)
+        .map_err(|e| ApiError::internal("reading the checkpoint", e))?
+        .size)
+}
+
+/// Computes proof text off the async runtime (it reads every leaf hash).
+async fn proof_text(
+    s: &AppState,
+    make: impl FnOnce(&Reader, &[crate::tlog::Verifier]) -> crate::store::Result<String>
+    + Send
+    + 'static,
+) -> ApiResult<String> {
+    let (store, keys) = (s.store.clone(), s.keys.clone());
+    tokio::task::spawn_blocking(move || Reader::open(&store).and_then(|r| make(&r, &keys)))
+        .await
+        .map_err(|e| ApiError::internal("proof", e))?
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "no_checkpoint",
+                "no checkpoint was signed at that tree size",
+            )
+        })
+}
+
 #[utoipa::path(get, path = "/v1/proof/inclusion", tag = "integrity", params(InclusionParams),
     responses((status = 200, description = "C2SP tlog-proof", content_type = "text/plain"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn proof_inclusion(
@@ -451,11 +479,7 @@ async fn proof_inclusion(
     Query(q): Query<InclusionParams>,
 ) -> ApiResult<Response> {
     c.require(&[Role::Auditor])?;
-    let r = Reader::open(&s.store).map_err(|e| ApiError::internal("opening the store", e))?;
-    let latest = r
-        .checkpoint(&s.keys)
-        .map_err(|e| ApiError::internal("reading the checkpoint", e))?
-        .size;
+    let latest = latest_size(&s)?;
     let size = q.size.unwrap_or(latest);
     if q.idx >= size || size > latest {
         return Err(ApiError::new(
@@ -464,20 +488,7 @@ async fn proof_inclusion(
             format!("idx must be below size, and size at most {latest}"),
         ));
     }
-    let keys = s.keys.clone();
-    let store = s.store.clone();
-    let p = tokio::task::spawn_blocking(move || {
-        Reader::open(&store).and_then(|r| r.inclusion_proof(q.idx, size, &keys))
-    })
-    .await
-    .map_err(|e| ApiError::internal("proof", e))?
-    .map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "no_checkpoint",
-            "no checkpoint was signed at that tree size",
-        )
-    })?;
+    let p = proof_text(&s, move |r, keys| r.inclusion_proof(q.idx, size, keys)).await?;
     audit(
         &s,
         &c,
@@ -505,11 +516,7 @@ async fn proof_consistency(
     Query(q): Query<ConsistencyParams>,
 ) -> ApiResult<Response> {
     c.require(&[Role::Auditor])?;
-    let r = Reader::open(&s.store).map_err(|e| ApiError::internal("opening the store", e))?;
-    let latest = r
-        .checkpoint(&s.keys)
-        .map_err(|e| ApiError::internal("reading the checkpoint", e))?
-        .size;
+    let latest = latest_size(&s)?;
     let to = q.to.unwrap_or(latest);
     if q.from == 0 || q.from > to || to > latest {
         return Err(ApiError::new(
@@ -518,20 +525,7 @@ async fn proof_consistency(
             format!("need 0 < from <= to <= {latest}"),
         ));
     }
-    let keys = s.keys.clone();
-    let store = s.store.clone();
-    let p = tokio::task::spawn_blocking(move || {
-        Reader::open(&store).and_then(|r| r.consistency_proof(q.from, to, &keys))
-    })
-    .await
-    .map_err(|e| ApiError::internal("proof", e))?
-    .map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "no_checkpoint",
-            "no checkpoint was signed at that tree size",
-        )
-    })?;
+    let p = proof_text(&s, move |r, keys| r.consistency_proof(q.from, to, keys)).await?;
     audit(
         &s,
         &c,
