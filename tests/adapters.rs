@@ -577,19 +577,7 @@ fn ocsf_ingest_and_round_trip() {
 #[test]
 fn auto_detects_every_fixture() {
     let env = Env::new();
-    for source in [
-        "postfix",
-        "m365",
-        "gmail",
-        "okta",
-        "entra",
-        "duo",
-        "gateway",
-        "disclosures",
-        "training",
-        "ocsf",
-        "jsonl",
-    ] {
+    for source in common::SOURCES {
         for f in files(source) {
             let o = env.ingest(&["--source", "auto"], &[&f]);
             assert!(o.status.success(), "{}", common::stderr(&o));

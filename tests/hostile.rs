@@ -16,19 +16,7 @@ use common::{Env, bin, duck, fixture, stdout};
 use proptest::prelude::*;
 use sealtrail::ingest::{self, Parsed};
 
-const SOURCES: [&str; 11] = [
-    "postfix",
-    "m365",
-    "gmail",
-    "okta",
-    "entra",
-    "duo",
-    "gateway",
-    "disclosures",
-    "training",
-    "ocsf",
-    "jsonl",
-];
+use common::SOURCES;
 
 #[test]
 fn garbage_to_every_source_is_quarantined_not_fatal() {

@@ -11,19 +11,7 @@ use std::process::Command;
 
 use common::{Env, duck, fixture, ok, run, stdout};
 
-const SOURCES: [&str; 11] = [
-    "postfix",
-    "m365",
-    "gmail",
-    "okta",
-    "entra",
-    "duo",
-    "gateway",
-    "disclosures",
-    "training",
-    "ocsf",
-    "jsonl",
-];
+use common::SOURCES;
 
 fn full_store() -> Env {
     let env = Env::new();

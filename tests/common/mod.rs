@@ -5,6 +5,21 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Every source, as `--source` names it.
+pub const SOURCES: [&str; 11] = [
+    "postfix",
+    "m365",
+    "gmail",
+    "okta",
+    "entra",
+    "duo",
+    "gateway",
+    "disclosures",
+    "training",
+    "ocsf",
+    "jsonl",
+];
+
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_sealtrail"))
 }
