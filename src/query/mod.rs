@@ -45,7 +45,8 @@ pub enum QueryError {
     Arrow(#[from] arrow::error::ArrowError),
 }
 
-type Result<T> = std::result::Result<T, QueryError>;
+/// The query layer's result.
+pub type Result<T> = std::result::Result<T, QueryError>;
 
 /// A query file from `queries/`.
 #[derive(Clone, Debug)]

@@ -5,6 +5,7 @@
 //! CSV and pack-manifest shapes. Never reads segments directly.
 
 pub mod csv;
+pub mod dashboard;
 pub mod letter;
 pub mod pack;
 pub mod pdf;

@@ -9,6 +9,7 @@
 //! `admin` leaf (self-audit). Logs are structured JSON with request ids and
 //! route templates, never paths with patient ids or bodies.
 
+pub mod console;
 pub mod metrics;
 pub mod routes;
 pub mod tokens;
@@ -69,6 +70,8 @@ pub struct Config {
     pub reports: PathBuf,
     /// Failed authentications allowed per client address per minute.
     pub auth_failures_per_minute: u32,
+    /// Web console sessions end this many minutes after sign-in.
+    pub session_minutes: u64,
 }
 
 impl Default for Config {
@@ -87,6 +90,7 @@ impl Default for Config {
             queries: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/queries")),
             reports: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/reports")),
             auth_failures_per_minute: 30,
+            session_minutes: 30,
         }
     }
 }
@@ -134,6 +138,12 @@ pub struct AppState {
     pub packs: Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
     /// Failed authentications per client address: (minute, count).
     pub auth_failures: Mutex<std::collections::HashMap<std::net::IpAddr, (i64, u32)>>,
+    /// Letters sent by fulfilments in this process, by request id (bounded).
+    pub letters: Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
+    /// Web console sessions (in memory only: a restart signs everyone out).
+    pub sessions: console::Sessions,
+    /// Whether the server speaks TLS (session cookies are then `Secure`).
+    pub tls: bool,
 }
 
 /// Runs the server until SIGTERM or Ctrl-C: drains requests, seals what is
@@ -167,6 +177,9 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
         config: opts.config.clone(),
         packs: Mutex::new(Default::default()),
         auth_failures: Mutex::new(Default::default()),
+        letters: Mutex::new(Default::default()),
+        sessions: Default::default(),
+        tls: opts.tls.is_some(),
     });
     let router = routes::router(state);
     let result = rt.block_on(async move {

@@ -33,9 +33,9 @@ type St = State<Arc<AppState>>;
 /// An API error.
 #[derive(Debug)]
 pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
+    pub(super) status: StatusCode,
+    pub(super) code: &'static str,
+    pub(super) message: String,
 }
 
 /// The error body.
@@ -52,17 +52,21 @@ pub struct ErrorDetail {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub(super) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status,
             code,
             message: message.into(),
         }
     }
-    fn not_found() -> ApiError {
+    pub(super) fn not_found() -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
     }
-    fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
+    pub(super) fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
         // the detail goes to the server log (it names files, not PHI); the client gets the step
         tracing::error!(step = what, error = %e, "request failed");
         ApiError::new(
@@ -114,7 +118,7 @@ impl Caller {
     }
 }
 
-fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
+pub(super) fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
@@ -125,7 +129,22 @@ fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<TokenRecord>, 
     let Some(h) = parts.headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let ip = client_ip(parts);
+    let presented = h
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    check_token(state, client_ip(parts), presented.trim()).map(Some)
+}
+
+/// Checks a presented token (from the Authorization header or the console's
+/// sign-in form), counting failures per client address and refusing with
+/// 429 once they pass the per-minute limit.
+pub(super) fn check_token(
+    state: &AppState,
+    ip: Option<std::net::IpAddr>,
+    presented: &str,
+) -> Result<TokenRecord, ApiError> {
     let minute = Ts::now().0 / 60_000_000;
     if let Some(ip) = ip
         && let Ok(m) = state.auth_failures.lock()
@@ -139,14 +158,9 @@ fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<TokenRecord>, 
             "too many failed authentications from this address; wait a minute",
         ));
     }
-    let presented = h
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
     let all = tokens::load(&state.store).map_err(|e| ApiError::internal("reading tokens", e))?;
-    match tokens::check(&all, presented.trim(), Ts::now().0) {
-        Ok(t) => Ok(Some(t.clone())),
+    match tokens::check(&all, presented, Ts::now().0) {
+        Ok(t) => Ok(t.clone()),
         Err(why) => {
             if let (Some(ip), Ok(mut m)) = (ip, state.auth_failures.lock()) {
                 let e = m.entry(ip).or_insert((minute, 0));
@@ -155,14 +169,22 @@ fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<TokenRecord>, 
                 }
                 e.1 += 1;
             }
-            let msg = match why {
-                Refusal::Missing => "the Authorization header must be `Bearer st_<id>_<secret>`",
-                Refusal::Invalid => "the token is not valid",
-                Refusal::Expired => "the token has expired; ask for a new one",
-                Refusal::Revoked => "the token was revoked",
-            };
-            Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", msg))
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                refusal_message(why),
+            ))
         }
+    }
+}
+
+/// What a refused token's holder should do.
+pub(super) fn refusal_message(why: Refusal) -> &'static str {
+    match why {
+        Refusal::Missing => "the Authorization header must be `Bearer st_<id>_<secret>`",
+        Refusal::Invalid => "the token is not valid",
+        Refusal::Expired => "the token has expired; ask for a new one",
+        Refusal::Revoked => "the token was revoked",
     }
 }
 
@@ -198,7 +220,12 @@ impl FromRequestParts<Arc<AppState>> for MaybeCaller {
 
 /// Appends a self-audit leaf (a read of evidence), durably, before the
 /// evidence is returned. The detail never holds a patient id.
-async fn audit(state: &AppState, caller: &Caller, action: &str, detail: String) -> ApiResult<()> {
+pub(super) async fn audit(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    detail: String,
+) -> ApiResult<()> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let mut r = Record::new(Kind::Admin, Ts::now(), "sealtrail-server");
     r.action = Some(action.to_string());
@@ -219,7 +246,7 @@ async fn audit(state: &AppState, caller: &Caller, action: &str, detail: String) 
         .map_err(|e| ApiError::internal("self-audit", e))
 }
 
-fn busy(state: &AppState) -> ApiError {
+pub(super) fn busy(state: &AppState) -> ApiError {
     state.metrics.busy();
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -252,17 +279,7 @@ async fn healthz(State(s): St) -> Json<Health> {
 #[utoipa::path(get, path = "/v1/checkpoint", tag = "integrity",
     responses((status = 200, description = "The latest signed checkpoint (C2SP signed note)", content_type = "text/plain"), (status = 401, body = ErrorBody)))]
 async fn checkpoint(State(s): St, MaybeCaller(c): MaybeCaller) -> ApiResult<Response> {
-    if c.is_none() && !s.config.public_checkpoint {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "this route needs a token: Authorization: Bearer st_<id>_<secret>",
-        ));
-    }
-    let r = Reader::open(&s.store).map_err(|e| ApiError::internal("opening the store", e))?;
-    Ok(text(r.checkpoint_note().map_err(|e| {
-        ApiError::internal("reading the checkpoint", e)
-    })?))
+    Ok(text(checkpoint_text(&s, c.as_ref())?))
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "operations",
@@ -432,6 +449,504 @@ async fn ingest(
     ))
 }
 
+// ---------------------------------------------------------------- operations
+//
+// Each operation below states the roles it admits and writes its self-audit
+// leaf. The JSON handlers and the web console (`console.rs`) both call these,
+// so a page can never allow what the API refuses.
+
+/// The latest signed checkpoint note; without a caller only when the server
+/// publishes its checkpoint.
+pub(super) fn checkpoint_text(s: &AppState, c: Option<&Caller>) -> ApiResult<String> {
+    if c.is_none() && !s.config.public_checkpoint {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this route needs a token: Authorization: Bearer st_<id>_<secret>",
+        ));
+    }
+    let r = Reader::open(&s.store).map_err(|e| ApiError::internal("opening the store", e))?;
+    r.checkpoint_note()
+        .map_err(|e| ApiError::internal("reading the checkpoint", e))
+}
+
+/// The verifier keys (Go note format), one per line.
+pub(super) fn keys_text(s: &AppState, c: &Caller) -> ApiResult<String> {
+    c.require(&[Role::Auditor])?;
+    let dir = crate::store::Layout::new(&s.store).keys_dir();
+    let mut out = String::new();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map_err(|e| ApiError::internal("listing keys", e))?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    for f in files {
+        out.push_str(&std::fs::read_to_string(f).unwrap_or_default());
+    }
+    Ok(out)
+}
+
+/// The sealed segment files.
+pub(super) fn segment_list(s: &AppState, c: &Caller) -> ApiResult<Vec<SegmentInfo>> {
+    c.require(&[Role::Auditor])?;
+    let r = Reader::open(&s.store).map_err(|e| ApiError::internal("opening the store", e))?;
+    let files = r
+        .segment_files()
+        .map_err(|e| ApiError::internal("listing segments", e))?;
+    Ok(files
+        .into_iter()
+        .map(|(name, first, last)| {
+            let bytes = std::fs::metadata(r.layout().segment(&name))
+                .map(|m| m.len())
+                .unwrap_or(0);
+            SegmentInfo {
+                name,
+                first,
+                last,
+                bytes,
+            }
+        })
+        .collect())
+}
+
+/// One segment file's bytes.
+pub(super) async fn segment_bytes(s: &AppState, c: &Caller, name: &str) -> ApiResult<Vec<u8>> {
+    c.require(&[Role::Auditor])?;
+    if crate::store::layout::parse_segment_name(name).is_none() {
+        return Err(ApiError::not_found());
+    }
+    let path = crate::store::Layout::new(&s.store).segment(name);
+    let bytes = tokio::fs::read(&path).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such segment file (run `sealtrail verify` if it should exist)",
+        )
+    })?;
+    audit(s, c, "read:segment", format!("segment {name}")).await?;
+    Ok(bytes)
+}
+
+/// Tree sizes with a signed manifest, ascending.
+pub(super) fn manifest_sizes(s: &AppState, c: &Caller) -> ApiResult<Vec<u64>> {
+    c.require(&[Role::Auditor])?;
+    let dir = crate::store::Layout::new(&s.store).manifests_dir();
+    let mut sizes: Vec<u64> = std::fs::read_dir(&dir)
+        .map_err(|e| ApiError::internal("listing manifests", e))?
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .strip_suffix(".note")
+                .and_then(|n| n.parse().ok())
+        })
+        .collect();
+    sizes.sort_unstable();
+    Ok(sizes)
+}
+
+/// The signed manifest note at `size`.
+pub(super) async fn manifest_note(s: &AppState, c: &Caller, size: u64) -> ApiResult<String> {
+    c.require(&[Role::Auditor])?;
+    let p = crate::store::Layout::new(&s.store).manifest(size);
+    tokio::fs::read_to_string(&p)
+        .await
+        .map_err(|_| ApiError::not_found())
+}
+
+/// An inclusion proof for leaf `idx` in the tree of `size` (default: latest).
+pub(super) async fn inclusion(
+    s: &AppState,
+    c: &Caller,
+    idx: u64,
+    size: Option<u64>,
+) -> ApiResult<String> {
+    c.require(&[Role::Auditor])?;
+    let latest = latest_size(s)?;
+    let size = size.unwrap_or(latest);
+    if idx >= size || size > latest {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "out_of_range",
+            format!("idx must be below size, and size at most {latest}"),
+        ));
+    }
+    let p = proof_text(s, move |r, keys| r.inclusion_proof(idx, size, keys)).await?;
+    audit(
+        s,
+        c,
+        "read:proof",
+        format!("inclusion idx {idx} size {size}"),
+    )
+    .await?;
+    Ok(p)
+}
+
+/// A consistency proof from `from` to `to` (default: latest).
+pub(super) async fn consistency(
+    s: &AppState,
+    c: &Caller,
+    from: u64,
+    to: Option<u64>,
+) -> ApiResult<String> {
+    c.require(&[Role::Auditor])?;
+    let latest = latest_size(s)?;
+    let to = to.unwrap_or(latest);
+    if from == 0 || from > to || to > latest {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "out_of_range",
+            format!("need 0 < from <= to <= {latest}"),
+        ));
+    }
+    let p = proof_text(s, move |r, keys| r.consistency_proof(from, to, keys)).await?;
+    audit(s, c, "read:proof", format!("consistency {from} to {to}")).await?;
+    Ok(p)
+}
+
+/// Builds a pack for `from..=to`, keeps it for download, returns its id.
+pub(super) async fn build_pack(
+    s: &Arc<AppState>,
+    c: &Caller,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+    org: Option<String>,
+) -> ApiResult<String> {
+    c.require(&[Role::Officer])?;
+    if to < from {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_period",
+            "`to` is before `from`",
+        ));
+    }
+    let org = org
+        .filter(|o| !o.trim().is_empty())
+        .unwrap_or_else(|| s.config.organisation.clone());
+    let st = s.clone();
+    let zip = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
+        let built = crate::report::pack::build(&crate::report::pack::PackRequest {
+            store: &st.store,
+            keys: &st.keys,
+            from,
+            to,
+            org: &org,
+            previous_checkpoint: None,
+            queries: &st.config.queries,
+            reports: &st.config.reports,
+            signer: None,
+        })
+        .map_err(|e| e.to_string())?;
+        crate::report::pack::to_zip(&built, crate::report::pack::sealed_at(&built))
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| ApiError::internal("building the pack", e))?
+    .map_err(|e| ApiError::internal("building the pack", e))?;
+    let id = format!("pk-{}", &hex::encode(Sha256::digest(&zip))[..16]);
+    if let Ok(mut p) = s.packs.lock() {
+        while p.len() >= 16 {
+            let first = p.keys().next().cloned().unwrap_or_default();
+            p.remove(&first);
+        }
+        p.insert(id.clone(), zip);
+    }
+    audit(s, c, "read:pack", format!("pack {id} {from} to {to}")).await?;
+    Ok(id)
+}
+
+/// A built pack's zip.
+pub(super) async fn pack_zip(s: &AppState, c: &Caller, id: &str) -> ApiResult<Vec<u8>> {
+    c.require(&[Role::Officer])?;
+    let zip = s
+        .packs
+        .lock()
+        .ok()
+        .and_then(|p| p.get(id).cloned())
+        .ok_or_else(ApiError::not_found)?;
+    audit(s, c, "read:pack", format!("download {id}")).await?;
+    Ok(zip)
+}
+
+fn own_patient(c: &Caller, patient: &str) -> ApiResult<()> {
+    match c.0.role {
+        Role::Officer => Ok(()),
+        // another patient's id answers 404, exactly as a patient with no data would
+        Role::Patient
+            if c.0.patient.as_deref().map(crate::model::patient_key)
+                == Some(crate::model::patient_key(patient)) =>
+        {
+            Ok(())
+        }
+        Role::Patient => Err(ApiError::not_found()),
+        _ => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("a {} token may not use this route", c.0.role.as_str()),
+        )),
+    }
+}
+
+fn patient_ref(patient: &str) -> String {
+    // self-audit names the patient by a hash of the normalised id, not the id
+    format!(
+        "patient-key-sha256 {}",
+        &hex::encode(Sha256::digest(
+            crate::model::patient_key(patient).as_bytes()
+        ))[..16]
+    )
+}
+
+fn today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+fn refused(what: &str) -> impl FnOnce(crate::accounting::AccountingError) -> ApiError + '_ {
+    move |e| match e {
+        crate::accounting::AccountingError::Refused(m) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "refused", m)
+        }
+        crate::accounting::AccountingError::UnknownRequest(_) => ApiError::not_found(),
+        e => ApiError::internal(what, e),
+    }
+}
+
+/// Every accounting request, read from the sealed log (off the runtime).
+async fn all_requests(s: &Arc<AppState>) -> ApiResult<Vec<crate::accounting::RequestState>> {
+    let st = s.clone();
+    tokio::task::spawn_blocking(move || {
+        crate::accounting::requests(&st.store, &st.keys, &st.config.queries)
+    })
+    .await
+    .map_err(|e| ApiError::internal("reading requests", e))?
+    .map_err(|e| ApiError::internal("reading requests", e))
+}
+
+/// Records a new accounting request for `patient`.
+pub(super) async fn request_accounting(
+    s: &Arc<AppState>,
+    c: &Caller,
+    patient: &str,
+    received: Option<chrono::NaiveDate>,
+    from: Option<chrono::NaiveDate>,
+) -> ApiResult<crate::accounting::RequestState> {
+    own_patient(c, patient)?;
+    let received = received.unwrap_or_else(today);
+    let settings = crate::accounting::Settings::load(&s.config.reports)
+        .map_err(|e| ApiError::internal("accounting settings", e))?;
+    let existing = all_requests(s).await?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let patient = patient.to_string();
+    s.writer
+        .try_run(Box::new(move |app, _| {
+            let r = crate::accounting::record_request(
+                app, &existing, &settings, &patient, received, from,
+            );
+            let _ = tx.send(r);
+        }))
+        .map_err(|_| busy(s))?;
+    rx.await
+        .map_err(|e| ApiError::internal("recording the request", e))?
+        .map_err(refused("recording the request"))
+}
+
+/// Every accounting request (officers only).
+pub(super) async fn request_list(
+    s: &Arc<AppState>,
+    c: &Caller,
+) -> ApiResult<Vec<crate::accounting::RequestState>> {
+    c.require(&[Role::Officer])?;
+    let all = all_requests(s).await?;
+    audit(
+        s,
+        c,
+        "read:accounting-requests",
+        format!("{} requests", all.len()),
+    )
+    .await?;
+    Ok(all)
+}
+
+/// Extends request `id` to `until` with a written `reason`, decided today.
+pub(super) async fn extend_request(
+    s: &Arc<AppState>,
+    c: &Caller,
+    id: &str,
+    until: chrono::NaiveDate,
+    reason: &str,
+) -> ApiResult<chrono::NaiveDate> {
+    c.require(&[Role::Officer])?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (st, id, reason) = (s.clone(), id.to_string(), reason.to_string());
+    s.writer
+        .try_run(Box::new(move |app, _| {
+            // read the request inside the single writer, so two extensions race to one
+            let r = crate::accounting::request(&st.store, &st.keys, &st.config.queries, &id)
+                .and_then(|req| crate::accounting::extend(app, &req, &reason, until, today()));
+            let _ = tx.send(r);
+        }))
+        .map_err(|_| busy(s))?;
+    rx.await
+        .map_err(|e| ApiError::internal("extending the request", e))?
+        .map_err(refused("extending the request"))
+}
+
+/// Answers request `id` today: builds the accounting, renders the letter,
+/// records the fulfilment with both hashes, returns the letter (PDF).
+pub(super) async fn fulfil_request(s: &Arc<AppState>, c: &Caller, id: &str) -> ApiResult<Vec<u8>> {
+    c.require(&[Role::Officer])?;
+    let settings = crate::accounting::Settings::load(&s.config.reports)
+        .map_err(|e| ApiError::internal("accounting settings", e))?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (st, rid) = (s.clone(), id.to_string());
+    s.writer
+        .try_run(Box::new(move |app, _| {
+            let id = rid;
+            // inside the single writer: a request is fulfilled at most once
+            let r = (|| {
+                let (store, keys, q) = (&st.store, &st.keys, &st.config.queries);
+                let req = crate::accounting::request(store, keys, q, &id)?;
+                if let Some(f) = req.fulfilled {
+                    return Err(crate::accounting::AccountingError::Refused(format!(
+                        "request {} was already fulfilled on {f}",
+                        req.id
+                    )));
+                }
+                let acc = crate::accounting::build(
+                    store,
+                    keys,
+                    q,
+                    &req.patient_id,
+                    req.to,
+                    Some(req.from),
+                )?;
+                let json = serde_json::to_vec_pretty(&acc).unwrap_or_default();
+                let on = today();
+                let pdf = crate::report::letter::render(&acc, &settings, &on.to_string());
+                let sent = vec![
+                    ("accounting.json".to_string(), Sha256::digest(&json).into()),
+                    (
+                        "accounting-letter.pdf".to_string(),
+                        Sha256::digest(&pdf).into(),
+                    ),
+                ];
+                crate::accounting::record_fulfilment(app, &req, on, &acc.checkpoint, &sent)?;
+                Ok(pdf)
+            })();
+            let _ = tx.send(r);
+        }))
+        .map_err(|_| busy(s))?;
+    let pdf = rx
+        .await
+        .map_err(|e| ApiError::internal("fulfilling the request", e))?
+        .map_err(refused("fulfilling the request"))?;
+    if let Ok(mut kept) = s.letters.lock() {
+        while kept.len() >= 64 {
+            let first = kept.keys().next().cloned().unwrap_or_default();
+            kept.remove(&first);
+        }
+        kept.insert(id.to_string(), pdf.clone());
+    }
+    Ok(pdf)
+}
+
+/// The letter sent when request `id` was fulfilled by this server process
+/// (kept in memory, the last 64; its hash is sealed in the fulfilment leaf).
+pub(super) async fn sent_letter(s: &AppState, c: &Caller, id: &str) -> ApiResult<Vec<u8>> {
+    c.require(&[Role::Officer])?;
+    let pdf = s
+        .letters
+        .lock()
+        .ok()
+        .and_then(|k| k.get(id).cloned())
+        .ok_or_else(ApiError::not_found)?;
+    audit(s, c, "read:accounting-letter", format!("letter for {id}")).await?;
+    Ok(pdf)
+}
+
+/// The accounting for `patient` as of `as_of` (default today).
+pub(super) async fn accounting_for(
+    s: &Arc<AppState>,
+    c: &Caller,
+    patient: &str,
+    as_of: Option<chrono::NaiveDate>,
+    from: Option<chrono::NaiveDate>,
+) -> ApiResult<crate::accounting::Accounting> {
+    own_patient(c, patient)?;
+    let as_of = as_of.unwrap_or_else(today);
+    let st = s.clone();
+    let p2 = patient.to_string();
+    let acc = tokio::task::spawn_blocking(move || {
+        crate::accounting::build(&st.store, &st.keys, &st.config.queries, &p2, as_of, from)
+    })
+    .await
+    .map_err(|e| ApiError::internal("building the accounting", e))?
+    .map_err(|e| ApiError::internal("building the accounting", e))?;
+    audit(
+        s,
+        c,
+        "read:accounting",
+        format!("accounting for {} as of {as_of}", patient_ref(patient)),
+    )
+    .await?;
+    Ok(acc)
+}
+
+/// The plain-language letter (PDF) for `patient` as of `as_of` (default today).
+pub(super) async fn letter_pdf(
+    s: &Arc<AppState>,
+    c: &Caller,
+    patient: &str,
+    as_of: Option<chrono::NaiveDate>,
+    from: Option<chrono::NaiveDate>,
+) -> ApiResult<Vec<u8>> {
+    let settings = crate::accounting::Settings::load(&s.config.reports)
+        .map_err(|e| ApiError::internal("accounting settings", e))?;
+    let acc = accounting_for(s, c, patient, as_of, from).await?;
+    let dated = as_of.unwrap_or_else(today).to_string();
+    tokio::task::spawn_blocking(move || crate::report::letter::render(&acc, &settings, &dated))
+        .await
+        .map_err(|e| ApiError::internal("rendering the letter", e))
+}
+
+/// The officer's dashboard for `from..=to` (default: the 12 weeks to today).
+pub(super) async fn dashboard(
+    s: &Arc<AppState>,
+    c: &Caller,
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
+) -> ApiResult<crate::report::dashboard::Dashboard> {
+    c.require(&[Role::Officer])?;
+    let to = to.unwrap_or_else(today);
+    let from = from.unwrap_or_else(|| to - chrono::Days::new(83));
+    if to < from {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_period",
+            "`to` is before `from`",
+        ));
+    }
+    let requests = all_requests(s).await?;
+    let st = s.clone();
+    let d = tokio::task::spawn_blocking(move || {
+        crate::report::dashboard::build(
+            &st.store,
+            &st.keys,
+            &st.config.queries,
+            &requests,
+            from,
+            to,
+            Ts::now(),
+        )
+    })
+    .await
+    .map_err(|e| ApiError::internal("building the dashboard", e))?
+    .map_err(|e| ApiError::internal("building the dashboard", e))?;
+    audit(s, c, "read:dashboard", format!("dashboard {from} to {to}")).await?;
+    Ok(d)
+}
+
 // ---------------------------------------------------------------- integrity
 
 /// Inclusion proof parameters.
@@ -478,25 +993,7 @@ async fn proof_inclusion(
     c: Caller,
     Query(q): Query<InclusionParams>,
 ) -> ApiResult<Response> {
-    c.require(&[Role::Auditor])?;
-    let latest = latest_size(&s)?;
-    let size = q.size.unwrap_or(latest);
-    if q.idx >= size || size > latest {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "out_of_range",
-            format!("idx must be below size, and size at most {latest}"),
-        ));
-    }
-    let p = proof_text(&s, move |r, keys| r.inclusion_proof(q.idx, size, keys)).await?;
-    audit(
-        &s,
-        &c,
-        "read:proof",
-        format!("inclusion idx {} size {size}", q.idx),
-    )
-    .await?;
-    Ok(text(p))
+    Ok(text(inclusion(&s, &c, q.idx, q.size).await?))
 }
 
 /// Consistency proof parameters.
@@ -515,78 +1012,32 @@ async fn proof_consistency(
     c: Caller,
     Query(q): Query<ConsistencyParams>,
 ) -> ApiResult<Response> {
-    c.require(&[Role::Auditor])?;
-    let latest = latest_size(&s)?;
-    let to = q.to.unwrap_or(latest);
-    if q.from == 0 || q.from > to || to > latest {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "out_of_range",
-            format!("need 0 < from <= to <= {latest}"),
-        ));
-    }
-    let p = proof_text(&s, move |r, keys| r.consistency_proof(q.from, to, keys)).await?;
-    audit(
-        &s,
-        &c,
-        "read:proof",
-        format!("consistency {} to {to}", q.from),
-    )
-    .await?;
-    Ok(text(p))
+    Ok(text(consistency(&s, &c, q.from, q.to).await?))
 }
 
 /// A segment file.
 #[derive(Serialize, ToSchema)]
 pub struct SegmentInfo {
-    name: String,
-    first: u64,
-    last: u64,
-    bytes: u64,
+    /// File name.
+    pub name: String,
+    /// First leaf index.
+    pub first: u64,
+    /// Last leaf index.
+    pub last: u64,
+    /// Size in bytes.
+    pub bytes: u64,
 }
 
 #[utoipa::path(get, path = "/v1/segments", tag = "integrity",
     responses((status = 200, body = Vec<SegmentInfo>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn segments(State(s): St, c: Caller) -> ApiResult<Json<Vec<SegmentInfo>>> {
-    c.require(&[Role::Auditor])?;
-    let r = Reader::open(&s.store).map_err(|e| ApiError::internal("opening the store", e))?;
-    let files = r
-        .segment_files()
-        .map_err(|e| ApiError::internal("listing segments", e))?;
-    Ok(Json(
-        files
-            .into_iter()
-            .map(|(name, first, last)| {
-                let bytes = std::fs::metadata(r.layout().segment(&name))
-                    .map(|m| m.len())
-                    .unwrap_or(0);
-                SegmentInfo {
-                    name,
-                    first,
-                    last,
-                    bytes,
-                }
-            })
-            .collect(),
-    ))
+    Ok(Json(segment_list(&s, &c)?))
 }
 
 #[utoipa::path(get, path = "/v1/segments/{name}", tag = "integrity", params(("name" = String, Path, description = "Segment file name")),
     responses((status = 200, description = "The Parquet file", content_type = "application/vnd.apache.parquet"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn segment(State(s): St, c: Caller, Path(name): Path<String>) -> ApiResult<Response> {
-    c.require(&[Role::Auditor])?;
-    if crate::store::layout::parse_segment_name(&name).is_none() {
-        return Err(ApiError::not_found());
-    }
-    let path = crate::store::Layout::new(&s.store).segment(&name);
-    let bytes = tokio::fs::read(&path).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no such segment file (run `sealtrail verify` if it should exist)",
-        )
-    })?;
-    audit(&s, &c, "read:segment", format!("segment {name}")).await?;
+    let bytes = segment_bytes(&s, &c, &name).await?;
     Ok((
         [(header::CONTENT_TYPE, "application/vnd.apache.parquet")],
         bytes,
@@ -597,49 +1048,19 @@ async fn segment(State(s): St, c: Caller, Path(name): Path<String>) -> ApiResult
 #[utoipa::path(get, path = "/v1/manifests", tag = "integrity",
     responses((status = 200, body = Vec<u64>, description = "Tree sizes with a signed manifest"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn manifests(State(s): St, c: Caller) -> ApiResult<Json<Vec<u64>>> {
-    c.require(&[Role::Auditor])?;
-    let dir = crate::store::Layout::new(&s.store).manifests_dir();
-    let mut sizes: Vec<u64> = std::fs::read_dir(&dir)
-        .map_err(|e| ApiError::internal("listing manifests", e))?
-        .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .strip_suffix(".note")
-                .and_then(|n| n.parse().ok())
-        })
-        .collect();
-    sizes.sort_unstable();
-    Ok(Json(sizes))
+    Ok(Json(manifest_sizes(&s, &c)?))
 }
 
 #[utoipa::path(get, path = "/v1/manifests/{size}", tag = "integrity", params(("size" = u64, Path, description = "Tree size")),
     responses((status = 200, description = "The signed manifest note", content_type = "text/plain"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn manifest(State(s): St, c: Caller, Path(size): Path<u64>) -> ApiResult<Response> {
-    c.require(&[Role::Auditor])?;
-    let p = crate::store::Layout::new(&s.store).manifest(size);
-    let note = tokio::fs::read_to_string(&p)
-        .await
-        .map_err(|_| ApiError::not_found())?;
-    Ok(text(note))
+    Ok(text(manifest_note(&s, &c, size).await?))
 }
 
 #[utoipa::path(get, path = "/v1/keys", tag = "integrity",
     responses((status = 200, description = "Verifier keys (Go note format), one per line", content_type = "text/plain"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn keys(State(s): St, c: Caller) -> ApiResult<Response> {
-    c.require(&[Role::Auditor])?;
-    let dir = crate::store::Layout::new(&s.store).keys_dir();
-    let mut out = String::new();
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .map_err(|e| ApiError::internal("listing keys", e))?
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    files.sort();
-    for f in files {
-        out.push_str(&std::fs::read_to_string(f).unwrap_or_default());
-    }
-    Ok(text(out))
+    Ok(text(keys_text(&s, &c)?))
 }
 
 // ---------------------------------------------------------------- packs
@@ -661,14 +1082,21 @@ pub struct PackCreated {
     id: String,
 }
 
-fn day(field: &str, s: &str) -> ApiResult<chrono::NaiveDate> {
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+/// Parses a `YYYY-MM-DD` field, naming the field (never the value) on error.
+pub(super) fn day(field: &str, s: &str) -> ApiResult<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_date",
             format!("`{field}` must be a date YYYY-MM-DD"),
         )
     })
+}
+
+fn opt_day(field: &str, s: Option<&str>) -> ApiResult<Option<chrono::NaiveDate>> {
+    s.filter(|v| !v.trim().is_empty())
+        .map(|v| day(field, v))
+        .transpose()
 }
 
 #[utoipa::path(post, path = "/v1/packs", tag = "packs", request_body = PackRequestBody,
@@ -687,68 +1115,29 @@ async fn create_pack(
         )
     })?;
     let (from, to) = (day("from", &b.from)?, day("to", &b.to)?);
-    if to < from {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_period",
-            "`to` is before `from`",
-        ));
-    }
-    let org = b.org.unwrap_or_else(|| s.config.organisation.clone());
-    let st = s.clone();
-    let zip = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
-        let built = crate::report::pack::build(&crate::report::pack::PackRequest {
-            store: &st.store,
-            keys: &st.keys,
-            from,
-            to,
-            org: &org,
-            previous_checkpoint: None,
-            queries: &st.config.queries,
-            reports: &st.config.reports,
-            signer: None,
-        })
-        .map_err(|e| e.to_string())?;
-        crate::report::pack::to_zip(&built, crate::report::pack::sealed_at(&built))
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| ApiError::internal("building the pack", e))?
-    .map_err(|e| ApiError::internal("building the pack", e))?;
-    let id = format!("pk-{}", &hex::encode(Sha256::digest(&zip))[..16]);
-    if let Ok(mut p) = s.packs.lock() {
-        while p.len() >= 16 {
-            let first = p.keys().next().cloned().unwrap_or_default();
-            p.remove(&first);
-        }
-        p.insert(id.clone(), zip);
-    }
-    audit(&s, &c, "read:pack", format!("pack {id} {from} to {to}")).await?;
+    let id = build_pack(&s, &c, from, to, b.org).await?;
     Ok((StatusCode::CREATED, Json(PackCreated { id })))
+}
+
+pub(super) fn attachment(content_type: &str, filename: &str, bytes: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
 }
 
 #[utoipa::path(get, path = "/v1/packs/{id}", tag = "packs", params(("id" = String, Path, description = "Pack id")),
     responses((status = 200, description = "The pack (zip)", content_type = "application/zip"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_pack(State(s): St, c: Caller, Path(id): Path<String>) -> ApiResult<Response> {
-    c.require(&[Role::Officer])?;
-    let zip = s
-        .packs
-        .lock()
-        .ok()
-        .and_then(|p| p.get(&id).cloned())
-        .ok_or_else(ApiError::not_found)?;
-    audit(&s, &c, "read:pack", format!("download {id}")).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/zip".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{id}.zip\""),
-            ),
-        ],
-        zip,
-    )
-        .into_response())
+    let zip = pack_zip(&s, &c, &id).await?;
+    Ok(attachment("application/zip", &format!("{id}.zip"), zip))
 }
 
 // ---------------------------------------------------------------- accounting
@@ -773,35 +1162,6 @@ pub struct AccountingRequestCreated {
     fee: String,
 }
 
-fn own_patient(c: &Caller, patient: &str) -> ApiResult<()> {
-    match c.0.role {
-        Role::Officer => Ok(()),
-        // another patient's id answers 404, exactly as a patient with no data would
-        Role::Patient
-            if c.0.patient.as_deref().map(crate::model::patient_key)
-                == Some(crate::model::patient_key(patient)) =>
-        {
-            Ok(())
-        }
-        Role::Patient => Err(ApiError::not_found()),
-        _ => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("a {} token may not use this route", c.0.role.as_str()),
-        )),
-    }
-}
-
-fn patient_ref(patient: &str) -> String {
-    // self-audit names the patient by a hash of the normalised id, not the id
-    format!(
-        "patient-key-sha256 {}",
-        &hex::encode(Sha256::digest(
-            crate::model::patient_key(patient).as_bytes()
-        ))[..16]
-    )
-}
-
 #[utoipa::path(post, path = "/v1/accounting/requests", tag = "accounting", request_body = AccountingRequestBody,
     responses((status = 201, body = AccountingRequestCreated), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn accounting_request(
@@ -811,41 +1171,9 @@ async fn accounting_request(
 ) -> ApiResult<(StatusCode, Json<AccountingRequestCreated>)> {
     let Json(b) = body.map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "bad_json", "expected {\"patient_id\": \"…\", \"received\": \"YYYY-MM-DD\", \"from\": \"YYYY-MM-DD\"}"))?;
     own_patient(&c, &b.patient_id)?;
-    let received = match &b.received {
-        Some(r) => day("received", r)?,
-        None => chrono::Utc::now().date_naive(),
-    };
-    let from = b.from.as_deref().map(|f| day("from", f)).transpose()?;
-    let settings = crate::accounting::Settings::load(&s.config.reports)
-        .map_err(|e| ApiError::internal("accounting settings", e))?;
-    let existing = {
-        let st = s.clone();
-        tokio::task::spawn_blocking(move || {
-            crate::accounting::requests(&st.store, &st.keys, &st.config.queries)
-        })
-        .await
-        .map_err(|e| ApiError::internal("reading requests", e))?
-        .map_err(|e| ApiError::internal("reading requests", e))?
-    };
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let patient = b.patient_id.clone();
-    s.writer
-        .try_run(Box::new(move |app, _| {
-            let r = crate::accounting::record_request(
-                app, &existing, &settings, &patient, received, from,
-            );
-            let _ = tx.send(r);
-        }))
-        .map_err(|_| busy(&s))?;
-    let r = rx
-        .await
-        .map_err(|e| ApiError::internal("recording the request", e))?
-        .map_err(|e| match e {
-            crate::accounting::AccountingError::Refused(m) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "refused", m)
-            }
-            e => ApiError::internal("recording the request", e),
-        })?;
+    let received = opt_day("received", b.received.as_deref())?;
+    let from = opt_day("from", b.from.as_deref())?;
+    let r = request_accounting(&s, &c, &b.patient_id, received, from).await?;
     Ok((
         StatusCode::CREATED,
         Json(AccountingRequestCreated {
@@ -854,6 +1182,106 @@ async fn accounting_request(
             due: r.due.to_string(),
             fee: r.detail,
         }),
+    ))
+}
+
+/// An accounting request and where it stands.
+#[derive(Serialize, ToSchema)]
+pub struct AccountingRequestInfo {
+    request: String,
+    patient_id: String,
+    received: String,
+    period_from: String,
+    period_to: String,
+    deadline: String,
+    extended: bool,
+    fulfilled: Option<String>,
+    /// Days left to the deadline (negative: late); absent once fulfilled.
+    days_left: Option<i64>,
+    fee: String,
+}
+
+#[utoipa::path(get, path = "/v1/accounting/requests", tag = "accounting",
+    responses((status = 200, body = Vec<AccountingRequestInfo>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn accounting_requests(
+    State(s): St,
+    c: Caller,
+) -> ApiResult<Json<Vec<AccountingRequestInfo>>> {
+    let now = today();
+    Ok(Json(
+        request_list(&s, &c)
+            .await?
+            .into_iter()
+            .map(|r| AccountingRequestInfo {
+                days_left: r
+                    .fulfilled
+                    .is_none()
+                    .then(|| (r.deadline() - now).num_days()),
+                deadline: r.deadline().to_string(),
+                request: r.id,
+                patient_id: r.patient_id,
+                received: r.received.to_string(),
+                period_from: r.from.to_string(),
+                period_to: r.to.to_string(),
+                extended: r.extensions > 0,
+                fulfilled: r.fulfilled.map(|f| f.to_string()),
+                fee: r.detail,
+            })
+            .collect(),
+    ))
+}
+
+/// An extension of a request's deadline.
+#[derive(Deserialize, ToSchema)]
+pub struct ExtendBody {
+    /// New deadline (at most 30 days after the first).
+    until: String,
+    /// The written reason sent to the individual.
+    reason: String,
+}
+
+/// The new deadline.
+#[derive(Serialize, ToSchema)]
+pub struct Extended {
+    request: String,
+    deadline: String,
+}
+
+#[utoipa::path(post, path = "/v1/accounting/requests/{id}/extend", tag = "accounting", request_body = ExtendBody,
+    params(("id" = String, Path, description = "Request id (AR-…)")),
+    responses((status = 200, body = Extended), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn accounting_extend(
+    State(s): St,
+    c: Caller,
+    Path(id): Path<String>,
+    body: Result<Json<ExtendBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Json<Extended>> {
+    c.require(&[Role::Officer])?;
+    let Json(b) = body.map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+            "expected {\"until\": \"YYYY-MM-DD\", \"reason\": \"…\"}",
+        )
+    })?;
+    let until = day("until", &b.until)?;
+    let deadline = extend_request(&s, &c, &id, until, &b.reason).await?;
+    Ok(Json(Extended {
+        request: id,
+        deadline: deadline.to_string(),
+    }))
+}
+
+#[utoipa::path(post, path = "/v1/accounting/requests/{id}/fulfil", tag = "accounting",
+    params(("id" = String, Path, description = "Request id (AR-…)")),
+    responses((status = 200, description = "The letter sent (PDF); its SHA-256 and the accounting's are sealed in the fulfilment leaf", content_type = "application/pdf"),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn accounting_fulfil(State(s): St, c: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    let pdf = fulfil_request(&s, &c, &id).await?;
+    Ok(attachment(
+        "application/pdf",
+        &format!("accounting-letter-{id}.pdf"),
+        pdf,
     ))
 }
 
@@ -876,27 +1304,49 @@ async fn accounting_show(
     Query(q): Query<AccountingParams>,
 ) -> ApiResult<Response> {
     own_patient(&c, &patient)?;
-    let as_of = match &q.as_of {
-        Some(d) => day("as_of", d)?,
-        None => chrono::Utc::now().date_naive(),
-    };
-    let from = q.from.as_deref().map(|f| day("from", f)).transpose()?;
-    let st = s.clone();
-    let p2 = patient.clone();
-    let acc = tokio::task::spawn_blocking(move || {
-        crate::accounting::build(&st.store, &st.keys, &st.config.queries, &p2, as_of, from)
-    })
-    .await
-    .map_err(|e| ApiError::internal("building the accounting", e))?
-    .map_err(|e| ApiError::internal("building the accounting", e))?;
-    audit(
-        &s,
-        &c,
-        "read:accounting",
-        format!("accounting for {} as of {as_of}", patient_ref(&patient)),
-    )
-    .await?;
-    Ok(Json(acc).into_response())
+    let as_of = opt_day("as_of", q.as_of.as_deref())?;
+    let from = opt_day("from", q.from.as_deref())?;
+    Ok(Json(accounting_for(&s, &c, &patient, as_of, from).await?).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/accounting/{patient_id}/letter", tag = "accounting",
+    params(("patient_id" = String, Path, description = "Patient id"), AccountingParams),
+    responses((status = 200, description = "The accounting as a plain-language letter", content_type = "application/pdf"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn accounting_letter(
+    State(s): St,
+    c: Caller,
+    Path(patient): Path<String>,
+    Query(q): Query<AccountingParams>,
+) -> ApiResult<Response> {
+    own_patient(&c, &patient)?;
+    let as_of = opt_day("as_of", q.as_of.as_deref())?;
+    let from = opt_day("from", q.from.as_deref())?;
+    let pdf = letter_pdf(&s, &c, &patient, as_of, from).await?;
+    Ok(attachment("application/pdf", "accounting-letter.pdf", pdf))
+}
+
+// ---------------------------------------------------------------- dashboard
+
+/// Dashboard period.
+#[derive(Deserialize, IntoParams)]
+pub struct DashboardParams {
+    /// First day (default: 83 days before `to`, i.e. 12 weeks).
+    from: Option<String>,
+    /// Last day, included (default: today).
+    to: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/dashboard", tag = "packs", params(DashboardParams),
+    responses((status = 200, description = "The officer's dashboard figures (docs/SERVER.md)"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn dashboard_json(
+    State(s): St,
+    c: Caller,
+    Query(q): Query<DashboardParams>,
+) -> ApiResult<Response> {
+    c.require(&[Role::Officer])?;
+    let from = opt_day("from", q.from.as_deref())?;
+    let to = opt_day("to", q.to.as_deref())?;
+    Ok(Json(dashboard(&s, &c, from, to).await?).into_response())
 }
 
 /// The OpenAPI document's info.
@@ -950,13 +1400,19 @@ fn build() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(create_pack))
         .routes(routes!(get_pack))
         .routes(routes!(accounting_request))
+        .routes(routes!(accounting_requests))
+        .routes(routes!(accounting_extend))
+        .routes(routes!(accounting_fulfil))
         .routes(routes!(accounting_show))
+        .routes(routes!(accounting_letter))
+        .routes(routes!(dashboard_json))
         .split_for_parts()
 }
 
 /// The complete router with its layers.
 pub fn router(state: Arc<AppState>) -> axum::Router {
     let (r, api) = build();
+    let r = r.merge(super::console::router());
     let api = Arc::new(api);
     let limit = state.config.max_body_bytes;
     let timeout = std::time::Duration::from_secs(state.config.request_timeout_secs.max(1));

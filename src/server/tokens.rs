@@ -217,6 +217,23 @@ pub fn revoke(store: &Path, id: &str) -> Result<(), TokenError> {
     save(store, &all)
 }
 
+/// The record of token `id` if it is still usable (not revoked, not
+/// expired): how a console session re-checks its token on every request.
+pub fn current<'a>(
+    tokens: &'a [TokenRecord],
+    id: &str,
+    now: i64,
+) -> Result<&'a TokenRecord, Refusal> {
+    let rec = tokens.iter().find(|t| t.id == id).ok_or(Refusal::Invalid)?;
+    if rec.revoked {
+        return Err(Refusal::Revoked);
+    }
+    if rec.expires.is_some_and(|e| now >= e) {
+        return Err(Refusal::Expired);
+    }
+    Ok(rec)
+}
+
 /// Checks a presented token against the records, comparing the secret's
 /// hash in constant time.
 pub fn check<'a>(
