@@ -752,3 +752,184 @@ fn failed_authentications_are_rate_limited_per_address() {
         StatusCode::TOO_MANY_REQUESTS
     );
 }
+
+#[test]
+fn accounting_workflow_letters_and_dashboard_over_the_api() {
+    let env = store_with_data();
+    let srv = Server::start(&env, &[]);
+    let c = client();
+    let officer = token(&env, &["--role", "officer"]);
+    let auditor = token(&env, &["--role", "auditor"]);
+    let patient = token(&env, &["--role", "patient", "--patient", "MRN-00101"]);
+    let get = |p: &str, t: &str| c.get(srv.url(p)).bearer_auth(t).send().unwrap();
+    let post = |p: &str, t: &str, body: serde_json::Value| {
+        c.post(srv.url(p))
+            .bearer_auth(t)
+            .json(&body)
+            .send()
+            .unwrap()
+    };
+    // the patient asks; only an officer lists, extends and fulfils
+    let r = post(
+        "/v1/accounting/requests",
+        &patient,
+        serde_json::json!({"patient_id": "MRN-00101"}),
+    );
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let id = r.json::<serde_json::Value>().unwrap()["request"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for t in [&auditor, &patient] {
+        assert_eq!(
+            get("/v1/accounting/requests", t).status(),
+            StatusCode::FORBIDDEN
+        );
+        let p = format!("/v1/accounting/requests/{id}/fulfil");
+        assert_eq!(
+            post(&p, t, serde_json::json!({})).status(),
+            StatusCode::FORBIDDEN
+        );
+    }
+    let list: serde_json::Value = get("/v1/accounting/requests", &officer).json().unwrap();
+    let mine = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["request"] == id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(mine["days_left"], 60);
+    assert_eq!(mine["fulfilled"], serde_json::Value::Null);
+    let due =
+        chrono::NaiveDate::parse_from_str(mine["deadline"].as_str().unwrap(), "%Y-%m-%d").unwrap();
+    // an extension adds at most 30 days, once, with a reason
+    let ext = format!("/v1/accounting/requests/{id}/extend");
+    let too_far = (due + chrono::Days::new(31)).to_string();
+    let r = post(
+        &ext,
+        &officer,
+        serde_json::json!({"until": too_far, "reason": "records off site"}),
+    );
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().unwrap().contains("at most 30 days"));
+    let until = (due + chrono::Days::new(30)).to_string();
+    let r = post(
+        &ext,
+        &officer,
+        serde_json::json!({"until": until, "reason": ""}),
+    );
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = post(
+        &ext,
+        &officer,
+        serde_json::json!({"until": until, "reason": "records off site"}),
+    );
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<serde_json::Value>().unwrap()["deadline"], until);
+    let r = post(
+        &ext,
+        &officer,
+        serde_json::json!({"until": until, "reason": "again"}),
+    );
+    assert!(r.text().unwrap().contains("only one extension"));
+    // fulfilment returns the letter, once; unknown requests are 404
+    let f = format!("/v1/accounting/requests/{id}/fulfil");
+    let r = post(&f, &officer, serde_json::json!({}));
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    let letter = r.bytes().unwrap();
+    assert!(letter.starts_with(b"%PDF-"));
+    let r = post(&f, &officer, serde_json::json!({}));
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().unwrap().contains("already fulfilled"));
+    assert_eq!(
+        post(
+            "/v1/accounting/requests/AR-000000000000/fulfil",
+            &officer,
+            serde_json::json!({})
+        )
+        .status(),
+        StatusCode::NOT_FOUND
+    );
+    // the fulfilment leaf seals the SHA-256 of exactly the letter we were given
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&letter));
+    let sealed = duck(
+        &env.store(),
+        &format!(
+            "SELECT detail FROM leaves WHERE kind = 'accounting_request' AND action = 'fulfil' AND resource = '{id}'"
+        ),
+    );
+    assert!(
+        sealed[0][0].contains(&format!("accounting-letter.pdf sha256 {sha}")),
+        "{sealed:?}"
+    );
+    let list: serde_json::Value = get("/v1/accounting/requests", &officer).json().unwrap();
+    let mine = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["request"] == id.as_str())
+        .unwrap()
+        .clone();
+    assert!(mine["fulfilled"].is_string());
+    assert_eq!(mine["days_left"], serde_json::Value::Null);
+    assert_eq!(mine["extended"], true);
+    // a patient's letter: their own only
+    let r = get("/v1/accounting/MRN-00101/letter?as_of=2026-03-31", &patient);
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.bytes().unwrap().starts_with(b"%PDF-"));
+    assert_eq!(
+        get("/v1/accounting/MRN-00102/letter", &patient).status(),
+        StatusCode::NOT_FOUND
+    );
+    // the dashboard: officers only; its figures agree with plain SQL over the segments
+    assert_eq!(
+        get("/v1/dashboard", &auditor).status(),
+        StatusCode::FORBIDDEN
+    );
+    let d: serde_json::Value = get("/v1/dashboard?from=2025-12-01&to=2026-03-31", &officer)
+        .json()
+        .unwrap();
+    assert_eq!(
+        d["tree_size"].as_u64().unwrap(),
+        tree_size(&c, &srv, &auditor)
+    );
+    let mfa_total: u64 = d["weekly_mfa"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["total"].as_u64().unwrap())
+        .sum();
+    let sql = duck(
+        &env.store(),
+        "SELECT CAST(count(*) AS VARCHAR) FROM leaves WHERE kind = 'auth' AND outcome = 'success' AND ts >= TIMESTAMPTZ '2025-12-01 00:00:00+00' AND ts < TIMESTAMPTZ '2026-04-01 00:00:00+00'",
+    );
+    assert!(mfa_total > 0);
+    assert_eq!(mfa_total.to_string(), sql[0][0]);
+    let okta_today = d["recent_by_source"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["source"] == "okta")
+        .unwrap()["events"]
+        .as_u64()
+        .unwrap();
+    let sql = duck(
+        &env.store(),
+        "SELECT CAST(count(*) AS VARCHAR) FROM leaves WHERE source = 'okta' AND kind = 'auth'",
+    );
+    assert_eq!(okta_today.to_string(), sql[0][0]);
+    // the request is no longer open
+    assert!(
+        d["open_requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["request"] != id.as_str())
+    );
+    assert_eq!(
+        get("/v1/dashboard?from=2026-03-31&to=2026-01-01", &officer).status(),
+        StatusCode::BAD_REQUEST
+    );
+}

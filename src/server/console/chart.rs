@@ -76,6 +76,13 @@ pub fn weekly_share(id: &str, title: &str, what: &str, weeks: &[WeeklyShare]) ->
             w.meeting,
             w.total
         ));
+        if share < 1.0 && w.total > 0 {
+            // a week at (almost) 0 % still gets a visible mark, unlike a week with no data
+            svg.push_str(&format!(
+                r##"<rect x="{x:.1}" y="{:.1}" width="{bar:.1}" height="3" class="zero"/>"##,
+                TOP + plot_h - 3.0
+            ));
+        }
         if i % every == 0 {
             svg.push_str(&format!(
                 r##"<text x="{:.1}" y="{:.1}" class="axis" text-anchor="middle">{}</text>"##,

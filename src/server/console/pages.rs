@@ -94,7 +94,7 @@ pub fn signin(nonce: &str, message: Option<&str>) -> Markup {
             form.card method="post" action="/signin" {
                 input type="hidden" name="csrf" value=(nonce);
                 label for="token" { "Access token" }
-                input #token type="password" name="token" required autocomplete="off" spellcheck="false" autofocus;
+                input #token type="password" name="token" required autocomplete="off" spellcheck="false";
                 button type="submit" { "Sign in" }
             }
         },
@@ -126,6 +126,31 @@ fn table_or_none(empty: bool, none: &str, t: Markup) -> Markup {
     }
 }
 
+/// Coverage gaps per source: (source, days, silent hours, missing hours,
+/// first day, last day), in source order.
+fn gap_summary(d: &Dashboard) -> Vec<(String, u64, u64, u64, String, String)> {
+    let mut out: Vec<(String, u64, u64, u64, String, String)> = Vec::new();
+    for g in &d.coverage_gaps {
+        match out.last_mut() {
+            Some(last) if last.0 == g.source => {
+                last.1 += 1;
+                last.2 += g.silent_hours;
+                last.3 += g.missing_hours;
+                last.5 = g.day.clone();
+            }
+            _ => out.push((
+                g.source.clone(),
+                1,
+                g.silent_hours,
+                g.missing_hours,
+                g.day.clone(),
+                g.day.clone(),
+            )),
+        }
+    }
+    out
+}
+
 /// The officer's dashboard.
 pub fn officer(who: &Who, d: &Dashboard, pack: Option<&str>) -> Markup {
     // seconds are enough on a dashboard: 2026-01-01T10:00:00.123456Z → 2026-01-01 10:00:00 UTC
@@ -144,6 +169,7 @@ pub fn officer(who: &Who, d: &Dashboard, pack: Option<&str>) -> Markup {
                 div.card { p.label { "Events in the sealed log" } p.big { (d.tree_size) } }
                 div.card { p.label { "Last checkpoint signed" } p.big.small { (sealed) } }
                 div.card { p.label { "Open accounting requests" } p.big { (d.open_requests.len()) } }
+                div.card { p.label { "Quarantined records in the period" } p.big { (d.quarantine.iter().map(|q| q.records).sum::<u64>()) } }
             }
             form.period method="get" action="/console" {
                 fieldset {
@@ -160,6 +186,17 @@ pub fn officer(who: &Who, d: &Dashboard, pack: Option<&str>) -> Markup {
                     (chart::weekly_share("mfa", "Sign-ins with MFA", "successful sign-ins", &d.weekly_mfa))
                 }
             }
+            section aria-labelledby="open-h" {
+                h2 #open-h { "Open accounting requests" }
+                (table_or_none(d.open_requests.is_empty(), "No accounting request is waiting.", html! {
+                    table { thead { tr { th scope="col" { "Request" } th scope="col" { "Received" } th scope="col" { "Due" } th scope="col" { "Days left" } } }
+                        tbody { @for r in &d.open_requests { tr {
+                            td { (r.request) } td { (r.received) } td { (r.deadline) @if r.extended { " (extended)" } }
+                            td.num.late[r.days_left < 0] { (r.days_left) @if r.days_left < 0 { " (late)" } }
+                        } } } }
+                }))
+                p { a href="/console/requests" { "Fulfil or extend requests" } }
+            }
             section #pack aria-labelledby="pack-h" {
                 h2 #pack-h { "Evidence pack" }
                 @if let Some(id) = pack {
@@ -175,18 +212,12 @@ pub fn officer(who: &Who, d: &Dashboard, pack: Option<&str>) -> Markup {
                     button type="submit" { "Build the pack" }
                 }
             }
+            div.two {
             section aria-labelledby="recent-h" {
                 h2 #recent-h { "Received in the last 24 hours" }
                 (table_or_none(d.recent_by_source.is_empty(), "Nothing was received in the last 24 hours. If a gateway should be sending, check it.", html! {
                     table { thead { tr { th scope="col" { "Source" } th scope="col" { "Events" } th scope="col" { "Last received" } } }
                         tbody { @for r in &d.recent_by_source { tr { td { (r.source) } td.num { (r.events) } td { (r.last_received) } } } } }
-                }))
-            }
-            section aria-labelledby="gaps-h" {
-                h2 #gaps-h { "Coverage gaps" }
-                (table_or_none(d.coverage_gaps.is_empty(), "No silent or missing hours in this period.", html! {
-                    table { thead { tr { th scope="col" { "Source" } th scope="col" { "Day" } th scope="col" { "Silent hours" } th scope="col" { "Missing hours" } } }
-                        tbody { @for g in &d.coverage_gaps { tr { td { (g.source) } td { (g.day) } td.num { (g.silent_hours) } td.num { (g.missing_hours) } } } } }
                 }))
             }
             section aria-labelledby="q-h" {
@@ -196,16 +227,19 @@ pub fn officer(who: &Who, d: &Dashboard, pack: Option<&str>) -> Markup {
                         tbody { @for q in &d.quarantine { tr { td { (q.source) } td { (q.reason) } td.num { (q.records) } } } } }
                 }))
             }
-            section aria-labelledby="open-h" {
-                h2 #open-h { "Open accounting requests" }
-                (table_or_none(d.open_requests.is_empty(), "No accounting request is waiting.", html! {
-                    table { thead { tr { th scope="col" { "Request" } th scope="col" { "Received" } th scope="col" { "Due" } th scope="col" { "Days left" } } }
-                        tbody { @for r in &d.open_requests { tr {
-                            td { (r.request) } td { (r.received) } td { (r.deadline) @if r.extended { " (extended)" } }
-                            td.num.late[r.days_left < 0] { (r.days_left) @if r.days_left < 0 { " (late)" } }
-                        } } } }
+            }
+            section aria-labelledby="gaps-h" {
+                h2 #gaps-h { "Coverage gaps" }
+                p { "Hours in the period when a source sent nothing (silent) or no coverage record exists at all (missing). Many silent hours from a busy source mean collection stopped." }
+                (table_or_none(d.coverage_gaps.is_empty(), "No silent or missing hours in this period.", html! {
+                    table { thead { tr { th scope="col" { "Source" } th scope="col" { "Days with gaps" } th scope="col" { "Silent hours" } th scope="col" { "Missing hours" } th scope="col" { "First day" } th scope="col" { "Last day" } } }
+                        tbody { @for g in gap_summary(d) { tr { td { (g.0) } td.num { (g.1) } td.num { (g.2) } td.num { (g.3) } td { (g.4) } td { (g.5) } } } } }
+                    details {
+                        summary { "Show every day (" (d.coverage_gaps.len()) ")" }
+                        div.scroll { table { thead { tr { th scope="col" { "Source" } th scope="col" { "Day" } th scope="col" { "Silent hours" } th scope="col" { "Missing hours" } } }
+                            tbody { @for g in &d.coverage_gaps { tr { td { (g.source) } td { (g.day) } td.num { (g.silent_hours) } td.num { (g.missing_hours) } } } } } }
+                    }
                 }))
-                p { a href="/console/requests" { "Fulfil or extend requests" } }
             }
         },
     )
@@ -293,6 +327,13 @@ pub fn patient(
             p { "Patient ID: " strong { (acc.patient_id) } }
             p { "Time covered: " (acc.period.from) " to " (acc.period.to) }
             p { (fill(&s.intro)) }
+            div.actions {
+                a.button href={ (base) "/letter.pdf" } download { "Download this as a letter (PDF)" }
+                form.inline method="post" action={ (base) "/requests" } {
+                    (csrf(who))
+                    button type="submit" { "Request a formal accounting" }
+                }
+            }
             @if acc.entries.is_empty() {
                 p { (fill(&s.none)) }
             } @else {
@@ -313,13 +354,6 @@ pub fn patient(
             }
             @if acc.withheld_count > 0 { p.alert { (fill(&s.withheld)) } }
             p { (fill(&s.not_listed)) }
-            div.actions {
-                a.button href={ (base) "/letter.pdf" } download { "Download this as a letter (PDF)" }
-                form.inline method="post" action={ (base) "/requests" } {
-                    (csrf(who))
-                    button type="submit" { "Request a formal accounting" }
-                }
-            }
             h2 { "Your rights" }
             p { (fill(&s.rights)) }
             h2 { "How to check this list" }
