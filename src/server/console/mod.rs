@@ -100,17 +100,14 @@ impl Signed {
         self.caller.0.role
     }
     /// Refuses a form whose CSRF token is missing or wrong.
-    fn check_csrf(&self, presented: &str) -> Result<(), Response> {
+    fn check_csrf(&self, presented: &str) -> Result<(), ApiError> {
         if bool::from(presented.as_bytes().ct_eq(self.csrf.as_bytes())) {
             Ok(())
         } else {
-            Err(page_error(
-                Some(self),
-                ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "csrf",
-                    "this form has expired or did not come from this console; reload the page and try again",
-                ),
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf",
+                "this form has expired or did not come from this console; reload the page and try again",
             ))
         }
     }
@@ -373,8 +370,8 @@ async fn signout(
     let Ok(Form(f)) = form else {
         return bad_form(&who);
     };
-    if let Err(r) = who.check_csrf(&f.csrf) {
-        return r;
+    if let Err(e) = who.check_csrf(&f.csrf) {
+        return page_error(Some(&who), e);
     }
     if let Ok(mut m) = s.sessions.0.lock() {
         m.remove(&who.sid);
@@ -463,8 +460,8 @@ async fn pack_form(
     let Ok(Form(f)) = form else {
         return bad_form(&who);
     };
-    if let Err(r) = who.check_csrf(&f.csrf) {
-        return r;
+    if let Err(e) = who.check_csrf(&f.csrf) {
+        return page_error(Some(&who), e);
     }
     let period = routes::day("from", &f.from).and_then(|a| Ok((a, routes::day("to", &f.to)?)));
     let (from, to) = match period {
@@ -529,8 +526,8 @@ async fn extend_form(
     let Ok(Form(f)) = form else {
         return bad_form(&who);
     };
-    if let Err(r) = who.check_csrf(&f.csrf) {
-        return r;
+    if let Err(e) = who.check_csrf(&f.csrf) {
+        return page_error(Some(&who), e);
     }
     let until = match routes::day("until", &f.until) {
         Ok(d) => d,
@@ -555,8 +552,8 @@ async fn fulfil_form(
     let Ok(Form(f)) = form else {
         return bad_form(&who);
     };
-    if let Err(r) = who.check_csrf(&f.csrf) {
-        return r;
+    if let Err(e) = who.check_csrf(&f.csrf) {
+        return page_error(Some(&who), e);
     }
     match routes::fulfil_request(&s, &who.caller, &id).await {
         Ok(_) => Redirect::to(&format!(
@@ -626,8 +623,8 @@ async fn patient_request(
     let Ok(Form(f)) = form else {
         return bad_form(&who);
     };
-    if let Err(r) = who.check_csrf(&f.csrf) {
-        return r;
+    if let Err(e) = who.check_csrf(&f.csrf) {
+        return page_error(Some(&who), e);
     }
     match routes::request_accounting(&s, &who.caller, &patient, None, None).await {
         Ok(r) => Redirect::to(&format!(
