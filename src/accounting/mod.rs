@@ -278,10 +278,10 @@ pub fn build(
     }
     if !entries.is_empty() {
         let reader = Reader::open(store)?;
-        // one O(n) build, then O(log n) per entry
-        let tree = reader.tree_checked(&cp)?;
+        // O(log n) reads per entry from the tree index
+        let mut proofs = reader.proofs(&cp)?;
         for e in &mut entries {
-            let path = tree.inclusion_proof(e.idx).unwrap_or_default();
+            let path = proofs.inclusion(e.idx)?.unwrap_or_default();
             e.proof = proof::format_inclusion(e.idx, &path, &note, None);
         }
     }

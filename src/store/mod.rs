@@ -18,6 +18,7 @@
 pub mod layout;
 pub mod manifest;
 pub mod segment;
+pub mod tree_index;
 pub mod wal;
 
 use std::collections::HashSet;
@@ -330,6 +331,26 @@ impl Appender {
         }
 
         let leaves = reader.leaf_hashes_checked(&cp)?;
+        // cut the derived indexes back to the checkpoint (a crash may have
+        // left hashes of discarded leaves), then complete the tree index
+        let lh = layout.leaf_hashes();
+        if fs::metadata(&lh).is_ok_and(|m| m.len() > cp.size * 32) {
+            OpenOptions::new()
+                .write(true)
+                .open(&lh)
+                .and_then(|f| f.set_len(cp.size * 32))
+                .map_err(io_err(&lh))?;
+        }
+        tree_index::truncate(&layout, cp.size)
+            .and_then(|_| tree_index::extend(&layout, cp.size))
+            .map_err(io_err(&layout.index_dir()))?;
+        let mut nodes = tree_index::TreeIndex::open(&layout);
+        if merkle::subtree_root(&mut nodes, 0, cp.size) != Some(cp.root) {
+            // built from hashes that were since rebuilt: start it again
+            tree_index::truncate(&layout, 0)
+                .and_then(|_| tree_index::extend(&layout, cp.size))
+                .map_err(io_err(&layout.index_dir()))?;
+        }
         let mut frontier = Frontier::new();
         for h in &leaves {
             frontier.push(*h);
@@ -530,6 +551,9 @@ impl Appender {
             f.write_all(&buf).map_err(io_err(&idx_path))?;
             f.sync_data().map_err(io_err(&idx_path))?;
         }
+        // the interior nodes too, before the checkpoint that readers trust
+        let new_size = self.frontier.size() + self.pending.len() as u64;
+        tree_index::extend(&self.layout, new_size).map_err(io_err(&self.layout.index_dir()))?;
 
         let mut frontier = self.frontier.clone();
         for p in &self.pending {
@@ -762,24 +786,66 @@ impl Reader {
         Manifest::parse_body(&text).map_err(|source| StoreError::Note { path, source })
     }
 
-    /// The whole tree at `cp`, level by level, checked against its root in
-    /// the same pass: for many inclusion proofs at O(log n) each.
-    pub fn tree_checked(&self, cp: &Checkpoint) -> Result<merkle::Tree> {
-        let path = self.layout.leaf_hashes();
-        let want = cp.size as usize * 32;
-        if let Ok(bytes) = fs::read(&path)
-            && bytes.len() >= want
-        {
-            let leaves: Vec<Hash> = bytes[..want]
-                .chunks_exact(32)
-                .map(|c| c.try_into().unwrap_or_default())
-                .collect();
-            let tree = merkle::Tree::new(leaves);
-            if tree.root() == cp.root {
-                return Ok(tree);
+    /// Proofs against the checkpoint `cp` (any kept size up to the latest):
+    /// from the on-disk tree index when it reproduces the signed root, in
+    /// O(log n) reads each, otherwise from an in-memory tree rebuilt from the
+    /// verified leaf hashes (O(n), once).
+    pub fn proofs(&self, cp: &Checkpoint) -> Result<Proofs> {
+        let mut index = tree_index::TreeIndex::open(&self.layout);
+        let source = if merkle::subtree_root(&mut index, 0, cp.size) == Some(cp.root) {
+            ProofNodes::Index(index)
+        } else {
+            self.nodes_in_memory(cp)?
+        };
+        Ok(Proofs {
+            reader: self.clone(),
+            cp: cp.clone(),
+            source,
+        })
+    }
+
+    fn nodes_in_memory(&self, cp: &Checkpoint) -> Result<ProofNodes> {
+        let mut leaves = self.leaf_hashes_checked_at_least(cp)?;
+        leaves.truncate(cp.size as usize);
+        Ok(ProofNodes::Memory(merkle::complete_levels(leaves)))
+    }
+
+    /// Leaf hashes covering at least `cp`, checked against its root.
+    fn leaf_hashes_checked_at_least(&self, cp: &Checkpoint) -> Result<Vec<Hash>> {
+        let latest = self.checkpoint_unverified_size().unwrap_or(cp.size);
+        if latest > cp.size {
+            // an older checkpoint: its leaves are a prefix of the index
+            let path = self.layout.leaf_hashes();
+            if let Ok(bytes) = fs::read(&path)
+                && bytes.len() as u64 >= cp.size * 32
+            {
+                let leaves: Vec<Hash> = bytes[..cp.size as usize * 32]
+                    .chunks_exact(32)
+                    .map(|c| c.try_into().unwrap_or_default())
+                    .collect();
+                if merkle::root(&leaves) == cp.root {
+                    return Ok(leaves);
+                }
             }
+            let leaves = self.leaf_hashes_from_segments(cp.size)?;
+            if merkle::root(&leaves) == cp.root {
+                return Ok(leaves);
+            }
+            return Err(StoreError::Corrupt {
+                path: self.layout.segments_dir(),
+                what: format!(
+                    "the leaves do not reproduce the checkpoint at size {}",
+                    cp.size
+                ),
+            });
         }
-        Ok(merkle::Tree::new(self.leaf_hashes_checked(cp)?))
+        self.leaf_hashes_checked(cp)
+    }
+
+    /// The size on the latest checkpoint's second line, unverified (only
+    /// used to choose where to read leaf hashes from).
+    fn checkpoint_unverified_size(&self) -> Option<u64> {
+        self.checkpoint_note().ok()?.lines().nth(1)?.parse().ok()
     }
 
     /// Leaf hashes `[0, cp.size)`, from the index cache when it matches the
@@ -795,15 +861,9 @@ impl Reader {
                 .chunks_exact(32)
                 .map(|c| c.try_into().unwrap_or_default())
                 .collect();
+            // (hashes past the checkpoint belong to a seal in progress, or
+            // to one a crash interrupted: the writer cuts them on open)
             if merkle::root(&leaves) == cp.root {
-                if bytes.len() > want {
-                    // hashes of an interrupted seal
-                    let f = OpenOptions::new()
-                        .write(true)
-                        .open(&path)
-                        .map_err(io_err(&path))?;
-                    f.set_len(want as u64).map_err(io_err(&path))?;
-                }
                 return Ok(leaves);
             }
         }
@@ -922,11 +982,14 @@ impl Reader {
     /// Inclusion proof of leaf `idx` in the tree of the kept checkpoint at
     /// `size`, as C2SP tlog-proof text.
     pub fn inclusion_proof(&self, idx: u64, size: u64, keys: &[Verifier]) -> Result<String> {
-        let (note, leaves) = self.tree_at(size, keys)?;
-        let path = merkle::inclusion_proof(&leaves, idx).ok_or_else(|| StoreError::Corrupt {
-            path: self.layout.checkpoint_at(size),
-            what: format!("leaf {idx} is not in a tree of {size} leaves"),
-        })?;
+        let (note, cp) = self.kept_checkpoint(size, keys)?;
+        let path = self
+            .proofs(&cp)?
+            .inclusion(idx)?
+            .ok_or_else(|| StoreError::Corrupt {
+                path: self.layout.checkpoint_at(size),
+                what: format!("leaf {idx} is not in a tree of {size} leaves"),
+            })?;
         Ok(crate::tlog::proof::format_inclusion(
             idx, &path, &note, None,
         ))
@@ -934,15 +997,19 @@ impl Reader {
 
     /// Consistency proof from tree size `old` to the kept checkpoint `new`.
     pub fn consistency_proof(&self, old: u64, new: u64, keys: &[Verifier]) -> Result<String> {
-        let (note, leaves) = self.tree_at(new, keys)?;
-        let path = merkle::consistency_proof(&leaves, old).ok_or_else(|| StoreError::Corrupt {
-            path: self.layout.checkpoint_at(new),
-            what: format!("no consistency proof from size {old} to {new}"),
-        })?;
+        let (note, cp) = self.kept_checkpoint(new, keys)?;
+        let path = self
+            .proofs(&cp)?
+            .consistency(old)?
+            .ok_or_else(|| StoreError::Corrupt {
+                path: self.layout.checkpoint_at(new),
+                what: format!("no consistency proof from size {old} to {new}"),
+            })?;
         Ok(crate::tlog::proof::format_consistency(old, &path, &note))
     }
 
-    fn tree_at(&self, size: u64, keys: &[Verifier]) -> Result<(String, Vec<Hash>)> {
+    /// The checkpoint kept at `size`, verified: its note and contents.
+    fn kept_checkpoint(&self, size: u64, keys: &[Verifier]) -> Result<(String, Checkpoint)> {
         let path = self.layout.checkpoint_at(size);
         let note = read_string(&path).map_err(|_| StoreError::Corrupt {
             path: path.clone(),
@@ -952,15 +1019,70 @@ impl Reader {
             path: path.clone(),
             source,
         })?;
-        let latest = self.checkpoint(keys)?;
-        let mut leaves = self.leaf_hashes_checked(&latest)?;
-        leaves.truncate(cp.size as usize);
-        if merkle::root(&leaves) != cp.root {
-            return Err(StoreError::Corrupt {
-                path,
-                what: "the store's leaves do not reproduce this checkpoint".into(),
-            });
+        Ok((note, cp))
+    }
+}
+
+/// Where [`Proofs`] reads nodes from.
+enum ProofNodes {
+    Index(tree_index::TreeIndex),
+    Memory(Vec<Vec<Hash>>),
+}
+
+/// Inclusion and consistency proofs against one checkpoint
+/// ([`Reader::proofs`]). Every proof read from the on-disk index is
+/// verified against the signed root; one that does not verify switches to
+/// an in-memory tree rebuilt from the verified leaf hashes.
+pub struct Proofs {
+    reader: Reader,
+    cp: Checkpoint,
+    source: ProofNodes,
+}
+
+impl Proofs {
+    /// PATH(idx, D[size]), or `None` when `idx` is out of range.
+    pub fn inclusion(&mut self, idx: u64) -> Result<Option<Vec<Hash>>> {
+        let (size, root) = (self.cp.size, self.cp.root);
+        if let ProofNodes::Index(t) = &mut self.source {
+            let p = merkle::inclusion_proof_from(t, idx, size);
+            let leaf = merkle::Nodes::node(t, 0, idx);
+            match (p, leaf) {
+                (Some(p), Some(leaf))
+                    if merkle::verify_inclusion(idx, size, &leaf, &p, &root).is_ok() =>
+                {
+                    return Ok(Some(p));
+                }
+                _ if idx >= size => return Ok(None),
+                _ => self.source = self.reader.nodes_in_memory(&self.cp)?,
+            }
         }
-        Ok((note, leaves))
+        Ok(match &mut self.source {
+            ProofNodes::Memory(m) => merkle::inclusion_proof_from(m, idx, size),
+            ProofNodes::Index(_) => None,
+        })
+    }
+
+    /// PROOF(old, D[size]), or `None` unless `0 < old <= size`.
+    pub fn consistency(&mut self, old: u64) -> Result<Option<Vec<Hash>>> {
+        let (size, root) = (self.cp.size, self.cp.root);
+        if old == 0 || old > size {
+            return Ok(None);
+        }
+        if let ProofNodes::Index(t) = &mut self.source {
+            let p = merkle::consistency_proof_from(t, old, size);
+            let old_root = merkle::subtree_root(t, 0, old);
+            match (p, old_root) {
+                (Some(p), Some(r))
+                    if merkle::verify_consistency(old, size, &r, &root, &p).is_ok() =>
+                {
+                    return Ok(Some(p));
+                }
+                _ => self.source = self.reader.nodes_in_memory(&self.cp)?,
+            }
+        }
+        Ok(match &mut self.source {
+            ProofNodes::Memory(m) => merkle::consistency_proof_from(m, old, size),
+            ProofNodes::Index(_) => None,
+        })
     }
 }

@@ -117,6 +117,125 @@ fn subproof(leaves: &[Hash], m: usize, complete: bool, out: &mut Vec<Hash>) {
     }
 }
 
+/// A source of complete-subtree hashes: `node(level, index)` is
+/// MTH(D[index·2^level, (index+1)·2^level)), the leaf hash at level 0. Such
+/// nodes never change as the log grows, so they can be kept on disk and
+/// serve proofs for every tree size in O(log n) reads (see `store::tree_index`).
+pub trait Nodes {
+    /// The node, or `None` when it is not available.
+    fn node(&mut self, level: u32, index: u64) -> Option<Hash>;
+}
+
+/// MTH(D[start, end)) from complete nodes: O(log n) lookups and hashes.
+pub fn subtree_root(nodes: &mut impl Nodes, start: u64, end: u64) -> Option<Hash> {
+    let n = end.checked_sub(start)?;
+    if n == 0 {
+        return Some(empty_root());
+    }
+    if n.is_power_of_two() && start % n == 0 {
+        return nodes.node(n.trailing_zeros(), start >> n.trailing_zeros());
+    }
+    let k = split(n);
+    Some(node_hash(
+        &subtree_root(nodes, start, start + k)?,
+        &subtree_root(nodes, start + k, end)?,
+    ))
+}
+
+/// PATH(index, D[size]) from complete nodes (same hashes, same order as
+/// [`inclusion_proof`]).
+pub fn inclusion_proof_from(nodes: &mut impl Nodes, index: u64, size: u64) -> Option<Vec<Hash>> {
+    if index >= size {
+        return None;
+    }
+    let mut out = Vec::new();
+    path_from(nodes, index, 0, size, &mut out)?;
+    Some(out)
+}
+
+fn path_from(
+    nodes: &mut impl Nodes,
+    m: u64,
+    start: u64,
+    end: u64,
+    out: &mut Vec<Hash>,
+) -> Option<()> {
+    let n = end - start;
+    if n <= 1 {
+        return Some(());
+    }
+    let k = split(n);
+    if m < start + k {
+        path_from(nodes, m, start, start + k, out)?;
+        out.push(subtree_root(nodes, start + k, end)?);
+    } else {
+        path_from(nodes, m, start + k, end, out)?;
+        out.push(subtree_root(nodes, start, start + k)?);
+    }
+    Some(())
+}
+
+/// PROOF(old_size, D[size]) from complete nodes (same as
+/// [`consistency_proof`]).
+pub fn consistency_proof_from(
+    nodes: &mut impl Nodes,
+    old_size: u64,
+    size: u64,
+) -> Option<Vec<Hash>> {
+    if old_size == 0 || old_size > size {
+        return None;
+    }
+    let mut out = Vec::new();
+    subproof_from(nodes, old_size, 0, size, true, &mut out)?;
+    Some(out)
+}
+
+fn subproof_from(
+    nodes: &mut impl Nodes,
+    m: u64,
+    start: u64,
+    end: u64,
+    complete: bool,
+    out: &mut Vec<Hash>,
+) -> Option<()> {
+    let n = end - start;
+    if m == n {
+        if !complete {
+            out.push(subtree_root(nodes, start, end)?);
+        }
+        return Some(());
+    }
+    let k = split(n);
+    if m <= k {
+        subproof_from(nodes, m, start, start + k, complete, out)?;
+        out.push(subtree_root(nodes, start + k, end)?);
+    } else {
+        subproof_from(nodes, m - k, start + k, end, false, out)?;
+        out.push(subtree_root(nodes, start, start + k)?);
+    }
+    Some(())
+}
+
+/// Complete nodes held in memory, level by level (level 0: the leaves).
+impl Nodes for Vec<Vec<Hash>> {
+    fn node(&mut self, level: u32, index: u64) -> Option<Hash> {
+        self.get(level as usize)?.get(index as usize).copied()
+    }
+}
+
+/// Every complete node above `leaves`, level by level (level 0: the leaves).
+pub fn complete_levels(leaves: Vec<Hash>) -> Vec<Vec<Hash>> {
+    let mut levels = vec![leaves];
+    while levels.last().is_some_and(|l| l.len() > 1) {
+        let next: Vec<Hash> = levels
+            .last()
+            .map(|l| l.chunks_exact(2).map(|c| node_hash(&c[0], &c[1])).collect())
+            .unwrap_or_default();
+        levels.push(next);
+    }
+    levels
+}
+
 /// Why a proof does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -284,66 +403,6 @@ pub fn verify_consistency(
     Ok(())
 }
 
-/// A whole tree kept level by level (a node without a sibling moves up
-/// unchanged, which is exactly RFC 6962's largest-power-of-two split), so
-/// any number of inclusion proofs cost O(log n) each after one O(n) build.
-#[derive(Clone, Debug)]
-pub struct Tree {
-    levels: Vec<Vec<Hash>>,
-}
-
-impl Tree {
-    /// Builds every level above `leaves`.
-    pub fn new(leaves: Vec<Hash>) -> Tree {
-        let mut levels = vec![leaves];
-        while levels.last().is_some_and(|l| l.len() > 1) {
-            let prev = levels.last().map(Vec::as_slice).unwrap_or_default();
-            let next: Vec<Hash> = prev
-                .chunks(2)
-                .map(|c| {
-                    if c.len() == 2 {
-                        node_hash(&c[0], &c[1])
-                    } else {
-                        c[0]
-                    }
-                })
-                .collect();
-            levels.push(next);
-        }
-        Tree { levels }
-    }
-
-    /// Number of leaves.
-    pub fn size(&self) -> u64 {
-        self.levels[0].len() as u64
-    }
-
-    /// The root (the empty-tree root for no leaves).
-    pub fn root(&self) -> Hash {
-        match self.levels.last() {
-            Some(top) if top.len() == 1 => top[0],
-            _ => empty_root(),
-        }
-    }
-
-    /// PATH(index, D[n]) for the whole tree.
-    pub fn inclusion_proof(&self, index: u64) -> Option<Vec<Hash>> {
-        if index >= self.size() {
-            return None;
-        }
-        let mut out = Vec::new();
-        let mut m = index as usize;
-        for level in &self.levels[..self.levels.len() - 1] {
-            let sib = m ^ 1;
-            if sib < level.len() {
-                out.push(level[sib]);
-            }
-            m >>= 1;
-        }
-        Some(out)
-    }
-}
-
 /// The right edge of a growing tree: the roots of its perfect subtrees, so
 /// the root can be updated per append in O(log n) memory (FORMAT.md §4).
 #[derive(Clone, Debug, Default)]
@@ -398,20 +457,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tree_levels_match_rfc6962_paths() {
-        for n in 1..70usize {
+    fn proofs_from_complete_nodes_match_rfc6962_paths() {
+        for n in 1..70u64 {
             let leaves: Vec<Hash> = (0..n as u32).map(|i| leaf_hash(&i.to_be_bytes())).collect();
-            let t = Tree::new(leaves.clone());
-            assert_eq!(t.root(), root(&leaves), "root of {n}");
-            for i in 0..n as u64 {
+            let mut levels = complete_levels(leaves.clone());
+            assert_eq!(
+                subtree_root(&mut levels, 0, n),
+                Some(root(&leaves)),
+                "root of {n}"
+            );
+            for i in 0..n {
                 assert_eq!(
-                    t.inclusion_proof(i),
+                    inclusion_proof_from(&mut levels, i, n),
                     inclusion_proof(&leaves, i),
                     "path {i} of {n}"
                 );
+                // the same nodes serve every smaller tree
+                assert_eq!(
+                    inclusion_proof_from(&mut levels, i / 2, i + 1),
+                    inclusion_proof(&leaves[..i as usize + 1], i / 2)
+                );
             }
+            for old in 1..=n {
+                assert_eq!(
+                    consistency_proof_from(&mut levels, old, n),
+                    consistency_proof(&leaves, old),
+                    "consistency {old} to {n}"
+                );
+            }
+            assert_eq!(inclusion_proof_from(&mut levels, n, n), None);
+            assert_eq!(consistency_proof_from(&mut levels, 0, n), None);
         }
-        assert_eq!(Tree::new(vec![]).root(), empty_root());
+        assert_eq!(
+            subtree_root(&mut complete_levels(vec![]), 0, 0),
+            Some(empty_root())
+        );
     }
 
     #[test]
