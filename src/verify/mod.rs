@@ -283,24 +283,56 @@ pub fn verify_store(dir: &Path, keys: &[Verifier], opts: &Options<'_>) -> Report
     // 4. Rows, chain, columns; leaf hashes feed the tree.
     let mut tree = TreeCheck::new(&mut cx, &cp, opts.trusted_checkpoint.as_deref());
     let mut coverage: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
-    let mut chain = [0u8; 32];
+    // Segments are checked in parallel (each starts from the chain value
+    // the manifest signs for the one before it); their leaf hashes then feed
+    // the tree in order, which is the only sequential step.
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let mut prev_chain = [0u8; 32];
+    let mut jobs: Vec<(&SegmentEntry, Option<&String>, Hash)> = Vec::new();
     for (entry, file) in &plan {
-        let Some(file) = file else {
-            // missing: the tree cannot be rebuilt past here
-            tree.broken = true;
-            chain = entry.chain;
-            continue;
-        };
-        check_segment(
-            &mut cx,
-            entry,
-            file,
-            &mut chain,
-            &mut tree,
-            &mut coverage,
-            opts,
-        );
-        cx.report.segments += 1;
+        jobs.push((entry, file.as_ref(), prev_chain));
+        prev_chain = entry.chain;
+    }
+    let (layout, keys) = (cx.layout.clone(), cx.keys);
+    for window in jobs.chunks(threads) {
+        let outcomes: Vec<SegmentOutcome> = std::thread::scope(|sc| {
+            let handles: Vec<_> = window
+                .iter()
+                .map(|(entry, file, start)| {
+                    let layout = layout.clone();
+                    sc.spawn(move || match file {
+                        Some(file) => check_segment(layout, keys, entry, file, *start),
+                        // missing: the tree cannot be rebuilt past here
+                        None => SegmentOutcome::missing(),
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| SegmentOutcome::missing()))
+                .collect()
+        });
+        for (o, (_, file, _)) in outcomes.into_iter().zip(window) {
+            cx.report.problems.extend(o.report.problems);
+            cx.report.rows += o.report.rows;
+            cx.report.leaf_bytes += o.report.leaf_bytes;
+            tree.broken |= o.broken;
+            for h in o.leaves {
+                tree.push(&mut cx, h);
+            }
+            for (source, hours) in o.coverage {
+                coverage.entry(source).or_default().extend(hours);
+            }
+            if file.is_some() {
+                cx.report.segments += 1;
+            }
+            if let Some(p) = opts.progress {
+                p(cx.report.rows);
+            }
+        }
     }
     tree.finish(&mut cx, &cp);
 
@@ -607,14 +639,74 @@ impl TreeCheck {
     }
 }
 
+/// What checking one segment found: its problems, its recomputed leaf
+/// hashes in idx order, and whether the tree can be rebuilt past it.
+struct SegmentOutcome {
+    report: Report,
+    leaves: Vec<Hash>,
+    broken: bool,
+    coverage: BTreeMap<String, BTreeSet<i64>>,
+}
+
+impl SegmentOutcome {
+    fn missing() -> SegmentOutcome {
+        SegmentOutcome {
+            report: Report::default(),
+            leaves: Vec::new(),
+            broken: true,
+            coverage: BTreeMap::new(),
+        }
+    }
+}
+
+/// Sink for one segment's leaf hashes (the tree is fed in order later).
+struct LeafSink {
+    leaves: Vec<Hash>,
+    broken: bool,
+}
+
+impl LeafSink {
+    fn push(&mut self, _cx: &mut Ctx<'_>, h: Hash) {
+        self.leaves.push(h);
+    }
+}
+
+/// Checks one segment file against its manifest entry, starting from
+/// `start_chain` (the chain value signed for the segment before it).
 fn check_segment(
+    layout: Layout,
+    keys: &[Verifier],
+    entry: &SegmentEntry,
+    file: &str,
+    start_chain: Hash,
+) -> SegmentOutcome {
+    let mut cx = Ctx {
+        layout,
+        keys,
+        report: Report::default(),
+    };
+    let mut tree = LeafSink {
+        leaves: Vec::with_capacity((entry.last - entry.first + 1) as usize),
+        broken: false,
+    };
+    let mut coverage = BTreeMap::new();
+    let mut chain = start_chain;
+    check_segment_into(&mut cx, entry, file, &mut chain, &mut tree, &mut coverage);
+    SegmentOutcome {
+        report: cx.report,
+        leaves: tree.leaves,
+        broken: tree.broken,
+        coverage,
+    }
+}
+
+fn check_segment_into(
     cx: &mut Ctx<'_>,
     entry: &SegmentEntry,
     file: &str,
     chain: &mut Hash,
-    tree: &mut TreeCheck,
+    tree: &mut LeafSink,
     coverage: &mut BTreeMap<String, BTreeSet<i64>>,
-    opts: &Options<'_>,
 ) {
     let r = rel("segments", file);
     let path = cx.layout.segment(file);
@@ -744,9 +836,6 @@ fn check_segment(
         check_batch(cx, &r, &b, pos_base, &row_trouble, &mut rows, coverage);
         pos_base += b.num_rows();
         cx.report.rows += b.num_rows() as u64;
-        if let Some(p) = opts.progress {
-            p(cx.report.rows);
-        }
     }
     for i in entry.first..=entry.last {
         let Some((lh, stored_chain)) = rows.get(&i) else {
