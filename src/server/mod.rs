@@ -142,7 +142,8 @@ pub struct AppState {
     pub letters: Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
     /// Web console sessions (in memory only: a restart signs everyone out).
     pub sessions: console::Sessions,
-    /// Whether the server speaks TLS (session cookies are then `Secure`).
+    /// Whether browsers reach the server over HTTPS: its own TLS, or a TLS
+    /// proxy in front (`--insecure-http`). Session cookies are then `Secure`.
     pub tls: bool,
 }
 
@@ -179,7 +180,7 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
         auth_failures: Mutex::new(Default::default()),
         letters: Mutex::new(Default::default()),
         sessions: Default::default(),
-        tls: opts.tls.is_some(),
+        tls: opts.tls.is_some() || opts.insecure_http,
     });
     let router = routes::router(state);
     let result = rt.block_on(async move {
