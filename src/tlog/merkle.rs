@@ -132,7 +132,7 @@ pub fn subtree_root(nodes: &mut impl Nodes, start: u64, end: u64) -> Option<Hash
     if n == 0 {
         return Some(empty_root());
     }
-    if n.is_power_of_two() && start % n == 0 {
+    if n.is_power_of_two() && start.is_multiple_of(n) {
         return nodes.node(n.trailing_zeros(), start >> n.trailing_zeros());
     }
     let k = split(n);
