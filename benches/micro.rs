@@ -72,6 +72,12 @@ fn hashing(c: &mut Criterion) {
     g.bench_function("inclusion_proof", |b| {
         b.iter(|| merkle::inclusion_proof(black_box(&hashes), 4321))
     });
+    // the same proof from complete nodes kept beforehand (the tree index,
+    // FORMAT.md §4.1, holds them on disk): O(log n) instead of O(n)
+    let mut levels = merkle::complete_levels(hashes.clone());
+    g.bench_function("inclusion_proof_from_complete_nodes", |b| {
+        b.iter(|| merkle::inclusion_proof_from(&mut levels, black_box(4321), hashes.len() as u64))
+    });
     g.finish();
 }
 
