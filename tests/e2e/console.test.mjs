@@ -230,6 +230,10 @@ test('a patient sees only their own accounting, requests one and downloads the l
   await page.getByRole('button', { name: 'Request a formal accounting' }).click();
   assert.match(await page.getByRole('status').textContent(), /Your request AR-[0-9a-f]{12} is recorded\. We will send your accounting by \d{4}-\d{2}-\d{2}/);
 
+  // a crafted link cannot make the page announce a request the server did not record
+  await page.goto(`${base}/console/patients/${PATIENT}?requested=AR-you-were-denied&due=never`);
+  assert.equal(await page.getByRole('status').count(), 0);
+
   // another patient's page, letter and form: 404, exactly like a patient with no data
   for (const path of [`/console/patients/${OTHER_PATIENT}`, `/console/patients/${OTHER_PATIENT}/letter.pdf`]) {
     const r = await page.goto(base + path);

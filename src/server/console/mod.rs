@@ -178,6 +178,14 @@ fn bad_form(who: &Signed) -> Response {
     )
 }
 
+/// Whether `id` has the shape of an accounting request id (`AR-` and 12
+/// hex digits): notices echo only ids of that shape, so a crafted link
+/// cannot make a page say something the server did not.
+fn is_request_id(id: &str) -> bool {
+    id.strip_prefix("AR-")
+        .is_some_and(|h| h.len() == 12 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// Percent-encodes one URL path segment.
 fn segment(s: &str) -> String {
     let mut out = String::new();
@@ -498,7 +506,9 @@ async fn requests_page(State(s): St, who: Signed, Query(q): Query<DoneQuery>) ->
                 (Some("fulfilled"), Some(id)) if letter_kept(id) => {
                     Some(pages::Notice::Fulfilled(id.to_string()))
                 }
-                (Some("extended"), Some(id)) => Some(pages::Notice::Extended(id.to_string())),
+                (Some("extended"), Some(id)) if is_request_id(id) => {
+                    Some(pages::Notice::Extended(id.to_string()))
+                }
                 _ => None,
             };
             html(pages::requests(&(&who).into(), &list, today, notice))
@@ -598,8 +608,10 @@ async fn patient_page(
     };
     match routes::accounting_for(&s, &who.caller, &patient, None, None).await {
         Ok(acc) => {
-            let notice = match (q.requested, q.due) {
-                (Some(id), Some(due)) => Some(pages::Notice::Requested(id, due)),
+            let notice = match (q.requested, q.due.as_deref().map(|d| routes::day("due", d))) {
+                (Some(id), Some(Ok(due))) if is_request_id(&id) => {
+                    Some(pages::Notice::Requested(id, due.to_string()))
+                }
                 _ => None,
             };
             html(pages::patient(
@@ -731,5 +743,26 @@ async fn proof(State(s): St, who: Signed, Query(q): Query<ProofQuery>) -> Respon
     match r {
         Ok((name, p)) => text(&name, p),
         Err(e) => page_error(Some(&who), e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_request_ids_are_echoed_and_segments_are_encoded() {
+        assert!(is_request_id("AR-0123456789ab"));
+        for bad in [
+            "AR-0123456789a",
+            "AR-0123456789abc",
+            "AR-0123456789ag",
+            "ar-0123456789ab",
+            "<b>",
+        ] {
+            assert!(!is_request_id(bad), "{bad}");
+        }
+        assert_eq!(segment("MRN 001/../x?y"), "MRN%20001%2F..%2Fx%3Fy");
+        assert_eq!(segment("MRN-00101"), "MRN-00101");
     }
 }
