@@ -134,17 +134,56 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Settings.
     pub config: Config,
-    /// Built packs by id (bounded).
-    pub packs: Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
+    /// Built packs by id, for download.
+    pub packs: Kept,
     /// Failed authentications per client address: (minute, count).
     pub auth_failures: Mutex<std::collections::HashMap<std::net::IpAddr, (i64, u32)>>,
-    /// Letters sent by fulfilments in this process, by request id (bounded).
-    pub letters: Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
+    /// Letters sent by fulfilments in this process, by request id.
+    pub letters: Kept,
     /// Web console sessions (in memory only: a restart signs everyone out).
     pub sessions: console::Sessions,
     /// Whether browsers reach the server over HTTPS: its own TLS, or a TLS
     /// proxy in front (`--insecure-http`). Session cookies are then `Secure`.
     pub tls: bool,
+}
+
+/// Files the server built and keeps in memory for download (packs, sent
+/// letters): at most `cap`, the oldest dropped first. Memory only, so
+/// nothing outlives the process.
+pub struct Kept {
+    cap: usize,
+    items: Mutex<std::collections::VecDeque<(String, Vec<u8>)>>,
+}
+
+impl Kept {
+    /// Keeps at most `cap` files.
+    pub fn new(cap: usize) -> Kept {
+        Kept {
+            cap: cap.max(1),
+            items: Mutex::new(Default::default()),
+        }
+    }
+    /// Keeps `bytes` under `id` (replacing an earlier one of that id).
+    pub fn put(&self, id: &str, bytes: Vec<u8>) {
+        if let Ok(mut q) = self.items.lock() {
+            q.retain(|(k, _)| k != id);
+            while q.len() >= self.cap {
+                q.pop_front();
+            }
+            q.push_back((id.to_string(), bytes));
+        }
+    }
+    /// The file kept under `id`.
+    pub fn get(&self, id: &str) -> Option<Vec<u8>> {
+        let q = self.items.lock().ok()?;
+        q.iter().find(|(k, _)| k == id).map(|(_, b)| b.clone())
+    }
+    /// Whether a file is kept under `id`.
+    pub fn contains(&self, id: &str) -> bool {
+        self.items
+            .lock()
+            .is_ok_and(|q| q.iter().any(|(k, _)| k == id))
+    }
 }
 
 /// Runs the server until SIGTERM or Ctrl-C: drains requests, seals what is
@@ -176,9 +215,9 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
         writer: writer.clone(),
         metrics,
         config: opts.config.clone(),
-        packs: Mutex::new(Default::default()),
+        packs: Kept::new(16),
         auth_failures: Mutex::new(Default::default()),
-        letters: Mutex::new(Default::default()),
+        letters: Kept::new(64),
         sessions: Default::default(),
         tls: opts.tls.is_some() || opts.insecure_http,
     });

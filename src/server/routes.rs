@@ -645,13 +645,7 @@ pub(super) async fn build_pack(
     .map_err(|e| ApiError::internal("building the pack", e))?
     .map_err(|e| ApiError::internal("building the pack", e))?;
     let id = format!("pk-{}", &hex::encode(Sha256::digest(&zip))[..16]);
-    if let Ok(mut p) = s.packs.lock() {
-        while p.len() >= 16 {
-            let first = p.keys().next().cloned().unwrap_or_default();
-            p.remove(&first);
-        }
-        p.insert(id.clone(), zip);
-    }
+    s.packs.put(&id, zip);
     audit(s, c, "read:pack", format!("pack {id} {from} to {to}")).await?;
     Ok(id)
 }
@@ -659,12 +653,7 @@ pub(super) async fn build_pack(
 /// A built pack's zip.
 pub(super) async fn pack_zip(s: &AppState, c: &Caller, id: &str) -> ApiResult<Vec<u8>> {
     c.require(&[Role::Officer])?;
-    let zip = s
-        .packs
-        .lock()
-        .ok()
-        .and_then(|p| p.get(id).cloned())
-        .ok_or_else(ApiError::not_found)?;
+    let zip = s.packs.get(id).ok_or_else(ApiError::not_found)?;
     audit(s, c, "read:pack", format!("download {id}")).await?;
     Ok(zip)
 }
@@ -841,13 +830,7 @@ pub(super) async fn fulfil_request(s: &Arc<AppState>, c: &Caller, id: &str) -> A
         .await
         .map_err(|e| ApiError::internal("fulfilling the request", e))?
         .map_err(refused("fulfilling the request"))?;
-    if let Ok(mut kept) = s.letters.lock() {
-        while kept.len() >= 64 {
-            let first = kept.keys().next().cloned().unwrap_or_default();
-            kept.remove(&first);
-        }
-        kept.insert(id.to_string(), pdf.clone());
-    }
+    s.letters.put(id, pdf.clone());
     Ok(pdf)
 }
 
@@ -855,12 +838,7 @@ pub(super) async fn fulfil_request(s: &Arc<AppState>, c: &Caller, id: &str) -> A
 /// (kept in memory, the last 64; its hash is sealed in the fulfilment leaf).
 pub(super) async fn sent_letter(s: &AppState, c: &Caller, id: &str) -> ApiResult<Vec<u8>> {
     c.require(&[Role::Officer])?;
-    let pdf = s
-        .letters
-        .lock()
-        .ok()
-        .and_then(|k| k.get(id).cloned())
-        .ok_or_else(ApiError::not_found)?;
+    let pdf = s.letters.get(id).ok_or_else(ApiError::not_found)?;
     audit(s, c, "read:accounting-letter", format!("letter for {id}")).await?;
     Ok(pdf)
 }

@@ -805,45 +805,13 @@ impl Reader {
     }
 
     fn nodes_in_memory(&self, cp: &Checkpoint) -> Result<ProofNodes> {
-        let mut leaves = self.leaf_hashes_checked_at_least(cp)?;
-        leaves.truncate(cp.size as usize);
-        Ok(ProofNodes::Memory(merkle::complete_levels(leaves)))
-    }
-
-    /// Leaf hashes covering at least `cp`, checked against its root.
-    fn leaf_hashes_checked_at_least(&self, cp: &Checkpoint) -> Result<Vec<Hash>> {
-        let latest = self.checkpoint_unverified_size().unwrap_or(cp.size);
-        if latest > cp.size {
-            // an older checkpoint: its leaves are a prefix of the index
-            let path = self.layout.leaf_hashes();
-            if let Ok(bytes) = fs::read(&path)
-                && bytes.len() as u64 >= cp.size * 32
-            {
-                let leaves: Vec<Hash> = bytes[..cp.size as usize * 32]
-                    .chunks_exact(32)
-                    .map(|c| c.try_into().unwrap_or_default())
-                    .collect();
-                if merkle::root(&leaves) == cp.root {
-                    return Ok(leaves);
-                }
-            }
-            let leaves = self.leaf_hashes_from_segments(cp.size)?;
-            if merkle::root(&leaves) == cp.root {
-                return Ok(leaves);
-            }
-            return Err(StoreError::Corrupt {
-                path: self.layout.segments_dir(),
-                what: format!(
-                    "the leaves do not reproduce the checkpoint at size {}",
-                    cp.size
-                ),
-            });
-        }
-        self.leaf_hashes_checked(cp)
+        Ok(ProofNodes::Memory(merkle::complete_levels(
+            self.leaf_hashes_checked(cp)?,
+        )))
     }
 
     /// The size on the latest checkpoint's second line, unverified (only
-    /// used to choose where to read leaf hashes from).
+    /// used to decide whether the leaf-hash cache may be rewritten).
     fn checkpoint_unverified_size(&self) -> Option<u64> {
         self.checkpoint_note().ok()?.lines().nth(1)?.parse().ok()
     }
@@ -877,8 +845,12 @@ impl Reader {
                 ),
             });
         }
-        let bytes: Vec<u8> = leaves.iter().flatten().copied().collect();
-        let _ = atomic_write(&path, &bytes);
+        // rewrite the cache only from the latest checkpoint: an older one
+        // would cut it short
+        if self.checkpoint_unverified_size() <= Some(cp.size) {
+            let bytes: Vec<u8> = leaves.iter().flatten().copied().collect();
+            let _ = atomic_write(&path, &bytes);
+        }
         Ok(leaves)
     }
 

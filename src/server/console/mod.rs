@@ -167,17 +167,6 @@ fn html(m: maud::Markup) -> Response {
         .into_response()
 }
 
-fn bad_form(who: &Signed) -> Response {
-    page_error(
-        Some(who),
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_form",
-            "the form could not be read; reload the page and try again",
-        ),
-    )
-}
-
 /// Whether `id` has the shape of an accounting request id (`AR-` and 12
 /// hex digits): notices echo only ids of that shape, so a crafted link
 /// cannot make a page say something the server did not.
@@ -370,15 +359,35 @@ struct CsrfForm {
     csrf: String,
 }
 
+/// A state-changing form: it carries the session's CSRF token.
+trait WithCsrf {
+    fn csrf(&self) -> &str;
+}
+
+macro_rules! with_csrf {
+    ($($t:ty),*) => { $(impl WithCsrf for $t { fn csrf(&self) -> &str { &self.csrf } })* };
+}
+with_csrf!(CsrfForm, PackForm, ExtendForm);
+
+/// The form's fields once it was read and its CSRF token matched.
+fn checked<T: WithCsrf>(who: &Signed, form: Result<Form<T>, FormRejection>) -> Result<T, ApiError> {
+    let Ok(Form(f)) = form else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_form",
+            "the form could not be read; reload the page and try again",
+        ));
+    };
+    who.check_csrf(f.csrf())?;
+    Ok(f)
+}
+
 async fn signout(
     State(s): St,
     who: Signed,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(f)) = form else {
-        return bad_form(&who);
-    };
-    if let Err(e) = who.check_csrf(&f.csrf) {
+    if let Err(e) = checked(&who, form) {
         return page_error(Some(&who), e);
     }
     if let Ok(mut m) = s.sessions.0.lock() {
@@ -426,9 +435,7 @@ async fn console_home(State(s): St, who: Signed, Query(q): Query<PeriodQuery>) -
             };
             match routes::dashboard(&s, &who.caller, from, to).await {
                 Ok(d) => {
-                    let pack = q
-                        .pack
-                        .filter(|id| s.packs.lock().is_ok_and(|p| p.contains_key(id)));
+                    let pack = q.pack.filter(|id| s.packs.contains(id));
                     html(pages::officer(&(&who).into(), &d, pack.as_deref()))
                 }
                 Err(e) => page_error(Some(&who), e),
@@ -465,12 +472,10 @@ async fn pack_form(
     who: Signed,
     form: Result<Form<PackForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(f)) = form else {
-        return bad_form(&who);
+    let f = match checked(&who, form) {
+        Ok(f) => f,
+        Err(e) => return page_error(Some(&who), e),
     };
-    if let Err(e) = who.check_csrf(&f.csrf) {
-        return page_error(Some(&who), e);
-    }
     let period = routes::day("from", &f.from).and_then(|a| Ok((a, routes::day("to", &f.to)?)));
     let (from, to) = match period {
         Ok(p) => p,
@@ -501,7 +506,7 @@ async fn requests_page(State(s): St, who: Signed, Query(q): Query<DoneQuery>) ->
     match routes::request_list(&s, &who.caller).await {
         Ok(list) => {
             let today = chrono::Utc::now().date_naive();
-            let letter_kept = |id: &str| s.letters.lock().is_ok_and(|k| k.contains_key(id));
+            let letter_kept = |id: &str| s.letters.contains(id);
             let notice = match (q.done.as_deref(), q.id.as_deref()) {
                 (Some("fulfilled"), Some(id)) if letter_kept(id) => {
                     Some(pages::Notice::Fulfilled(id.to_string()))
@@ -533,12 +538,10 @@ async fn extend_form(
     Path(id): Path<String>,
     form: Result<Form<ExtendForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(f)) = form else {
-        return bad_form(&who);
+    let f = match checked(&who, form) {
+        Ok(f) => f,
+        Err(e) => return page_error(Some(&who), e),
     };
-    if let Err(e) = who.check_csrf(&f.csrf) {
-        return page_error(Some(&who), e);
-    }
     let until = match routes::day("until", &f.until) {
         Ok(d) => d,
         Err(e) => return page_error(Some(&who), e),
@@ -559,10 +562,7 @@ async fn fulfil_form(
     Path(id): Path<String>,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(f)) = form else {
-        return bad_form(&who);
-    };
-    if let Err(e) = who.check_csrf(&f.csrf) {
+    if let Err(e) = checked(&who, form) {
         return page_error(Some(&who), e);
     }
     match routes::fulfil_request(&s, &who.caller, &id).await {
@@ -632,10 +632,7 @@ async fn patient_request(
     Path(patient): Path<String>,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(f)) = form else {
-        return bad_form(&who);
-    };
-    if let Err(e) = who.check_csrf(&f.csrf) {
+    if let Err(e) = checked(&who, form) {
         return page_error(Some(&who), e);
     }
     match routes::request_accounting(&s, &who.caller, &patient, None, None).await {
