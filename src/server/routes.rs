@@ -400,7 +400,7 @@ async fn ingest(
     let (tx, rx) = tokio::sync::oneshot::channel();
     let src_name = source.clone();
     s.writer
-        .try_run(Box::new(move |app, cov| {
+        .try_run_grouped(Box::new(move |app, cov| {
             let res = (|| {
                 let src = crate::ingest::source_by_name(&src_name)?;
                 let mut run = crate::ingest::Ingest::new(
@@ -413,12 +413,16 @@ async fn ingest(
                     },
                 );
                 run.input(&mut &data[..], &label)?;
-                run.commit_only()
+                run.append_only()
             })();
             if let Ok(sum) = &res {
                 cov.add(&src_name, sum.sealed);
             }
-            let _ = tx.send(res.map_err(|e| e.to_string()));
+            let res = res.map_err(|e| e.to_string());
+            // answered only after the writer's group commit (fsync)
+            Box::new(move |committed: Result<(), String>| {
+                let _ = tx.send(committed.and(res));
+            })
         }))
         .map_err(|_| busy(&s))?;
     let sum = rx
