@@ -639,3 +639,64 @@ fn strict_stops_at_the_first_bad_vendor_record() {
         0
     );
 }
+
+#[test]
+fn parsing_beforehand_gives_the_same_leaves_as_streaming() {
+    // the server parses off the writer thread (parse_all, then accept_parsed);
+    // for every source and fixture that must seal exactly what streaming does
+    let keyed = Env::new();
+    let key = fs::read_to_string(keyed.key()).unwrap();
+    let leaves_of = |dir: &std::path::Path| -> Vec<Vec<String>> {
+        duck(
+            dir,
+            "SELECT source, kind, coalesce(source_event_id, ''), coalesce(reason, ''), coalesce(input_ref, '') FROM leaves ORDER BY idx",
+        )
+    };
+    for source in common::SOURCES {
+        for f in fs::read_dir(fixture(source)).unwrap() {
+            let path = f.unwrap().path();
+            let data = fs::read(&path).unwrap();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            let mut stores = Vec::new();
+            for beforehand in [false, true] {
+                let dir = keyed
+                    .dir
+                    .path()
+                    .join(format!("{source}-{name}-{beforehand}"));
+                let signer = sealtrail::tlog::Signer::parse(&key).unwrap();
+                let mut app =
+                    sealtrail::store::Appender::open_or_create(&dir, signer, None).unwrap();
+                let src = sealtrail::ingest::source_by_name(source).unwrap();
+                let opts = sealtrail::ingest::Options {
+                    strict: false,
+                    seal_every: usize::MAX,
+                    coverage: false,
+                };
+                let sum = if beforehand {
+                    let parsed = sealtrail::ingest::parse_all(
+                        sealtrail::ingest::source_by_name(source).unwrap(),
+                        &mut &data[..],
+                        &name,
+                    )
+                    .unwrap();
+                    let mut run = sealtrail::ingest::Ingest::new(&mut app, src, opts);
+                    run.accept_parsed(parsed).unwrap();
+                    run.append_only().unwrap()
+                } else {
+                    let mut run = sealtrail::ingest::Ingest::new(&mut app, src, opts);
+                    run.input(&mut &data[..], &name).unwrap();
+                    run.append_only().unwrap()
+                };
+                app.commit().unwrap();
+                app.seal().unwrap();
+                drop(app);
+                stores.push((sum.read, sum.sealed, sum.duplicates, leaves_of(&dir)));
+            }
+            assert!(
+                stores[0].1 > 0 || stores[0].0 > 0,
+                "{source}/{name}: nothing read"
+            );
+            assert_eq!(stores[0], stores[1], "{source}/{name}");
+        }
+    }
+}

@@ -160,6 +160,26 @@ impl<'a> Ingest<'a> {
         source.parse(input, name, &mut emit)
     }
 
+    /// Accepts records parsed beforehand by [`parse_all`] (each with the
+    /// input name its `input_ref` shows), exactly as [`Ingest::input`]
+    /// would have: the parsing can then run off the writer's thread.
+    pub fn accept_parsed(&mut self, parsed: Vec<(String, Parsed)>) -> Result<(), IngestError> {
+        for (name, p) in parsed {
+            let source = source_name(&self.summary);
+            accept(
+                self.appender,
+                &self.opts,
+                &mut self.summary,
+                &mut self.since_seal,
+                &mut self.hours,
+                &name,
+                source,
+                p,
+            )?;
+        }
+        Ok(())
+    }
+
     /// Checks a file in a first pass for `--strict`: the first bad record
     /// is an error and nothing is appended.
     pub fn precheck(&mut self, input: &mut dyn BufRead, name: &str) -> Result<(), IngestError> {
@@ -388,4 +408,25 @@ fn maybe_seal(
         *since_seal = 0;
     }
     Ok(())
+}
+
+/// Parses a whole input with a fresh `source` without touching a store:
+/// every record, bad record and skip, in order, with the input name it was
+/// read under (records the source holds back to the end, like Postfix
+/// deliveries waiting for their TLS line, come under `(end of input)`).
+pub fn parse_all(
+    mut source: Box<dyn Source>,
+    input: &mut dyn BufRead,
+    name: &str,
+) -> Result<Vec<(String, Parsed)>, IngestError> {
+    let mut out: Vec<(String, Parsed)> = Vec::new();
+    source.parse(input, name, &mut |p| {
+        out.push((name.to_string(), p));
+        Ok(())
+    })?;
+    source.finish(&mut |p| {
+        out.push(("(end of input)".to_string(), p));
+        Ok(())
+    })?;
+    Ok(out)
 }

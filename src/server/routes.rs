@@ -397,6 +397,15 @@ async fn ingest(
         body.to_vec()
     };
     let label = format!("http:{}", &hex::encode(Sha256::digest(&data))[..12]);
+    // parse on the blocking pool, so the one writer only appends
+    let src_name = source.clone();
+    let parsed = tokio::task::spawn_blocking(move || {
+        let src = crate::ingest::source_by_name(&src_name)?;
+        crate::ingest::parse_all(src, &mut &data[..], &label)
+    })
+    .await
+    .map_err(|e| ApiError::internal("ingest", e))?
+    .map_err(|e| ApiError::internal("ingest", e))?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     let src_name = source.clone();
     s.writer
@@ -412,7 +421,7 @@ async fn ingest(
                         coverage: false,
                     },
                 );
-                run.input(&mut &data[..], &label)?;
+                run.accept_parsed(parsed)?;
                 run.append_only()
             })();
             if let Ok(sum) = &res {
