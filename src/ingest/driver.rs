@@ -226,8 +226,7 @@ impl<'a> Ingest<'a> {
     }
 
     /// Flushes the source without committing or sealing: what the server
-    /// does per request. Its writer then commits a group of requests with
-    /// one fsync before any of them is answered, and leaves seals and
+    /// does per request before its own commit (fsync), leaving seals and
     /// coverage to its background sealer.
     pub fn append_only(mut self) -> Result<Summary, IngestError> {
         self.flush_source()?;

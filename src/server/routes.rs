@@ -409,7 +409,7 @@ async fn ingest(
     let (tx, rx) = tokio::sync::oneshot::channel();
     let src_name = source.clone();
     s.writer
-        .try_run_grouped(Box::new(move |app, cov| {
+        .try_run(Box::new(move |app, cov| {
             let res = (|| {
                 let src = crate::ingest::source_by_name(&src_name)?;
                 let mut run = crate::ingest::Ingest::new(
@@ -422,16 +422,15 @@ async fn ingest(
                     },
                 );
                 run.accept_parsed(parsed)?;
-                run.append_only()
+                let sum = run.append_only()?;
+                // durable (fsync) before the request is answered
+                app.commit()?;
+                Ok::<_, crate::ingest::IngestError>(sum)
             })();
             if let Ok(sum) = &res {
                 cov.add(&src_name, sum.sealed);
             }
-            let res = res.map_err(|e| e.to_string());
-            // answered only after the writer's group commit (fsync)
-            Box::new(move |committed: Result<(), String>| {
-                let _ = tx.send(committed.and(res));
-            })
+            let _ = tx.send(res.map_err(|e| e.to_string()));
         }))
         .map_err(|_| busy(&s))?;
     let sum = rx

@@ -2,10 +2,8 @@
 //!
 //! Request handlers send it closures over a bounded channel; a full channel
 //! is backpressure (the handler answers 503 with Retry-After), so memory
-//! never grows without bound. A job either commits (fsync) itself before it
-//! replies, or appends only and hands back its reply: the writer then takes
-//! whatever else is queued, commits the whole group with one fsync, and only
-//! then answers each of them (group commit). Either way a 202 means durable. The thread seals every `seal_every` records or
+//! never grows without bound. Each job commits (fsync) before it replies, so
+//! a 202 always means durable. The thread seals every `seal_every` records or
 //! `seal_interval`, appends one coverage leaf per configured source per hour
 //! of ingestion (count 0 included), and seals on shutdown.
 
@@ -19,21 +17,11 @@ use crate::store::Appender;
 
 use super::metrics::Metrics;
 
-/// Work for the writer that commits by itself.
+/// Work for the writer.
 pub type Job = Box<dyn FnOnce(&mut Appender, &mut Coverage) + Send>;
-
-/// The answer of a grouped job, called once with the group commit's outcome.
-pub type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
-
-/// Work that appends without committing and returns its [`Reply`].
-pub type GroupJob = Box<dyn FnOnce(&mut Appender, &mut Coverage) -> Reply + Send>;
-
-/// Jobs run before one group commit, at most.
-const GROUP_MAX: usize = 64;
 
 enum Msg {
     Run(Job),
-    Group(GroupJob),
     Shutdown,
 }
 
@@ -67,14 +55,6 @@ impl WriterHandle {
     /// Queues a job, or refuses at once when the queue is full.
     pub fn try_run(&self, job: Job) -> Result<(), Busy> {
         match self.tx.try_send(Msg::Run(job)) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => Err(Busy),
-        }
-    }
-
-    /// Queues a job for group commit, or refuses at once when the queue is full.
-    pub fn try_run_grouped(&self, job: GroupJob) -> Result<(), Busy> {
-        match self.tx.try_send(Msg::Group(job)) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => Err(Busy),
         }
@@ -169,18 +149,15 @@ fn run(app: &mut Appender, rx: Receiver<Msg>, cfg: &WriterConfig, metrics: &Metr
             .saturating_sub(last_seal.elapsed())
             .max(Duration::from_millis(5));
         match rx.recv_timeout(wait) {
-            Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
-            Ok(first) => {
-                let stop = run_group(app, &mut cov, first, &rx);
+            Ok(Msg::Run(job)) => {
+                job(app, &mut cov);
                 metrics.set_wal_depth(app.pending() as u64);
                 if app.pending() >= cfg.seal_every {
                     seal(app, metrics);
                     last_seal = Instant::now();
                 }
-                if stop {
-                    break;
-                }
             }
+            Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {}
         }
         let now_hour = Ts::now().0.div_euclid(HOUR) * HOUR;
@@ -193,41 +170,8 @@ fn run(app: &mut Appender, rx: Receiver<Msg>, cfg: &WriterConfig, metrics: &Metr
         }
     }
     // drain what is queued, then seal: nothing acknowledged is left unsealed
-    while let Ok(m) = rx.try_recv() {
-        if !matches!(m, Msg::Shutdown) {
-            run_group(app, &mut cov, m, &rx);
-        }
+    while let Ok(Msg::Run(job)) = rx.try_recv() {
+        job(app, &mut cov);
     }
     seal(app, metrics);
-}
-
-/// Runs `first` and whatever else is already queued (up to [`GROUP_MAX`]),
-/// then commits once and answers the grouped jobs. True when a shutdown
-/// was met.
-fn run_group(app: &mut Appender, cov: &mut Coverage, first: Msg, rx: &Receiver<Msg>) -> bool {
-    let mut replies: Vec<Reply> = Vec::new();
-    let mut stop = false;
-    let mut next = Some(first);
-    let mut n = 0;
-    while let Some(m) = next.take() {
-        match m {
-            Msg::Run(job) => job(app, cov),
-            Msg::Group(job) => replies.push(job(app, cov)),
-            Msg::Shutdown => {
-                stop = true;
-                break;
-            }
-        }
-        n += 1;
-        if n < GROUP_MAX {
-            next = rx.try_recv().ok();
-        }
-    }
-    if !replies.is_empty() {
-        let committed = app.commit().map_err(|e| e.to_string());
-        for reply in replies {
-            reply(committed.clone());
-        }
-    }
-    stop
 }
