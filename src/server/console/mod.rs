@@ -325,6 +325,18 @@ async fn signin(State(s): St, req: Request) -> Response {
     if let Some(e) = rec.expires {
         expires = expires.min(e);
     }
+    // the sign-in is sealed first: no session without its audit leaf
+    let token_id = rec.id.clone();
+    if let Err(e) = routes::audit(
+        &s,
+        &Caller(rec),
+        "console:signin",
+        "web console session".into(),
+    )
+    .await
+    {
+        return signin_page(&s, e.status, Some(&e.message));
+    }
     let value = random_b64();
     let sid: [u8; 32] = Sha256::digest(value.as_bytes()).into();
     if let Ok(mut m) = s.sessions.0.lock() {
@@ -332,16 +344,11 @@ async fn signin(State(s): St, req: Request) -> Response {
         m.insert(
             sid,
             Session {
-                token_id: rec.id.clone(),
+                token_id,
                 csrf: random_b64(),
                 expires,
             },
         );
-    }
-    let caller = Caller(rec);
-    if let Err(e) = routes::audit(&s, &caller, "console:signin", "web console session".into()).await
-    {
-        return signin_page(&s, e.status, Some(&e.message));
     }
     let mut r = Redirect::to("/console").into_response();
     let h = r.headers_mut();
