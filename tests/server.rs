@@ -791,18 +791,21 @@ fn accounting_workflow_letters_and_dashboard_over_the_api() {
             StatusCode::FORBIDDEN
         );
     }
-    let list: serde_json::Value = get("/v1/accounting/requests", &officer).json().unwrap();
-    let mine = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["request"] == id.as_str())
-        .unwrap()
-        .clone();
-    assert_eq!(mine["days_left"], 60);
-    assert_eq!(mine["fulfilled"], serde_json::Value::Null);
-    let due =
-        chrono::NaiveDate::parse_from_str(mine["deadline"].as_str().unwrap(), "%Y-%m-%d").unwrap();
+    // the request as the officer's list shows it now
+    let mine = || -> serde_json::Value {
+        let list: serde_json::Value = get("/v1/accounting/requests", &officer).json().unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["request"] == id.as_str())
+            .unwrap()
+            .clone()
+    };
+    let mine_now = mine();
+    assert_eq!(mine_now["days_left"], 60);
+    assert_eq!(mine_now["fulfilled"], serde_json::Value::Null);
+    let due = chrono::NaiveDate::parse_from_str(mine_now["deadline"].as_str().unwrap(), "%Y-%m-%d")
+        .unwrap();
     // an extension adds at most 30 days, once, with a reason
     let ext = format!("/v1/accounting/requests/{id}/extend");
     let too_far = (due + chrono::Days::new(31)).to_string();
@@ -864,17 +867,10 @@ fn accounting_workflow_letters_and_dashboard_over_the_api() {
         sealed[0][0].contains(&format!("accounting-letter.pdf sha256 {sha}")),
         "{sealed:?}"
     );
-    let list: serde_json::Value = get("/v1/accounting/requests", &officer).json().unwrap();
-    let mine = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["request"] == id.as_str())
-        .unwrap()
-        .clone();
-    assert!(mine["fulfilled"].is_string());
-    assert_eq!(mine["days_left"], serde_json::Value::Null);
-    assert_eq!(mine["extended"], true);
+    let mine_now = mine();
+    assert!(mine_now["fulfilled"].is_string());
+    assert_eq!(mine_now["days_left"], serde_json::Value::Null);
+    assert_eq!(mine_now["extended"], true);
     // a patient's letter: their own only
     let r = get("/v1/accounting/MRN-00101/letter?as_of=2026-03-31", &patient);
     assert_eq!(r.status(), StatusCode::OK);

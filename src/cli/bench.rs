@@ -111,19 +111,17 @@ pub fn bench_cmd(
         ("postfix", logs.join("postfix/maillog")),
         ("okta", logs.join("okta/system-log.ndjson")),
     ];
+    // one set of options for the timed sources and for the rest
+    let opts = ingest::Options {
+        strict: false,
+        seal_every: 500_000,
+        coverage: true,
+    };
     let t0 = Instant::now();
     let mut app = Appender::open_or_create(&store, signer, None)?;
     let mut sealed = 0u64;
     for (src, path) in &inputs {
-        let mut run = ingest::Ingest::new(
-            &mut app,
-            ingest::source_by_name(src)?,
-            ingest::Options {
-                strict: false,
-                seal_every: 500_000,
-                coverage: true,
-            },
-        );
+        let mut run = ingest::Ingest::new(&mut app, ingest::source_by_name(src)?, opts.clone());
         run.input(&mut ingest::open_input(path)?, &path.display().to_string())?;
         sealed += run.finish()?.sealed;
     }
@@ -156,15 +154,7 @@ pub fn bench_cmd(
     // the rest of the sources too, for accounting and packs (untimed)
     for src in ["m365", "gmail", "entra", "duo", "disclosures", "training"] {
         let dir = logs.join(src);
-        let mut run = ingest::Ingest::new(
-            &mut app,
-            ingest::source_by_name(src)?,
-            ingest::Options {
-                strict: false,
-                seal_every: 500_000,
-                coverage: true,
-            },
-        );
+        let mut run = ingest::Ingest::new(&mut app, ingest::source_by_name(src)?, opts.clone());
         for f in std::fs::read_dir(&dir)?.flatten() {
             run.input(
                 &mut ingest::open_input(&f.path())?,
