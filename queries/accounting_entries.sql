@@ -1,15 +1,16 @@
 -- Accounting of disclosures for one individual (45 CFR 164.528(a)-(b)).
 -- Shows: every accountable disclosure (basis not excluded by 164.528(a)(1)) of one patient in the
 --        period, oldest first, with how it travelled when it is linked by message_id to recorded
---        deliveries. Patient ids match after normalisation (FORMAT.md §17): all whitespace removed,
---        ASCII letters upper-cased, then exact equality, never a prefix or pattern match.
+--        deliveries. Patient ids match after normalisation (the view's patient_key, FORMAT.md §17):
+--        all whitespace removed, ASCII letters upper-cased, then exact equality, never a prefix or
+--        pattern match.
 -- Parameters: patient_key (the normalised patient id), period_start, period_end.
 -- Columns: idx, date, recipient_name, recipient_address, description, purpose, basis,
 --          suspended_until, suspension, delivered, plaintext, tls_min, methods.
 WITH x AS (
     SELECT * FROM disclosures
     WHERE accountable
-      AND upper(regexp_replace(patient_id, '\s+', '', 'g')) = getvariable('patient_key')
+      AND patient_key = getvariable('patient_key')
       AND ts >= getvariable('period_start') AND ts < getvariable('period_end')
 ), t AS (
     SELECT message_id,

@@ -19,7 +19,9 @@ CREATE OR REPLACE VIEW access_events AS
     FROM leaves WHERE kind = 'access';
 CREATE OR REPLACE VIEW disclosures AS
     SELECT idx, ts, source, source_event_id, patient_id, recipient_name, recipient_address, description, purpose,
-           basis, accountable, message_id, suspended_until, detail
+           basis, accountable, message_id, suspended_until, detail,
+           -- the id as an accounting matches it (FORMAT.md §17): whitespace removed, upper-cased
+           upper(regexp_replace(patient_id, '\s+', '', 'g')) AS patient_key
     FROM leaves WHERE kind = 'disclosure';
 CREATE OR REPLACE VIEW training AS
     SELECT idx, ts, source, "user", course, topic, status, completed_at, due_at, score

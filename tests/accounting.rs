@@ -677,3 +677,152 @@ fn deadlines_extensions_and_fees_with_each_refusal() {
         stdout(&env.verify(&[]))
     );
 }
+
+/// One postfix delivery of `mid` (`tls`: over TLS 1.3, else in plaintext).
+fn postfix_delivery(queue: &str, mid: &str, to: &str, tls: bool) -> String {
+    let tls_line = if tls {
+        "Jan  2 09:00:02 mx-out1 postfix/smtp[4150]: Verified TLS connection established to mx1.partner.example[203.0.113.10]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)\n"
+    } else {
+        ""
+    };
+    format!(
+        "Jan  2 09:00:00 mx-out1 postfix/cleanup[4149]: {queue}: message-id=<{mid}>\n\
+         Jan  2 09:00:01 mx-out1 postfix/qmgr[1201]: {queue}: from=<roi@hospital.example>, size=2740, nrcpt=1 (queue active)\n\
+         {tls_line}\
+         Jan  2 09:00:03 mx-out1 postfix/smtp[4150]: {queue}: to=<{to}>, relay=mx1.partner.example[203.0.113.10]:25, delay=0.8, delays=0.1/0/0.3/0.4, dsn=2.0.0, status=sent (250 2.0.0 Ok)\n\
+         Jan  2 09:00:04 mx-out1 postfix/qmgr[1201]: {queue}: removed\n"
+    )
+}
+
+/// The server's kept-open accountant answers exactly what a fresh one-shot
+/// accounting answers: on the first call, after the log grows (a new
+/// disclosure naming a message delivered earlier, a new delivery of a
+/// message an earlier disclosure named), and after the store at that path is
+/// replaced by another.
+#[test]
+fn the_kept_accountant_answers_what_a_fresh_accounting_answers() {
+    use sealtrail::accounting::{Accountant, build};
+    use sealtrail::tlog::Verifier;
+
+    let env = store_with(&[
+        row(
+            "D1",
+            "2026-01-02",
+            "MRN-1",
+            "Clinic A",
+            "treatment summary",
+            "public_health",
+            "",
+            "",
+        ),
+        row(
+            "D2",
+            "2026-01-03",
+            "mrn- 2",
+            "Clinic B",
+            "court order",
+            "judicial",
+            "",
+            "",
+        ),
+        row(
+            "D3",
+            "2026-01-04",
+            "MRN-3",
+            "Clinic C",
+            "care",
+            "tpo",
+            "",
+            "",
+        ),
+    ]);
+    let ingest_csv = |name: &str, rows: &[String]| {
+        let csv = env.dir.path().join(name);
+        fs::write(&csv, format!("{HEADER}{}", rows.join(""))).unwrap();
+        let o = env.ingest(&["--source", "disclosures"], &[&csv]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    let ingest_postfix = |name: &str, text: String| {
+        let log = env.dir.path().join(name);
+        fs::write(&log, text).unwrap();
+        let o = env.ingest(&["--source", "postfix"], &[&log]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    // a delivery sealed before any disclosure names its message
+    ingest_postfix(
+        "early.log",
+        postfix_delivery("3A3303C", "m1@hospital.example", "a@partner.example", false),
+    );
+
+    let store = env.store();
+    let queries = repo().join("queries");
+    let vkey = Verifier::parse(&fs::read_to_string(env.vkey()).unwrap()).unwrap();
+    let keys = [vkey];
+    let kept = Accountant::new(&store, &keys, &queries);
+    let as_of = chrono::NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
+    let patients = ["MRN-1", "MRN-2", "mrn-3", "MRN-4"];
+    let same_as_fresh = |when: &str| -> Vec<sealtrail::accounting::Accounting> {
+        patients
+            .iter()
+            .map(|p| {
+                let k = kept.build(p, as_of, None).unwrap();
+                let f = build(&store, &keys, &queries, p, as_of, None).unwrap();
+                assert_eq!(k, f, "{when}: {p}");
+                k
+            })
+            .collect()
+    };
+    let first = same_as_fresh("first call");
+    assert_eq!(first[0].entries.len(), 1);
+    assert_eq!(first[1].entries.len(), 1, "`mrn- 2` is MRN-2");
+    assert_eq!(first[0].entries[0].transport, None, "no message named yet");
+
+    // the log grows: MRN-1's next disclosure names m1 (delivered earlier, in
+    // plaintext); MRN-4's names m2, delivered later over TLS
+    ingest_csv(
+        "more.csv",
+        &[
+            "D4,2026-01-05,MRN-1,Clinic D,1 Main St,lab results,billing audit,public_health,<m1@hospital.example>,,\n".into(),
+            "D5,2026-01-06,MRN-4,Clinic E,1 Main St,lab results,research,public_health,<m2@hospital.example>,,\n".into(),
+        ],
+    );
+    let grown = same_as_fresh("after new disclosures");
+    assert_eq!(grown[0].entries.len(), 2);
+    assert_eq!(
+        grown[0].entries[1].transport.as_deref(),
+        Some("sent by email without encryption"),
+        "a new disclosure is linked to a delivery sealed before it"
+    );
+    assert_eq!(grown[3].entries[0].transport, None, "m2 not delivered yet");
+    ingest_postfix(
+        "late.log",
+        postfix_delivery("4B4404D", "m2@hospital.example", "e@partner.example", true),
+    );
+    let later = same_as_fresh("after a new delivery");
+    assert_eq!(
+        later[3].entries[0].transport.as_deref(),
+        Some("sent by email, encrypted with TLS 1.3"),
+        "a new delivery is linked to a disclosure sealed before it"
+    );
+    assert!(later[0].checkpoint.size > first[0].checkpoint.size);
+
+    // another store at the same path (same key): read again from the start
+    fs::remove_dir_all(&store).unwrap();
+    ingest_csv(
+        "replaced.csv",
+        &[row(
+            "D9",
+            "2026-01-09",
+            "MRN-4",
+            "Clinic Z",
+            "x",
+            "public_health",
+            "",
+            "",
+        )],
+    );
+    let replaced = same_as_fresh("after the store was replaced");
+    assert!(replaced[0].entries.is_empty());
+    assert_eq!(replaced[3].entries.len(), 1);
+    assert_eq!(replaced[3].entries[0].recipient_name, "Clinic Z");
+}

@@ -9,7 +9,8 @@
 //! `report::letter`; this module decides what it says.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use chrono::{Days, Months, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -18,7 +19,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
 use crate::model::{Kind, Record, Ts, patient_key};
-use crate::query::{Evidence, Param, QueryError, QueryFile, Table};
+use crate::query::{Evidence, Param, QueryError, QueryFile, Refresh, Table};
 use crate::store::{Appender, Reader, StoreError};
 use crate::tlog::{Verifier, proof};
 
@@ -196,7 +197,8 @@ fn transport(plaintext: bool, delivered: bool, tls_min: &str, methods: &str) -> 
     })
 }
 
-/// Builds the accounting for `patient` as of `as_of`.
+/// Builds the accounting for `patient` as of `as_of`, opening the store for
+/// this one answer. A process answering many keeps an [`Accountant`].
 pub fn build(
     store: &Path,
     keys: &[Verifier],
@@ -205,15 +207,151 @@ pub fn build(
     as_of: NaiveDate,
     from: Option<NaiveDate>,
 ) -> Result<Accounting> {
-    let (start, end) = period_for(as_of, from);
     let ev = Evidence::open(store, keys, queries)?;
+    let rows = entry_rows(&ev, queries, patient, as_of, from)?;
+    assemble(&ev, store, &rows, patient, as_of, from)
+}
+
+/// Answers accountings from one DuckDB connection kept open across calls,
+/// re-pinned to the latest checkpoint on each call.
+///
+/// The connection also holds, in its own memory, the part of the views an
+/// accounting can read: every accountable disclosure (schema `acc`, table
+/// `disclosures`) and every delivery of a message one of them names
+/// (`acc.deliveries`). While `queries/accounting_entries.sql` runs, `acc`
+/// comes first on DuckDB's search path, so the same SQL reads those tables
+/// instead of every segment. Its own filters are narrower than theirs, so the
+/// answer is the one the full views give (tested against [`build`]). When the
+/// log grows, only the new leaves are read (the views' `idx` filter lets
+/// DuckDB skip older row groups); a store that is not an extension of the
+/// one seen before is read again from the start.
+pub struct Accountant {
+    store: PathBuf,
+    keys: Vec<Verifier>,
+    queries: PathBuf,
+    kept: Mutex<Option<Evidence>>,
+}
+
+/// The tables of schema `acc`, built from the pinned views.
+const SUBSET_CREATE: &str = "
+CREATE SCHEMA acc;
+CREATE TABLE acc.disclosures AS SELECT * FROM main.disclosures WHERE accountable;
+CREATE TABLE acc.deliveries AS SELECT * FROM main.deliveries
+    WHERE message_id IN (SELECT message_id FROM acc.disclosures WHERE message_id IS NOT NULL);";
+
+/// Their extension by the leaves from `{from}` on: new disclosures; new
+/// deliveries of any disclosure's message.
+const SUBSET_EXTEND: &str = "
+INSERT INTO acc.disclosures SELECT * FROM main.disclosures WHERE accountable AND idx >= {from};
+INSERT INTO acc.deliveries SELECT * FROM main.deliveries
+    WHERE idx >= {from}
+      AND message_id IN (SELECT message_id FROM acc.disclosures WHERE message_id IS NOT NULL);";
+
+/// Older deliveries of messages that only the new disclosures name (run only
+/// when there are such messages: it reads every older delivery).
+const SUBSET_EXTEND_OLDER: &str = "
+INSERT INTO acc.deliveries SELECT * FROM main.deliveries
+    WHERE idx < {from}
+      AND message_id IN (SELECT message_id FROM acc.disclosures
+                         WHERE idx >= {from} AND message_id IS NOT NULL)
+      AND message_id NOT IN (SELECT message_id FROM acc.disclosures
+                             WHERE idx < {from} AND message_id IS NOT NULL);";
+
+impl Accountant {
+    /// An accountant for `store`, trusting checkpoints signed by `keys`.
+    /// Nothing is read until the first accounting.
+    pub fn new(store: &Path, keys: &[Verifier], queries: &Path) -> Accountant {
+        Accountant {
+            store: store.to_path_buf(),
+            keys: keys.to_vec(),
+            queries: queries.to_path_buf(),
+            kept: Mutex::new(None),
+        }
+    }
+
+    /// The accounting for `patient` as of `as_of` (the same as [`build`]),
+    /// against the latest checkpoint.
+    pub fn build(
+        &self,
+        patient: &str,
+        as_of: NaiveDate,
+        from: Option<NaiveDate>,
+    ) -> Result<Accounting> {
+        // The connection is taken out while in use and put back only after
+        // a clean answer, so a failure or panic half-way through leaves
+        // nothing behind (the next call starts afresh); hence a poisoned
+        // lock is safe to use.
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        let current = kept.take();
+        let ev = self.current(current)?;
+        let answer = (|| {
+            ev.execute("search path", "SET search_path = 'acc,main';")?;
+            let rows = entry_rows(&ev, &self.queries, patient, as_of, from);
+            ev.execute("search path", "SET search_path = 'main';")?;
+            assemble(&ev, &self.store, &rows?, patient, as_of, from)
+        })();
+        if answer.is_ok() {
+            *kept = Some(ev);
+        }
+        answer
+    }
+
+    /// The kept connection brought up to the latest checkpoint, or a new one.
+    fn current(&self, kept: Option<Evidence>) -> Result<Evidence> {
+        if let Some(mut ev) = kept {
+            match ev.refresh(&self.store, &self.keys, &self.queries)? {
+                Refresh::Same => return Ok(ev),
+                Refresh::Extended { from } => {
+                    let sql = |t: &str| t.replace("{from}", &from.to_string());
+                    ev.execute("extending the accounting tables", &sql(SUBSET_EXTEND))?;
+                    let named = ev.run(
+                        "new disclosures naming a message",
+                        &sql("SELECT count(*) AS n FROM acc.disclosures \
+                              WHERE idx >= {from} AND message_id IS NOT NULL"),
+                    )?;
+                    if named.num(0, "n") > 0.0 {
+                        ev.execute("extending the accounting tables", &sql(SUBSET_EXTEND_OLDER))?;
+                    }
+                    return Ok(ev);
+                }
+                Refresh::Replaced => {}
+            }
+        }
+        let ev = Evidence::open(&self.store, &self.keys, &self.queries)?;
+        ev.execute("building the accounting tables", SUBSET_CREATE)?;
+        Ok(ev)
+    }
+}
+
+/// The rows of `queries/accounting_entries.sql` for one patient and period.
+fn entry_rows(
+    ev: &Evidence,
+    queries: &Path,
+    patient: &str,
+    as_of: NaiveDate,
+    from: Option<NaiveDate>,
+) -> Result<Table> {
+    let (start, end) = period_for(as_of, from);
     ev.set("patient_key", &Param::Text(patient_key(patient)))?;
     ev.set("period_start", &Param::Time(day_start(start)))?;
     ev.set(
         "period_end",
         &Param::Time(day_start(end.succ_opt().unwrap_or(end))),
     )?;
-    let rows = ev.run_file(&QueryFile::load(queries, "accounting_entries")?)?;
+    Ok(ev.run_file(&QueryFile::load(queries, "accounting_entries")?)?)
+}
+
+/// The accounting from the query's rows: suspensions, series, transport
+/// wording and one inclusion proof per entry.
+fn assemble(
+    ev: &Evidence,
+    store: &Path,
+    rows: &Table,
+    patient: &str,
+    as_of: NaiveDate,
+    from: Option<NaiveDate>,
+) -> Result<Accounting> {
+    let (start, end) = period_for(as_of, from);
     let cp = ev.checkpoint.clone();
     let note = ev.checkpoint_note.clone();
 

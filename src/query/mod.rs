@@ -119,6 +119,21 @@ impl Param {
     }
 }
 
+/// What [`Evidence::refresh`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refresh {
+    /// The checkpoint has not moved.
+    Same,
+    /// The log grew; leaves from `from` on are new, the older ones unchanged.
+    Extended {
+        /// The tree size the views were pinned to before.
+        from: u64,
+    },
+    /// The store at that path is not an extension of the one seen before
+    /// (restored from a backup, replaced): nothing derived from it may be kept.
+    Replaced,
+}
+
 /// The store, as DuckDB views pinned to one checkpoint.
 pub struct Evidence {
     conn: duckdb::Connection,
@@ -159,10 +174,55 @@ impl Evidence {
         let checkpoint = reader.checkpoint(keys)?;
         let manifest = reader.manifest(checkpoint.size, keys)?;
         let conn = duckdb::Connection::open_in_memory().map_err(duck("opening DuckDB"))?;
+        // the metadata cache keeps each segment's footer across queries
+        // (segments never change once sealed), for connections kept open
         conn.execute_batch("SET threads TO 2; SET TimeZone = 'UTC';")
             .or_else(|_| conn.execute_batch("SET threads TO 2;"))
             .map_err(duck("settings"))?;
-        let files: Vec<String> = manifest
+        let _ = conn.execute_batch("SET parquet_metadata_cache = true;");
+        let ev = Evidence {
+            conn,
+            checkpoint,
+            manifest,
+            checkpoint_note,
+        };
+        ev.define_views(&reader, queries)?;
+        Ok(ev)
+    }
+
+    /// Re-pins the views to the store's latest checkpoint, verified with
+    /// `keys`, in the same DuckDB connection (segment footers stay cached).
+    pub fn refresh(&mut self, store: &Path, keys: &[Verifier], queries: &Path) -> Result<Refresh> {
+        let reader = Reader::open(store)?;
+        let note = reader.checkpoint_note()?;
+        if note == self.checkpoint_note {
+            return Ok(Refresh::Same);
+        }
+        let checkpoint = reader.checkpoint(keys)?;
+        let manifest = reader.manifest(checkpoint.size, keys)?;
+        let before = self.checkpoint.size;
+        // Extended only if every segment seen before is still listed,
+        // byte for byte (its SHA-256), at the same place.
+        let old = &self.manifest.segments;
+        let extended = checkpoint.size >= before
+            && manifest.segments.len() >= old.len()
+            && manifest.segments.iter().zip(old).all(|(n, o)| n == o);
+        self.checkpoint = checkpoint;
+        self.manifest = manifest;
+        self.checkpoint_note = note;
+        self.define_views(&reader, queries)?;
+        Ok(if extended {
+            Refresh::Extended { from: before }
+        } else {
+            Refresh::Replaced
+        })
+    }
+
+    /// (Re)defines the views of `<queries>/views.sql` over exactly the
+    /// manifest's segment files, filtered to the checkpoint's tree size.
+    fn define_views(&self, reader: &Reader, queries: &Path) -> Result<()> {
+        let files: Vec<String> = self
+            .manifest
             .segments
             .iter()
             .map(|s| {
@@ -183,30 +243,24 @@ impl Evidence {
                 .iter()
                 .map(|f| format!("\"{}\" {}", f.name(), duck_type(f.data_type())))
                 .collect();
-            conn.execute_batch(&format!(
-                "CREATE TABLE empty_segments ({});",
-                cols.join(", ")
-            ))
-            .map_err(duck("empty store"))?;
+            self.conn
+                .execute_batch(&format!(
+                    "CREATE OR REPLACE TABLE empty_segments ({});",
+                    cols.join(", ")
+                ))
+                .map_err(duck("empty store"))?;
             "empty_segments".to_string()
         } else {
             format!("read_parquet([{}])", files.join(", "))
         };
-        let ev = Evidence {
-            conn,
-            checkpoint,
-            manifest,
-            checkpoint_note,
-        };
-        ev.set("tree_size", &Param::Int(ev.checkpoint.size as i64))?;
+        self.set("tree_size", &Param::Int(self.checkpoint.size as i64))?;
         let views = QueryFile::load(queries, "views")?;
         let sql = views
             .text
             .replace("read_parquet('segments/*.parquet')", &source);
-        ev.conn
+        self.conn
             .execute_batch(&sql)
-            .map_err(duck("queries/views.sql"))?;
-        Ok(ev)
+            .map_err(duck("queries/views.sql"))
     }
 
     /// Sets a DuckDB variable read by the queries with `getvariable(name)`.
@@ -251,5 +305,11 @@ impl Evidence {
     /// Runs a query file.
     pub fn run_file(&self, q: &QueryFile) -> Result<Table> {
         self.run(&format!("queries/{}.sql", q.name), &q.text)
+    }
+
+    /// Runs statements that return nothing (e.g. building derived tables in
+    /// this connection's memory; the store itself is never written).
+    pub fn execute(&self, what: &str, sql: &str) -> Result<()> {
+        self.conn.execute_batch(sql).map_err(duck(what))
     }
 }

@@ -145,6 +145,8 @@ pub struct AppState {
     /// Whether browsers reach the server over HTTPS: its own TLS, or a TLS
     /// proxy in front (`--insecure-http`). Session cookies are then `Secure`.
     pub tls: bool,
+    /// Accountings of disclosures, from one DuckDB connection kept open.
+    pub accountant: crate::accounting::Accountant,
 }
 
 /// Files the server built and keeps in memory for download (packs, sent
@@ -200,6 +202,7 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
         .build()
         .map_err(|e| ServerError::Io(e.to_string()))?;
     let keys = vec![opts.signer.verifier()];
+    let accountant = crate::accounting::Accountant::new(&opts.store, &keys, &opts.config.queries);
     let app = Appender::open_or_create(&opts.store, opts.signer, None)?;
     let metrics = Arc::new(metrics::Metrics::default());
     let wcfg = writer::WriterConfig {
@@ -220,6 +223,7 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
         letters: Kept::new(64),
         sessions: Default::default(),
         tls: opts.tls.is_some() || opts.insecure_http,
+        accountant,
     });
     let router = routes::router(state);
     let result = rt.block_on(async move {

@@ -814,14 +814,9 @@ pub(super) async fn fulfil_request(s: &Arc<AppState>, c: &Caller, id: &str) -> A
                         req.id
                     )));
                 }
-                let acc = crate::accounting::build(
-                    store,
-                    keys,
-                    q,
-                    &req.patient_id,
-                    req.to,
-                    Some(req.from),
-                )?;
+                let acc = st
+                    .accountant
+                    .build(&req.patient_id, req.to, Some(req.from))?;
                 let json = serde_json::to_vec_pretty(&acc).unwrap_or_default();
                 let on = today();
                 let pdf = crate::report::letter::render(&acc, &settings, &on.to_string());
@@ -867,12 +862,10 @@ pub(super) async fn accounting_for(
     let as_of = as_of.unwrap_or_else(today);
     let st = s.clone();
     let p2 = patient.to_string();
-    let acc = tokio::task::spawn_blocking(move || {
-        crate::accounting::build(&st.store, &st.keys, &st.config.queries, &p2, as_of, from)
-    })
-    .await
-    .map_err(|e| ApiError::internal("building the accounting", e))?
-    .map_err(|e| ApiError::internal("building the accounting", e))?;
+    let acc = tokio::task::spawn_blocking(move || st.accountant.build(&p2, as_of, from))
+        .await
+        .map_err(|e| ApiError::internal("building the accounting", e))?
+        .map_err(|e| ApiError::internal("building the accounting", e))?;
     audit(
         s,
         c,
