@@ -604,3 +604,155 @@ fn proofs_are_the_same_with_the_tree_index_intact_missing_or_tampered() {
     assert!(index.join("tree-01.bin").exists());
     assert!(env.verify(&[]).status.success());
 }
+
+/// Flips one bit of one leaf in `seg` (row 3) and returns that leaf's index.
+fn flip_a_leaf_bit(seg: &Path) -> u64 {
+    let b = read_batch(seg);
+    let leaf = b
+        .column_by_name("leaf")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<BinaryArray>()
+        .unwrap();
+    let mut vals: Vec<Vec<u8>> = (0..leaf.len()).map(|i| leaf.value(i).to_vec()).collect();
+    let pos = vals[3].iter().position(|&c| c == b'@').unwrap();
+    vals[3][pos - 1] ^= 1;
+    let col = Arc::new(BinaryArray::from_iter_values(vals.iter()));
+    write_batch(seg, &replace_column(&b, "leaf", col));
+    b.column_by_name("idx")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow::array::UInt64Array>()
+        .unwrap()
+        .value(3)
+}
+
+/// `verify --state`: a second run checks earlier segments by file hash only
+/// and resumes the tree; new segments are read row by row; any change to an
+/// earlier segment, a forged state or a state kept inside the store makes it
+/// fall back to reading everything, so the exact position is still named.
+#[test]
+fn a_verified_state_skips_unchanged_segments_and_never_hides_a_change() {
+    let env = built();
+    let state = env.dir.path().join("verified.state");
+    let st = Env::s(&state);
+    let with_state = ["--state", st.as_str()];
+    let n_before = segments(&env).len();
+
+    let (code, _, first) = verdict(&env, &with_state);
+    assert_eq!(code, 0, "{first}");
+    assert!(!first.contains("earlier"), "{first}");
+    let written = fs::read_to_string(&state).unwrap();
+    assert!(
+        written.starts_with("sealtrail.dev/verified@v1\n"),
+        "{written}"
+    );
+
+    let (code, _, second) = verdict(&env, &with_state);
+    assert_eq!(code, 0, "{second}");
+    assert!(
+        second.contains(&format!("; {n_before} of the segments (")),
+        "{second}"
+    );
+    // the same leaf and segment totals as the full run
+    assert_eq!(
+        first.split(" verified").next(),
+        second.split(" verified").next()
+    );
+
+    // the log grows: only the new segments are read row by row
+    let o = env.ingest(
+        &["--source", "okta", "--seal-every", "5"],
+        &[&fixture("okta/system-log.json")],
+    );
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let n_after = segments(&env).len();
+    assert!(n_after > n_before);
+    let (code, lines, grown) = verdict(&env, &with_state);
+    assert_eq!(code, 0, "{lines:?} {grown}");
+    assert!(
+        grown.contains(&format!("; {n_before} of the segments (")),
+        "{grown}"
+    );
+    assert!(
+        grown.contains(&format!("in {n_after} segments verified")),
+        "{grown}"
+    );
+
+    // an earlier segment changes: everything is read, the leaf is named
+    let kept_state = fs::read_to_string(&state).unwrap();
+    let seg = &segments(&env)[1];
+    let idx = flip_a_leaf_bit(seg);
+    let o = env.verify(&with_state);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(&format!(
+            "modified: {} idx {idx}: leaf bytes do not match leaf_hash",
+            name(seg)
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "not used ({} changed since it was verified)",
+            name(seg)
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("earlier verification"), "{out}");
+    assert_eq!(
+        fs::read_to_string(&state).unwrap(),
+        kept_state,
+        "a failed verification does not rewrite the state"
+    );
+}
+
+#[test]
+fn a_forged_or_misplaced_verified_state_is_not_used() {
+    let env = built();
+    let state = env.dir.path().join("verified.state");
+    let st = Env::s(&state);
+    assert_eq!(verdict(&env, &["--state", st.as_str()]).0, 0);
+    let good = fs::read_to_string(&state).unwrap();
+
+    // a frontier that does not give the state's root
+    let line = good.lines().find(|l| l.starts_with("frontier ")).unwrap();
+    let forged_line = format!(
+        "{} AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        &line[..line.rfind(' ').unwrap()]
+    );
+    fs::write(&state, good.replace(line, &forged_line)).unwrap();
+    let o = env.verify(&["--state", st.as_str()]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("its frontier does not give its root"), "{out}");
+    assert!(!out.contains("earlier verification"), "{out}");
+
+    // a frontier and root that agree, but no signed checkpoint carries that
+    // root: the state is bound to the store's signatures, not to itself
+    let mut forged = sealtrail::verify::VerifiedState::parse(&good).unwrap();
+    let mut f = sealtrail::tlog::merkle::Frontier::new();
+    for i in 0..forged.size {
+        f.push([i as u8; 32]);
+    }
+    forged.frontier = f.nodes().to_vec();
+    forged.root = f.root();
+    fs::write(&state, forged.to_text()).unwrap();
+    let o = env.verify(&["--state", st.as_str()]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("no signed checkpoint of this store has its root"),
+        "{out}"
+    );
+    assert!(!out.contains("earlier verification"), "{out}");
+
+    // kept inside the store: refused whatever it says
+    let inside = env.store().join("verified.state");
+    fs::write(&inside, &good).unwrap();
+    let o = env.verify(&["--state", &Env::s(&inside)]);
+    let out = stdout(&o);
+    assert!(out.contains("it lies inside the store"), "{out}");
+    assert!(!out.contains("earlier verification"), "{out}");
+}

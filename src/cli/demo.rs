@@ -121,6 +121,7 @@ pub fn run(out: &Path, fixtures: &Path) -> Result<ExitCode> {
         queries: &queries,
         reports: &reports,
         signer: Some(&signer),
+        verify_state: None,
     })?;
     sealtrail::store::atomic_write(
         &pack_zip,

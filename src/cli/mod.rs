@@ -109,6 +109,12 @@ enum Command {
         /// A checkpoint trusted from elsewhere (an earlier pack, a witness).
         #[arg(long)]
         trusted_checkpoint: Option<PathBuf>,
+        /// Verified-state file, kept outside the store (FORMAT.md §10.1):
+        /// segments a previous run verified are then checked by their files'
+        /// SHA-256 against the signed manifest only; rewritten when this run
+        /// passes. Without it every row is checked.
+        #[arg(long)]
+        state: Option<PathBuf>,
     },
     /// Print a proof as text.
     Proof {
@@ -190,6 +196,11 @@ enum Command {
         /// Directory of the pack layout (pack.toml).
         #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/reports"))]
         reports: PathBuf,
+        /// Verified-state file written by `sealtrail verify --state` (read
+        /// only): the pack's verification then re-reads row by row only the
+        /// segments sealed since.
+        #[arg(long)]
+        verify_state: Option<PathBuf>,
     },
     /// Patient accounting of disclosures (45 CFR 164.528): request, extend,
     /// fulfil, list, show.
@@ -440,7 +451,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             store,
             vkey,
             trusted_checkpoint,
-        } => verify_cmd(&store, &vkey, trusted_checkpoint.as_deref()),
+            state,
+        } => verify_cmd(
+            &store,
+            &vkey,
+            trusted_checkpoint.as_deref(),
+            state.as_deref(),
+        ),
         Command::Proof { which } => proof_cmd(which),
         Command::VerifyProof {
             vkey,
@@ -471,6 +488,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             key,
             queries,
             reports,
+            verify_state,
         } => pack_cmd(
             &store,
             &vkey,
@@ -482,6 +500,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             key.as_deref(),
             &queries,
             &reports,
+            verify_state.as_deref(),
         ),
         Command::Query {
             store,
@@ -713,7 +732,12 @@ fn ingest_cmd(
     Ok(ExitCode::SUCCESS)
 }
 
-fn verify_cmd(store: &Path, vkey: &Path, trusted: Option<&Path>) -> Result<ExitCode> {
+fn verify_cmd(
+    store: &Path,
+    vkey: &Path,
+    trusted: Option<&Path>,
+    state: Option<&Path>,
+) -> Result<ExitCode> {
     let keys = load_verifiers(vkey)?;
     if !store.join("sealtrail-store").exists() {
         bail!(Usage(format!(
@@ -742,6 +766,8 @@ fn verify_cmd(store: &Path, vkey: &Path, trusted: Option<&Path>) -> Result<ExitC
         &verify::Options {
             trusted_checkpoint,
             progress: Some(&tick),
+            state,
+            write_state: true,
         },
     );
     if let Some(pb) = &pb {
@@ -1003,6 +1029,7 @@ pub(crate) fn pack_cmd(
     key: Option<&Path>,
     queries: &Path,
     reports: &Path,
+    verify_state: Option<&Path>,
 ) -> Result<ExitCode> {
     use sealtrail::report::pack;
     let keys = load_verifiers(vkey)?;
@@ -1037,6 +1064,7 @@ pub(crate) fn pack_cmd(
         queries,
         reports,
         signer: signer.as_ref(),
+        verify_state,
     })?;
     if let Some(pb) = pb {
         pb.finish_and_clear();

@@ -182,6 +182,9 @@ pub struct PackRequest<'a> {
     pub reports: &'a Path,
     /// Signs `manifest.sig` when given.
     pub signer: Option<&'a Signer>,
+    /// A verified-state file (read only, FORMAT.md §10.1): the pack's
+    /// verification re-reads row by row only what was sealed since.
+    pub verify_state: Option<&'a Path>,
 }
 
 /// One file of a pack.
@@ -248,7 +251,14 @@ fn fill(text: &str, vars: &BTreeMap<String, String>) -> String {
 pub fn build(req: &PackRequest<'_>) -> Result<Pack> {
     let layout = Layout::load(req.reports)?;
     // Verification first: its result goes on the cover.
-    let report = verify::verify_store(req.store, req.keys, &verify::Options::default());
+    let report = verify::verify_store(
+        req.store,
+        req.keys,
+        &verify::Options {
+            state: req.verify_state,
+            ..Default::default()
+        },
+    );
     let ev = Evidence::open(req.store, req.keys, req.queries)?;
     let cp = ev.checkpoint.clone();
     let sealed_at = ev.manifest.sealed_at;

@@ -72,6 +72,9 @@ pub struct Config {
     pub auth_failures_per_minute: u32,
     /// Web console sessions end this many minutes after sign-in.
     pub session_minutes: u64,
+    /// Verified-state file (outside the store) that packs read, written by
+    /// a scheduled `sealtrail verify --state` (FORMAT.md §10.1).
+    pub verify_state: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -91,6 +94,7 @@ impl Default for Config {
             reports: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/reports")),
             auth_failures_per_minute: 30,
             session_minutes: 30,
+            verify_state: None,
         }
     }
 }

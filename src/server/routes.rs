@@ -648,6 +648,7 @@ pub(super) async fn build_pack(
             queries: &st.config.queries,
             reports: &st.config.reports,
             signer: None,
+            verify_state: st.config.verify_state.as_deref(),
         })
         .map_err(|e| e.to_string())?;
         crate::report::pack::to_zip(&built, crate::report::pack::sealed_at(&built))

@@ -423,6 +423,22 @@ impl Frontier {
         self.size
     }
 
+    /// The perfect subtrees, (height, hash), largest first.
+    pub fn nodes(&self) -> &[(u32, Hash)] {
+        &self.nodes
+    }
+
+    /// A frontier from its perfect subtrees, largest first; `None` unless
+    /// the heights strictly decrease (they are the binary digits of the size).
+    pub fn from_nodes(nodes: Vec<(u32, Hash)>) -> Option<Frontier> {
+        let ok = nodes.windows(2).all(|w| w[0].0 > w[1].0) && nodes.iter().all(|(h, _)| *h < 64);
+        if !ok {
+            return None;
+        }
+        let size = nodes.iter().map(|(h, _)| 1u64 << h).sum();
+        Some(Frontier { size, nodes })
+    }
+
     /// Appends one leaf hash.
     pub fn push(&mut self, leaf: Hash) {
         let mut h = 0u32;

@@ -19,12 +19,16 @@ use std::path::Path;
 use arrow::array::{Array, BinaryArray, FixedSizeBinaryArray, RecordBatch, UInt64Array};
 use sha2::{Digest, Sha256};
 
+use crate::model::Ts;
 use crate::model::{Kind, Record};
 use crate::store::layout::{Layout, parse_segment_name};
 use crate::store::manifest::{Manifest, SegmentEntry};
 use crate::store::segment;
 use crate::tlog::merkle::{Frontier, Hash, chain_hash, leaf_hash};
 use crate::tlog::{Checkpoint, Note, NoteError, Verifier};
+
+pub mod state;
+pub use state::VerifiedState;
 
 /// The kinds of failure verify reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -116,6 +120,11 @@ pub struct Report {
     pub leaf_bytes: u64,
     /// Segment files checked.
     pub segments: usize,
+    /// Of those, segments whose rows an earlier verification checked (their
+    /// files' SHA-256 was checked against the signed manifest instead).
+    pub earlier_segments: usize,
+    /// Leaves in those segments.
+    pub earlier_rows: u64,
 }
 
 impl Report {
@@ -132,9 +141,17 @@ impl Report {
             .map(|c| format!("checkpoint {} size {}", c.origin, c.size))
             .unwrap_or_else(|| "no valid checkpoint".into());
         if self.ok() {
+            let earlier = if self.earlier_segments > 0 {
+                format!(
+                    "; {} of the segments ({} leaves) by an earlier verification, their files unchanged since (SHA-256 against the signed manifest)",
+                    self.earlier_segments, self.earlier_rows
+                )
+            } else {
+                String::new()
+            };
             format!(
-                "OK: {cp}; {} leaves in {} segments verified (hashes, chain, columns, Merkle root, {} warnings)",
-                self.rows,
+                "OK: {cp}; {} leaves in {} segments verified (hashes, chain, columns, Merkle root, {} warnings){earlier}",
+                self.rows + self.earlier_rows,
                 self.segments,
                 self.warnings.len()
             )
@@ -160,6 +177,14 @@ pub struct Options<'a> {
     pub trusted_checkpoint: Option<String>,
     /// Called with the number of rows verified so far.
     pub progress: Option<&'a dyn Fn(u64)>,
+    /// A verified-state file (FORMAT.md §10.1), outside the store: when it
+    /// still holds, the segments it lists are checked by their files'
+    /// SHA-256 only and the tree resumes from its frontier; otherwise
+    /// (with a warning saying why) everything is checked row by row.
+    pub state: Option<&'a Path>,
+    /// Rewrite `state` after a clean verification (the CLI's `verify`; a
+    /// pack only reads it, so the same state gives the same pack).
+    pub write_state: bool,
 }
 
 struct Ctx<'a> {
@@ -283,6 +308,21 @@ pub fn verify_store(dir: &Path, keys: &[Verifier], opts: &Options<'_>) -> Report
     // 4. Rows, chain, columns; leaf hashes feed the tree.
     let mut tree = TreeCheck::new(&mut cx, &cp, opts.trusted_checkpoint.as_deref());
     let mut coverage: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+    // 4a. What an earlier verification proved, where it still holds.
+    let earlier = opts
+        .state
+        .and_then(|p| earlier_verification(&mut cx, p, dir, &cp, &plan, &tree));
+    let mut prev_chain = [0u8; 32];
+    let mut skip = 0;
+    if let Some(st) = earlier {
+        skip = st.segments.len();
+        prev_chain = st.segments.last().map_or([0u8; 32], |e| e.chain);
+        cx.report.earlier_segments = skip;
+        cx.report.segments = skip;
+        cx.report.earlier_rows = st.size;
+        tree.resume(&st);
+        coverage = st.coverage;
+    }
     // Segments are checked in parallel (each starts from the chain value
     // the manifest signs for the one before it); their leaf hashes then feed
     // the tree in order, which is the only sequential step.
@@ -290,9 +330,8 @@ pub fn verify_store(dir: &Path, keys: &[Verifier], opts: &Options<'_>) -> Report
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 8);
-    let mut prev_chain = [0u8; 32];
     let mut jobs: Vec<(&SegmentEntry, Option<&String>, Hash)> = Vec::new();
-    for (entry, file) in &plan {
+    for (entry, file) in plan.iter().skip(skip) {
         jobs.push((entry, file.as_ref(), prev_chain));
         prev_chain = entry.chain;
     }
@@ -330,14 +369,14 @@ pub fn verify_store(dir: &Path, keys: &[Verifier], opts: &Options<'_>) -> Report
                 cx.report.segments += 1;
             }
             if let Some(p) = opts.progress {
-                p(cx.report.rows);
+                p(cx.report.earlier_rows + cx.report.rows);
             }
         }
     }
     tree.finish(&mut cx, &cp);
 
     // 5. Coverage gaps (warnings, not integrity failures).
-    for (source, hours) in coverage {
+    for (source, hours) in &coverage {
         // hours missing between consecutive observed ones: O(leaves), not O(span)
         let v: Vec<i64> = hours.iter().copied().collect();
         let gaps: i64 = v
@@ -350,7 +389,155 @@ pub fn verify_store(dir: &Path, keys: &[Verifier], opts: &Options<'_>) -> Report
             ));
         }
     }
+
+    // 6. What this verification proved, for the next one.
+    if let (Some(path), true, true) = (opts.state, opts.write_state, cx.report.ok()) {
+        let st = VerifiedState {
+            origin: cp.origin.clone(),
+            size: cp.size,
+            root: cp.root,
+            verified_at: Ts::now(),
+            frontier: tree.frontier.nodes().to_vec(),
+            checkpoints: tree.checked.clone(),
+            segments: plan.into_iter().map(|(e, _)| e).collect(),
+            coverage,
+        };
+        if let Err(e) = st.save(path) {
+            cx.report.warnings.push(format!(
+                "verified-state: {}: not written ({e}); the next verification reads everything again",
+                path.display()
+            ));
+        }
+    }
     cx.report
+}
+
+/// The state at `path` when it still holds for this store: same origin, a
+/// frontier reproducing a root signed by one of the store's checkpoints,
+/// every checkpoint at or below its size already found consistent, its
+/// segments the manifest's first ones, each file present under its name and
+/// hashing to the SHA-256 the manifest signs. Otherwise `None`, with a
+/// warning saying why (no warning when the file does not exist yet).
+fn earlier_verification(
+    cx: &mut Ctx<'_>,
+    path: &Path,
+    store: &Path,
+    cp: &Checkpoint,
+    plan: &[(SegmentEntry, Option<String>)],
+    tree: &TreeCheck,
+) -> Option<VerifiedState> {
+    let refuse = |cx: &mut Ctx<'_>, why: String| {
+        cx.report.warnings.push(format!(
+            "verified-state: {}: not used ({why}); every segment checked row by row",
+            path.display()
+        ));
+    };
+    let inside = |p: &Path| {
+        let dir = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        match (fs::canonicalize(dir), fs::canonicalize(store)) {
+            (Ok(d), Ok(s)) => d.starts_with(s),
+            _ => false,
+        }
+    };
+    if inside(path) {
+        refuse(cx, "it lies inside the store; keep it elsewhere".into());
+        return None;
+    }
+    let st = match VerifiedState::load(path) {
+        Ok(Some(st)) => st,
+        Ok(None) => return None,
+        Err(e) => {
+            refuse(cx, format!("unreadable: {e}"));
+            return None;
+        }
+    };
+    if st.origin != cp.origin || st.size > cp.size {
+        refuse(
+            cx,
+            "it is for another log, or a larger tree than this store signs".into(),
+        );
+        return None;
+    }
+    let Some(frontier) = Frontier::from_nodes(st.frontier.clone()) else {
+        refuse(cx, "its frontier is malformed".into());
+        return None;
+    };
+    if frontier.size() != st.size || frontier.root() != st.root {
+        refuse(cx, "its frontier does not give its root".into());
+        return None;
+    }
+    // the root must be one the store's signed checkpoints carry now
+    if !tree
+        .wanted
+        .get(&st.size)
+        .is_some_and(|l| l.iter().all(|(_, r)| *r == st.root))
+    {
+        refuse(
+            cx,
+            format!(
+                "no signed checkpoint of this store has its root at tree size {}",
+                st.size
+            ),
+        );
+        return None;
+    }
+    for (size, list) in tree.wanted.range(..st.size) {
+        if list
+            .iter()
+            .any(|(_, r)| st.checkpoints.get(size) != Some(r))
+        {
+            refuse(
+                cx,
+                format!("the checkpoint at tree size {size} was not checked by it"),
+            );
+            return None;
+        }
+    }
+    let n = st.segments.len();
+    let covers = st.segments.last().map_or(0, |e| e.last + 1);
+    if covers != st.size
+        || plan.len() < n
+        || plan[..n]
+            .iter()
+            .zip(&st.segments)
+            .any(|((e, f), s)| e != s || f.as_deref() != Some(&s.name))
+    {
+        refuse(cx, "its segments are not this manifest's first ones".into());
+        return None;
+    }
+    // the files, on every core
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    let dir = cx.layout.segments_dir();
+    let changed: Vec<String> = std::thread::scope(|sc| {
+        let handles: Vec<_> = st
+            .segments
+            .chunks(n.div_ceil(threads).max(1))
+            .map(|chunk| {
+                let dir = dir.clone();
+                sc.spawn(move || {
+                    chunk
+                        .iter()
+                        .filter(|e| sha256_file(&dir.join(&e.name)) != Some(e.sha256))
+                        .map(|e| e.name.clone())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|_| vec!["?".into()]))
+            .collect()
+    });
+    if let Some(name) = changed.first() {
+        refuse(cx, format!("segments/{name} changed since it was verified"));
+        return None;
+    }
+    Some(st)
 }
 
 /// Keys introduced by `key_rotation` leaves that lie inside a checkpoint
@@ -460,7 +647,9 @@ fn match_files(cx: &mut Ctx<'_>, manifest: &Manifest) -> Vec<(SegmentEntry, Opti
     let listed: BTreeSet<String> = manifest.segments.iter().map(|s| s.name.clone()).collect();
     for e in &manifest.segments {
         let r = rel("segments", &e.name);
-        if hash_of(&e.name).is_some() {
+        // present under its name: its rows are checked (hashing it here too
+        // would read every segment twice)
+        if dir.join(&e.name).is_file() {
             used.insert(e.name.clone());
             plan.push((e.clone(), Some(e.name.clone())));
             continue;
@@ -516,6 +705,8 @@ fn sha256_file(path: &Path) -> Option<Hash> {
 struct TreeCheck {
     frontier: Frontier,
     broken: bool,
+    // checkpoints whose root the leaves reproduced, by size
+    checked: BTreeMap<u64, Hash>,
     // size -> (file, root) of checkpoints to compare when the tree reaches size
     wanted: BTreeMap<u64, Vec<(String, Hash)>>,
 }
@@ -579,6 +770,7 @@ impl TreeCheck {
         let mut t = TreeCheck {
             frontier: Frontier::new(),
             broken: false,
+            checked: BTreeMap::new(),
             wanted: BTreeMap::new(),
         };
         // size 0 compares the empty root
@@ -588,6 +780,17 @@ impl TreeCheck {
         }
         t.wanted.extend(wanted);
         t
+    }
+
+    /// Continues from what an earlier verification proved (checked by
+    /// `earlier_verification`): its frontier, and its checkpoints as checked.
+    fn resume(&mut self, st: &VerifiedState) {
+        if let Some(f) = Frontier::from_nodes(st.frontier.clone()) {
+            self.frontier = f;
+        }
+        self.wanted.retain(|size, _| *size > st.size);
+        self.checked = st.checkpoints.clone();
+        self.checked.insert(st.size, st.root);
     }
 
     fn push(&mut self, cx: &mut Ctx<'_>, h: Hash) {
@@ -606,6 +809,9 @@ impl TreeCheck {
             return;
         }
         let root = self.frontier.root();
+        if list.iter().all(|(_, want)| *want == root) {
+            self.checked.insert(size, root);
+        }
         for (file, want) in list {
             if root != want {
                 let kind = if file == "checkpoint" {
