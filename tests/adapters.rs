@@ -680,7 +680,7 @@ fn parsing_beforehand_gives_the_same_leaves_as_streaming() {
                     )
                     .unwrap();
                     let mut run = sealtrail::ingest::Ingest::new(&mut app, src, opts);
-                    run.accept_parsed(parsed).unwrap();
+                    run.accept_prepared(parsed).unwrap();
                     run.append_only().unwrap()
                 } else {
                     let mut run = sealtrail::ingest::Ingest::new(&mut app, src, opts);

@@ -4,6 +4,13 @@
 //! `file:line`, a reason naming fields and never values), deduplication via
 //! the appender, coverage leaves, `--strict`, periodic commits and seals, and
 //! the end-of-run summary.
+//!
+//! Work is split in two so that two cores share it: [`prepare`] turns a
+//! parsed record into its leaf bytes and hash (or its quarantine leaf) and
+//! needs no store; [`apply`] is what only the one writer may do (dedupe,
+//! WAL, counts, seals). A file's parser and `prepare` run on the calling
+//! thread while a second thread applies the batches prepared before; the
+//! server prepares request bodies on its blocking pool ([`parse_all`]).
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -14,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use super::{IngestError, MAX_LINE, Parsed, Source, source_by_name};
 use crate::model::{Kind, Record, Ts};
-use crate::store::{Appended, Appender};
+use crate::store::{Appended, Appender, Prepared};
 
 /// Options of an ingest run.
 #[derive(Clone, Debug)]
@@ -90,8 +97,23 @@ impl Summary {
     }
 }
 
-/// A progress callback.
-pub type ProgressFn<'a> = Box<dyn FnMut(&Summary) + 'a>;
+/// A progress callback (called from the thread that appends).
+pub type ProgressFn<'a> = Box<dyn FnMut(&Summary) + Send + 'a>;
+
+/// Records handed from the preparing thread to the appending one at a time.
+const BATCH: usize = 1024;
+
+/// One parsed input record made ready for the writer by [`prepare`].
+pub struct Step(StepKind);
+
+enum StepKind {
+    /// A valid event, with the (source, hour) its coverage counts it under.
+    Event(Prepared, String, i64),
+    /// The quarantine leaf of a bad record, with its `file:line` and reason.
+    Quarantine(Prepared, String, String),
+    /// Read and understood, but not an event.
+    Skip(String),
+}
 
 /// The ingest driver for one source over one or more inputs.
 pub struct Ingest<'a> {
@@ -128,6 +150,8 @@ impl<'a> Ingest<'a> {
     }
 
     /// Ingests one input. `name` is what `input_ref` and errors show.
+    /// Parsing and [`prepare`] run here; a scoped thread applies the
+    /// prepared batches meanwhile, in input order.
     pub fn input(&mut self, input: &mut dyn BufRead, name: &str) -> Result<(), IngestError> {
         let Ingest {
             appender,
@@ -139,42 +163,69 @@ impl<'a> Ingest<'a> {
             progress,
             ..
         } = self;
-        let mut emit = |p: Parsed| -> Result<(), IngestError> {
-            accept(
-                appender,
-                opts,
-                summary,
-                since_seal,
-                hours,
-                name,
-                source_name(summary),
-                p,
-            )?;
-            if summary.read % 10_000 == 0
-                && let Some(cb) = progress.as_mut()
-            {
-                cb(summary);
+        let source_name = summary.source.clone();
+        // Room for about one seal's worth of prepared records, so parsing
+        // goes on while the appender seals (measured: 1.1-1.4x on 2 cores,
+        // for ~200 MiB more at the peak; docs/BENCHMARKS.md).
+        let in_flight = (opts.seal_every / BATCH).clamp(4, 128);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Step>>(in_flight);
+        std::thread::scope(|sc| {
+            let appending = move || -> Result<(), IngestError> {
+                for batch in rx {
+                    for step in batch {
+                        apply(appender, opts, summary, since_seal, hours, step)?;
+                        if summary.read % 10_000 == 0
+                            && let Some(cb) = progress.as_mut()
+                        {
+                            cb(summary);
+                        }
+                    }
+                }
+                Ok(())
+            };
+            let writer = std::thread::Builder::new()
+                .name("sealtrail-append".into())
+                .spawn_scoped(sc, appending)
+                .map_err(|e| IngestError::Io {
+                    file: name.to_string(),
+                    source: e,
+                })?;
+            let mut batch = Vec::with_capacity(BATCH);
+            let parsed = source.parse(input, name, &mut |p| {
+                batch.push(prepare(p, name, &source_name)?);
+                if batch.len() >= BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    // a closed channel means the writer stopped on an error,
+                    // which is returned below instead of this one
+                    tx.send(full).map_err(|_| IngestError::Io {
+                        file: name.to_string(),
+                        source: std::io::Error::other("the writer stopped"),
+                    })?;
+                }
+                Ok(())
+            });
+            if parsed.is_ok() && !batch.is_empty() {
+                let _ = tx.send(batch);
             }
-            Ok(())
-        };
-        source.parse(input, name, &mut emit)
+            drop(tx);
+            match writer.join() {
+                Ok(written) => written.and(parsed),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
     }
 
-    /// Accepts records parsed beforehand by [`parse_all`] (each with the
-    /// input name its `input_ref` shows), exactly as [`Ingest::input`]
-    /// would have: the parsing can then run off the writer's thread.
-    pub fn accept_parsed(&mut self, parsed: Vec<(String, Parsed)>) -> Result<(), IngestError> {
-        for (name, p) in parsed {
-            let source = source_name(&self.summary);
-            accept(
+    /// Applies steps prepared beforehand by [`parse_all`] (on another
+    /// thread), exactly as [`Ingest::input`] would have.
+    pub fn accept_prepared(&mut self, steps: Vec<Step>) -> Result<(), IngestError> {
+        for step in steps {
+            apply(
                 self.appender,
                 &self.opts,
                 &mut self.summary,
                 &mut self.since_seal,
                 &mut self.hours,
-                &name,
-                source,
-                p,
+                step,
             )?;
         }
         Ok(())
@@ -245,17 +296,10 @@ impl<'a> Ingest<'a> {
                 hours,
                 ..
             } = self;
+            let source_name = summary.source.clone();
             let mut emit = |p: Parsed| {
-                accept(
-                    appender,
-                    opts,
-                    summary,
-                    since_seal,
-                    hours,
-                    "(end of input)",
-                    source_name(summary),
-                    p,
-                )
+                let step = prepare(p, "(end of input)", &source_name)?;
+                apply(appender, opts, summary, since_seal, hours, step)
             };
             source.finish(&mut emit)?;
         }
@@ -303,39 +347,20 @@ impl<'a> Ingest<'a> {
     }
 }
 
-fn source_name(s: &Summary) -> String {
-    s.source.clone()
-}
-
-#[allow(clippy::too_many_arguments)]
-fn accept(
-    appender: &mut Appender,
-    opts: &Options,
-    summary: &mut Summary,
-    since_seal: &mut usize,
-    hours: &mut BTreeMap<(String, i64), u64>,
-    file: &str,
-    source: String,
-    p: Parsed,
-) -> Result<(), IngestError> {
-    summary.read += 1;
+/// Makes one parsed record ready for the writer, on any thread: a valid
+/// event is serialised and hashed; a bad record (or one that fails
+/// validation) becomes its quarantine leaf, with `file:line` and a reason
+/// that names fields, never values.
+pub fn prepare(p: Parsed, file: &str, source: &str) -> Result<Step, IngestError> {
     let (line, reason, raw, overlong) = match p {
         Parsed::Event(mut rec, line) => {
             rec.v = crate::model::LEAF_VERSION;
             rec.derive();
             match rec.validate() {
                 Ok(()) => {
-                    let src = rec.source.clone().unwrap_or_else(|| source.clone());
-                    let ts = rec.ts.map(|t| t.0).unwrap_or(0);
-                    match appender.append(*rec)? {
-                        Appended::New(_) => {
-                            summary.sealed += 1;
-                            *hours.entry((src, ts.div_euclid(HOUR) * HOUR)).or_default() += 1;
-                            *since_seal += 1;
-                        }
-                        Appended::Duplicate => summary.duplicates += 1,
-                    }
-                    return maybe_seal(appender, opts, since_seal);
+                    let src = rec.source.clone().unwrap_or_else(|| source.to_string());
+                    let hour = rec.ts.map(|t| t.0).unwrap_or(0).div_euclid(HOUR) * HOUR;
+                    return Ok(Step(StepKind::Event(Prepared::new(*rec)?, src, hour)));
                 }
                 Err(e) => {
                     let raw = rec
@@ -353,19 +378,10 @@ fn accept(
             raw,
             overlong,
         } => (line, reason, raw, overlong),
-        Parsed::Skip { reason, .. } => {
-            *summary.skipped.entry(reason.to_string()).or_default() += 1;
-            return Ok(());
-        }
+        Parsed::Skip { reason, .. } => return Ok(Step(StepKind::Skip(reason.to_string()))),
     };
-    if opts.strict {
-        return Err(IngestError::Strict {
-            input_ref: format!("{file}:{line}"),
-            reason,
-        });
-    }
     let input_ref = format!("{file}:{line}");
-    let mut q = Record::new(Kind::Quarantine, Ts::now(), &source);
+    let mut q = Record::new(Kind::Quarantine, Ts::now(), source);
     q.reason = Some(reason.clone());
     q.input_ref = Some(input_ref.clone());
     let mut id = Sha256::new();
@@ -383,15 +399,52 @@ fn accept(
         id.update(sha);
     }
     q.source_event_id = Some(format!("quarantine:{}", hex::encode(&id.finalize()[..16])));
-    match appender.append(q)? {
-        Appended::New(_) => {
-            *summary.quarantined.entry(reason.clone()).or_default() += 1;
-            if summary.quarantine_refs.len() < 1000 {
-                summary.quarantine_refs.push((input_ref, reason));
-            }
-            *since_seal += 1;
+    Ok(Step(StepKind::Quarantine(
+        Prepared::new(q)?,
+        input_ref,
+        reason,
+    )))
+}
+
+/// What only the writer does with a prepared record: dedupe and append it,
+/// count it, refuse it under `--strict`, seal every `seal_every` records.
+fn apply(
+    appender: &mut Appender,
+    opts: &Options,
+    summary: &mut Summary,
+    since_seal: &mut usize,
+    hours: &mut BTreeMap<(String, i64), u64>,
+    step: Step,
+) -> Result<(), IngestError> {
+    summary.read += 1;
+    match step.0 {
+        StepKind::Skip(reason) => {
+            *summary.skipped.entry(reason).or_default() += 1;
+            return Ok(());
         }
-        Appended::Duplicate => summary.duplicates += 1,
+        StepKind::Event(prepared, src, hour) => match appender.append_prepared(prepared)? {
+            Appended::New(_) => {
+                summary.sealed += 1;
+                *hours.entry((src, hour)).or_default() += 1;
+                *since_seal += 1;
+            }
+            Appended::Duplicate => summary.duplicates += 1,
+        },
+        StepKind::Quarantine(prepared, input_ref, reason) => {
+            if opts.strict {
+                return Err(IngestError::Strict { input_ref, reason });
+            }
+            match appender.append_prepared(prepared)? {
+                Appended::New(_) => {
+                    *summary.quarantined.entry(reason.clone()).or_default() += 1;
+                    if summary.quarantine_refs.len() < 1000 {
+                        summary.quarantine_refs.push((input_ref, reason));
+                    }
+                    *since_seal += 1;
+                }
+                Appended::Duplicate => summary.duplicates += 1,
+            }
+        }
     }
     maybe_seal(appender, opts, since_seal)
 }
@@ -409,22 +462,24 @@ fn maybe_seal(
     Ok(())
 }
 
-/// Parses a whole input with a fresh `source` without touching a store:
-/// every record, bad record and skip, in order, with the input name it was
-/// read under (records the source holds back to the end, like Postfix
-/// deliveries waiting for their TLS line, come under `(end of input)`).
+/// Parses and [`prepare`]s a whole input with a fresh `source` without
+/// touching a store: every record, bad record and skip, in order, under the
+/// input name it was read under (records the source holds back to the end,
+/// like Postfix deliveries waiting for their TLS line, come under
+/// `(end of input)`). [`Ingest::accept_prepared`] then appends them.
 pub fn parse_all(
     mut source: Box<dyn Source>,
     input: &mut dyn BufRead,
     name: &str,
-) -> Result<Vec<(String, Parsed)>, IngestError> {
-    let mut out: Vec<(String, Parsed)> = Vec::new();
+) -> Result<Vec<Step>, IngestError> {
+    let source_name = source.name();
+    let mut out: Vec<Step> = Vec::new();
     source.parse(input, name, &mut |p| {
-        out.push((name.to_string(), p));
+        out.push(prepare(p, name, source_name)?);
         Ok(())
     })?;
     source.finish(&mut |p| {
-        out.push(("(end of input)".to_string(), p));
+        out.push(prepare(p, "(end of input)", source_name)?);
         Ok(())
     })?;
     Ok(out)

@@ -421,7 +421,7 @@ async fn ingest(
                         coverage: false,
                     },
                 );
-                run.accept_parsed(parsed)?;
+                run.accept_prepared(parsed)?;
                 let sum = run.append_only()?;
                 // durable (fsync) before the request is answered
                 app.commit()?;

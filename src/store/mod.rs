@@ -235,6 +235,41 @@ struct Pending {
     hash: Hash,
 }
 
+/// A record made ready for [`Appender::append_prepared`]: versioned,
+/// stamped with its ingestion time, derived, validated, serialised to its
+/// leaf and hashed. Preparing needs no store, so it can run on any thread
+/// while the one writer appends what was prepared before.
+pub struct Prepared {
+    record: Record,
+    leaf: Vec<u8>,
+    hash: Hash,
+    key: Option<[u8; 16]>,
+}
+
+impl Prepared {
+    /// Prepares `record`; fails as [`Appender::append`] would.
+    pub fn new(mut record: Record) -> Result<Prepared> {
+        record.v = LEAF_VERSION;
+        if record.ingested_at.is_none() {
+            record.ingested_at = Some(Ts::now());
+        }
+        record.derive();
+        record.validate()?;
+        let key = match (&record.source, &record.source_event_id) {
+            (Some(s), Some(id)) => Some(dedupe_key(s, id)),
+            _ => None,
+        };
+        let leaf = record.to_leaf();
+        let hash = leaf_hash(&leaf);
+        Ok(Prepared {
+            record,
+            leaf,
+            hash,
+            key,
+        })
+    }
+}
+
 /// The single writer of a store.
 pub struct Appender {
     layout: Layout,
@@ -446,24 +481,25 @@ impl Appender {
 
     /// Validates `record`, skips it if its source event id was seen before,
     /// and appends it to the WAL. Not durable until [`Appender::commit`].
-    pub fn append(&mut self, mut record: Record) -> Result<Appended> {
-        record.v = LEAF_VERSION;
-        if record.ingested_at.is_none() {
-            record.ingested_at = Some(Ts::now());
-        }
-        record.derive();
-        record.validate()?;
-        let key = match (&record.source, &record.source_event_id) {
-            (Some(s), Some(id)) => Some(dedupe_key(s, id)),
-            _ => None,
-        };
+    pub fn append(&mut self, record: Record) -> Result<Appended> {
+        self.append_prepared(Prepared::new(record)?)
+    }
+
+    /// Appends a record prepared beforehand (possibly on another thread):
+    /// skips it if its source event id was seen before, else writes it to
+    /// the WAL. Not durable until [`Appender::commit`].
+    pub fn append_prepared(&mut self, prepared: Prepared) -> Result<Appended> {
+        let Prepared {
+            record,
+            leaf,
+            hash,
+            key,
+        } = prepared;
         if let Some(k) = key
             && !self.dedupe.insert(k)
         {
             return Ok(Appended::Duplicate);
         }
-        let leaf = record.to_leaf();
-        let hash = leaf_hash(&leaf);
         let path = self.layout.wal();
         if let Err(e) = self.wal.append(&leaf, &hash) {
             if let Some(k) = key {
