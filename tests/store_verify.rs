@@ -104,25 +104,7 @@ fn clean_store_verifies() {
 fn modified_leaf_is_named_with_its_index() {
     let env = built();
     let seg = &segments(&env)[1];
-    let b = read_batch(seg);
-    let leaf = b
-        .column_by_name("leaf")
-        .unwrap()
-        .as_any()
-        .downcast_ref::<BinaryArray>()
-        .unwrap();
-    let mut vals: Vec<Vec<u8>> = (0..leaf.len()).map(|i| leaf.value(i).to_vec()).collect();
-    let pos = vals[3].iter().position(|&c| c == b'@').unwrap();
-    vals[3][pos - 1] ^= 1;
-    let idx = b
-        .column_by_name("idx")
-        .unwrap()
-        .as_any()
-        .downcast_ref::<arrow::array::UInt64Array>()
-        .unwrap()
-        .value(3);
-    let col = Arc::new(BinaryArray::from_iter_values(vals.iter()));
-    write_batch(seg, &replace_column(&b, "leaf", col));
+    let idx = flip_a_leaf_bit(seg);
     assert_one(
         &env,
         &[],

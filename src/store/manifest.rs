@@ -27,6 +27,37 @@ pub struct SegmentEntry {
     pub chain: Hash,
 }
 
+impl SegmentEntry {
+    /// `segment <name> <first> <last> <sha256 hex> <chain hex>` (FORMAT.md §8;
+    /// the verified state of §10.1 uses the same line).
+    pub fn line(&self) -> String {
+        format!(
+            "segment {} {} {} {} {}",
+            self.name,
+            self.first,
+            self.last,
+            hex::encode(self.sha256),
+            hex::encode(self.chain)
+        )
+    }
+
+    /// Parses [`SegmentEntry::line`]'s form.
+    pub fn parse_line(l: &str) -> Option<SegmentEntry> {
+        let p: Vec<&str> = l.split(' ').collect();
+        let ["segment", name, first, last, sha, chain] = p[..] else {
+            return None;
+        };
+        let h = |s: &str| -> Option<Hash> { hex::decode(s).ok()?.try_into().ok() };
+        Some(SegmentEntry {
+            name: name.to_string(),
+            first: first.parse().ok()?,
+            last: last.parse().ok()?,
+            sha256: h(sha)?,
+            chain: h(chain)?,
+        })
+    }
+}
+
 /// A manifest body.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Manifest {
@@ -53,14 +84,8 @@ impl Manifest {
             self.sealed_at
         );
         for e in &self.segments {
-            s.push_str(&format!(
-                "segment {} {} {} {} {}\n",
-                e.name,
-                e.first,
-                e.last,
-                hex::encode(e.sha256),
-                hex::encode(e.chain)
-            ));
+            s.push_str(&e.line());
+            s.push('\n');
         }
         s
     }
@@ -90,26 +115,7 @@ impl Manifest {
         let sealed_at = Ts::parse_rfc3339(&field("sealed-at")?).ok_or(bad("manifest sealed-at"))?;
         let mut segments = Vec::new();
         for l in lines {
-            let p: Vec<&str> = l.split(' ').collect();
-            let [tag, name, first, last, sha, chain] = p[..] else {
-                return Err(bad("manifest segment line"));
-            };
-            if tag != "segment" {
-                return Err(bad("manifest segment line"));
-            }
-            let h = |s: &str| -> Result<Hash, NoteError> {
-                hex::decode(s)
-                    .ok()
-                    .and_then(|v| v.try_into().ok())
-                    .ok_or(bad("manifest hash"))
-            };
-            segments.push(SegmentEntry {
-                name: name.to_string(),
-                first: first.parse().map_err(|_| bad("manifest first"))?,
-                last: last.parse().map_err(|_| bad("manifest last"))?,
-                sha256: h(sha)?,
-                chain: h(chain)?,
-            });
+            segments.push(SegmentEntry::parse_line(l).ok_or(bad("manifest segment line"))?);
         }
         Ok(Manifest {
             origin,

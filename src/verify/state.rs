@@ -66,15 +66,7 @@ impl VerifiedState {
             let _ = writeln!(s, "checkpoint {size} {}", B64.encode(root));
         }
         for e in &self.segments {
-            let _ = writeln!(
-                s,
-                "segment {} {} {} {} {}",
-                e.name,
-                e.first,
-                e.last,
-                hex::encode(e.sha256),
-                hex::encode(e.chain)
-            );
+            let _ = writeln!(s, "{}", e.line());
         }
         for (source, hours) in &self.coverage {
             // runs of consecutive hours: a few lines per source, not one per hour
@@ -115,7 +107,6 @@ impl VerifiedState {
             }
         };
         let hash = |s: &str| -> Option<Hash> { B64.decode(s).ok()?.try_into().ok() };
-        let hex32 = |s: &str| -> Option<Hash> { hex::decode(s).ok()?.try_into().ok() };
         let origin = next("origin")?;
         let size = next("size")?.parse().map_err(|_| "the size".to_string())?;
         let root = hash(&next("root")?).ok_or("the root")?;
@@ -143,19 +134,9 @@ impl VerifiedState {
                         hash(root).ok_or_else(bad)?,
                     );
                 }
-                ["segment", ..] => {
-                    let q: Vec<&str> = l.split(' ').collect();
-                    let [_, name, first, last, sha, chain] = q[..] else {
-                        return Err(bad());
-                    };
-                    st.segments.push(SegmentEntry {
-                        name: name.to_string(),
-                        first: first.parse().map_err(|_| bad())?,
-                        last: last.parse().map_err(|_| bad())?,
-                        sha256: hex32(sha).ok_or_else(bad)?,
-                        chain: hex32(chain).ok_or_else(bad)?,
-                    });
-                }
+                ["segment", ..] => st
+                    .segments
+                    .push(SegmentEntry::parse_line(l).ok_or_else(bad)?),
                 ["coverage", start, end, source] => {
                     let (a, b): (i64, i64) = (
                         start.parse().map_err(|_| bad())?,
