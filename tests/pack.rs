@@ -413,4 +413,19 @@ fn query_command_runs_shipped_sql_and_ad_hoc_sql() {
         "SELECT count(*) FROM leaves WHERE kind = 'disclosure' AND accountable",
     );
     assert!(out.contains(&format!("\n{want}\n")), "{out}");
+    // the views' utc_week() is DuckDB's own week truncation in UTC, on every
+    // event and on the edges of the epoch's week
+    let out = ok(&[
+        "query",
+        "--store",
+        s.to_str().unwrap(),
+        "--csv",
+        "SELECT count(*) AS n, count(*) FILTER (WHERE utc_week(ts) <> CAST(date_trunc('week', ts) AS DATE)) AS differ, \
+         utc_week(TIMESTAMPTZ '1969-12-31 23:59:59+00') AS before_epoch, utc_week(TIMESTAMPTZ '1970-01-05 00:00:00+00') AS monday \
+         FROM leaves",
+    ]);
+    let row = out.lines().nth(1).unwrap_or_default().to_string();
+    let n: u64 = row.split(',').next().unwrap().trim().parse().unwrap();
+    assert!(n > 100, "{out}");
+    assert!(row.contains(",0,1969-12-29,1970-01-05"), "{out}");
 }
