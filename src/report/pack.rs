@@ -250,16 +250,27 @@ fn fill(text: &str, vars: &BTreeMap<String, String>) -> String {
 /// Builds a pack in memory.
 pub fn build(req: &PackRequest<'_>) -> Result<Pack> {
     let layout = Layout::load(req.reports)?;
-    // Verification first: its result goes on the cover.
-    let report = verify::verify_store(
-        req.store,
-        req.keys,
-        &verify::Options {
-            state: req.verify_state,
-            ..Default::default()
-        },
-    );
+    // The checkpoint the pack shows is pinned first; the store is then
+    // verified (its result goes on the cover) on other threads while the
+    // queries run, with that checkpoint as a trusted one, so the leaves
+    // the pack shows are among those verified even if a seal comes between.
     let ev = Evidence::open(req.store, req.keys, req.queries)?;
+    let verifying = {
+        let (store, keys) = (req.store.to_path_buf(), req.keys.to_vec());
+        let state = req.verify_state.map(Path::to_path_buf);
+        let pinned = ev.checkpoint_note.clone();
+        std::thread::spawn(move || {
+            verify::verify_store(
+                &store,
+                &keys,
+                &verify::Options {
+                    trusted_checkpoint: Some(pinned),
+                    state: state.as_deref(),
+                    ..Default::default()
+                },
+            )
+        })
+    };
     let cp = ev.checkpoint.clone();
     let sealed_at = ev.manifest.sealed_at;
 
@@ -323,6 +334,9 @@ pub fn build(req: &PackRequest<'_>) -> Result<Pack> {
         .run("coverage in period", "SELECT count(*) FROM coverage WHERE window_start >= getvariable('period_start') AND window_start < getvariable('period_end') AND \"count\" > 0")?
         .num(0, "count_star()")
         > 0.0;
+    let report = verifying
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
 
     let mut results = Vec::new();
     for s in &layout.sections {
