@@ -447,8 +447,9 @@ fn earlier_verification(
         return None;
     }
     let st = match VerifiedState::load(path) {
-        Ok(Some(st)) => st,
-        Ok(None) => return None,
+        // (a state of the empty tree has nothing to spare)
+        Ok(Some(st)) if st.size > 0 => st,
+        Ok(_) => return None,
         Err(e) => {
             refuse(cx, format!("unreadable: {e}"));
             return None;
