@@ -512,6 +512,32 @@ impl Record {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
+    /// Whether the canonical leaf bytes of this record are exactly `leaf`,
+    /// compared while serialising (no copy: verification does this per row).
+    pub fn serialises_to(&self, leaf: &[u8]) -> bool {
+        struct SameAs<'a> {
+            rest: &'a [u8],
+            same: bool,
+        }
+        impl std::io::Write for SameAs<'_> {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                match self.rest.strip_prefix(buf) {
+                    Some(rest) if self.same => self.rest = rest,
+                    _ => self.same = false,
+                }
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut w = SameAs {
+            rest: leaf,
+            same: true,
+        };
+        serde_json::to_writer(&mut w, self).is_ok() && w.same && w.rest.is_empty()
+    }
+
     /// Parses leaf bytes strictly: unknown or duplicate keys are errors, the
     /// record must validate, and re-serialising it must give back exactly the
     /// same bytes, so a leaf can only ever mean one thing.
@@ -521,7 +547,7 @@ impl Record {
             category: format!("{:?}", e.classify()).to_lowercase(),
         })?;
         rec.validate().map_err(LeafError::Model)?;
-        if rec.to_leaf() != leaf {
+        if !rec.serialises_to(leaf) {
             return Err(LeafError::NotCanonical);
         }
         Ok(rec)
@@ -558,6 +584,23 @@ mod tests {
         r.status = Some("delivered".into());
         r.derive();
         r
+    }
+
+    #[test]
+    fn serialising_to_compares_every_byte_and_the_length() {
+        let mut r = delivery();
+        r.raw = Some("line with \"quotes\", a tab\t and é".into());
+        let leaf = r.to_leaf();
+        assert!(r.serialises_to(&leaf));
+        assert!(!r.serialises_to(&leaf[..leaf.len() - 1]), "a prefix");
+        let mut longer = leaf.clone();
+        longer.push(b' ');
+        assert!(!r.serialises_to(&longer), "trailing bytes");
+        for i in [0, leaf.len() / 2, leaf.len() - 1] {
+            let mut changed = leaf.clone();
+            changed[i] ^= 1;
+            assert!(!r.serialises_to(&changed), "byte {i}");
+        }
     }
 
     #[test]
