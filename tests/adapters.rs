@@ -642,7 +642,7 @@ fn strict_stops_at_the_first_bad_vendor_record() {
 
 #[test]
 fn parsing_beforehand_gives_the_same_leaves_as_streaming() {
-    // the server parses off the writer thread (parse_all, then accept_parsed);
+    // the server parses and prepares off the writer thread (parse_all, then accept_prepared);
     // for every source and fixture that must seal exactly what streaming does
     let keyed = Env::new();
     let key = fs::read_to_string(keyed.key()).unwrap();
