@@ -204,7 +204,9 @@ impl<'a> Ingest<'a> {
                 }
                 Ok(())
             });
-            if parsed.is_ok() && !batch.is_empty() {
+            // what was read before an error is appended too, as it was
+            // before the work was split
+            if !batch.is_empty() {
                 let _ = tx.send(batch);
             }
             drop(tx);
