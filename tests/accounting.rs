@@ -759,6 +759,7 @@ fn the_kept_accountant_answers_what_a_fresh_accounting_answers() {
     let vkey = Verifier::parse(&fs::read_to_string(env.vkey()).unwrap()).unwrap();
     let keys = [vkey];
     let kept = Accountant::new(&store, &keys, &queries);
+    kept.warm().unwrap();
     let as_of = chrono::NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
     let patients = ["MRN-1", "MRN-2", "mrn-3", "MRN-4"];
     let same_as_fresh = |when: &str| -> Vec<sealtrail::accounting::Accounting> {

@@ -269,6 +269,15 @@ impl Accountant {
         }
     }
 
+    /// Opens the connection and builds the tables now (the server does it
+    /// at start, so the first patient does not wait for a full scan).
+    pub fn warm(&self) -> Result<()> {
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        let current = kept.take();
+        *kept = Some(self.current(current)?);
+        Ok(())
+    }
+
     /// The accounting for `patient` as of `as_of` (the same as [`build`]),
     /// against the latest checkpoint.
     pub fn build(

@@ -229,6 +229,13 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
         tls: opts.tls.is_some() || opts.insecure_http,
         accountant,
     });
+    // the first accounting would otherwise wait for a scan of every segment
+    let warming = state.clone();
+    std::thread::spawn(move || {
+        if let Err(e) = warming.accountant.warm() {
+            tracing::warn!(error = %e, "accountings: warm-up failed; the first one will build its tables");
+        }
+    });
     let router = routes::router(state);
     let result = rt.block_on(async move {
         let handle = axum_server::Handle::new();
