@@ -11,8 +11,8 @@ use std::io::Write;
 use std::process::Command;
 use std::sync::Arc;
 
-use arrow::array::{Array, BinaryArray, FixedSizeBinaryArray, RecordBatch};
-use common::{Env, bin, duck, fixture, stdout};
+use arrow::array::{BinaryArray, FixedSizeBinaryArray, RecordBatch};
+use common::{Env, bin, duck, fixture, leaf_values, read_batch, stdout};
 use proptest::prelude::*;
 use sealtrail::ingest::{self, Parsed};
 
@@ -117,17 +117,6 @@ fn deep_json_huge_lines_and_extreme_years() {
     assert!(env.verify(&[]).status.success());
 }
 
-fn read_batch(p: &std::path::Path) -> RecordBatch {
-    let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-        fs::File::open(p).unwrap(),
-    )
-    .unwrap()
-    .build()
-    .unwrap();
-    let b: Vec<RecordBatch> = r.map(|x| x.unwrap()).collect();
-    arrow::compute::concat_batches(&b[0].schema(), &b).unwrap()
-}
-
 #[test]
 fn a_leaf_with_duplicate_keys_is_caught_by_verify_even_with_matching_hashes() {
     let env = Env::new();
@@ -143,13 +132,7 @@ fn a_leaf_with_duplicate_keys_is_caught_by_verify_even_with_matching_hashes() {
         .unwrap()
         .path();
     let b = read_batch(&seg);
-    let leaf = b
-        .column_by_name("leaf")
-        .unwrap()
-        .as_any()
-        .downcast_ref::<BinaryArray>()
-        .unwrap();
-    let mut leaves: Vec<Vec<u8>> = (0..leaf.len()).map(|i| leaf.value(i).to_vec()).collect();
+    let mut leaves = leaf_values(&b);
     // leaf 0 now says status twice; recompute its hash and every chain value after it
     let text = String::from_utf8(leaves[0].clone()).unwrap();
     leaves[0] = text

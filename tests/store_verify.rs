@@ -8,9 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BinaryArray, RecordBatch, StringArray, UInt32Array};
-use common::{Env, fixture, ok, run, stdout};
+use common::{Env, fixture, leaf_values, ok, read_batch, run, stdout};
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 /// A store with several segments, built once per test.
 fn built() -> Env {
@@ -34,15 +33,6 @@ fn segments(env: &Env) -> Vec<PathBuf> {
 
 fn name(p: &Path) -> String {
     format!("segments/{}", p.file_name().unwrap().to_string_lossy())
-}
-
-fn read_batch(p: &Path) -> RecordBatch {
-    let r = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(p).unwrap())
-        .unwrap()
-        .build()
-        .unwrap();
-    let batches: Vec<RecordBatch> = r.map(|b| b.unwrap()).collect();
-    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
 }
 
 fn write_batch(p: &Path, b: &RecordBatch) {
@@ -590,13 +580,7 @@ fn proofs_are_the_same_with_the_tree_index_intact_missing_or_tampered() {
 /// Flips one bit of one leaf in `seg` (row 3) and returns that leaf's index.
 fn flip_a_leaf_bit(seg: &Path) -> u64 {
     let b = read_batch(seg);
-    let leaf = b
-        .column_by_name("leaf")
-        .unwrap()
-        .as_any()
-        .downcast_ref::<BinaryArray>()
-        .unwrap();
-    let mut vals: Vec<Vec<u8>> = (0..leaf.len()).map(|i| leaf.value(i).to_vec()).collect();
+    let mut vals = leaf_values(&b);
     let pos = vals[3].iter().position(|&c| c == b'@').unwrap();
     vals[3][pos - 1] ^= 1;
     let col = Arc::new(BinaryArray::from_iter_values(vals.iter()));

@@ -314,13 +314,13 @@ pub fn verify_store(dir: &Path, keys: &[Verifier], opts: &Options<'_>) -> Report
         .and_then(|p| earlier_verification(&mut cx, p, dir, &cp, &plan, &tree));
     let mut prev_chain = [0u8; 32];
     let mut skip = 0;
-    if let Some(st) = earlier {
+    if let Some((st, frontier)) = earlier {
         skip = st.segments.len();
         prev_chain = st.segments.last().map_or([0u8; 32], |e| e.chain);
         cx.report.earlier_segments = skip;
         cx.report.segments = skip;
         cx.report.earlier_rows = st.size;
-        tree.resume(&st);
+        tree.resume(&st, frontier);
         coverage = st.coverage;
     }
     // Segments are checked in parallel (each starts from the chain value
@@ -412,7 +412,7 @@ pub fn verify_store(dir: &Path, keys: &[Verifier], opts: &Options<'_>) -> Report
     cx.report
 }
 
-/// The state at `path` when it still holds for this store: same origin, a
+/// The state at `path`, with its frontier, when it still holds for this store: same origin, a
 /// frontier reproducing a root signed by one of the store's checkpoints,
 /// every checkpoint at or below its size already found consistent, its
 /// segments the manifest's first ones, each file present under its name and
@@ -425,7 +425,7 @@ fn earlier_verification(
     cp: &Checkpoint,
     plan: &[(SegmentEntry, Option<String>)],
     tree: &TreeCheck,
-) -> Option<VerifiedState> {
+) -> Option<(VerifiedState, Frontier)> {
     let refuse = |cx: &mut Ctx<'_>, why: String| {
         cx.report.warnings.push(format!(
             "verified-state: {}: not used ({why}); every segment checked row by row",
@@ -538,7 +538,7 @@ fn earlier_verification(
         refuse(cx, format!("segments/{name} changed since it was verified"));
         return None;
     }
-    Some(st)
+    Some((st, frontier))
 }
 
 /// Keys introduced by `key_rotation` leaves that lie inside a checkpoint
@@ -785,10 +785,8 @@ impl TreeCheck {
 
     /// Continues from what an earlier verification proved (checked by
     /// `earlier_verification`): its frontier, and its checkpoints as checked.
-    fn resume(&mut self, st: &VerifiedState) {
-        if let Some(f) = Frontier::from_nodes(st.frontier.clone()) {
-            self.frontier = f;
-        }
+    fn resume(&mut self, st: &VerifiedState, frontier: Frontier) {
+        self.frontier = frontier;
         self.wanted.retain(|size, _| *size > st.size);
         self.checked = st.checkpoints.clone();
         self.checked.insert(st.size, st.root);

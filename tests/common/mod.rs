@@ -149,3 +149,27 @@ pub fn duck(store: &Path, sql: &str) -> Vec<Vec<String>> {
     }
     out
 }
+
+/// All rows of a segment file as one Arrow batch.
+pub fn read_batch(p: &Path) -> arrow::array::RecordBatch {
+    let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(p).unwrap(),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let batches: Vec<arrow::array::RecordBatch> = r.map(|b| b.unwrap()).collect();
+    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+}
+
+/// The `leaf` column of a segment batch, one byte vector per row.
+pub fn leaf_values(b: &arrow::array::RecordBatch) -> Vec<Vec<u8>> {
+    use arrow::array::{Array, BinaryArray};
+    let leaf = b
+        .column_by_name("leaf")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<BinaryArray>()
+        .unwrap();
+    (0..leaf.len()).map(|i| leaf.value(i).to_vec()).collect()
+}
