@@ -5,12 +5,12 @@
 //! the appender, coverage leaves, `--strict`, periodic commits and seals, and
 //! the end-of-run summary.
 //!
-//! Work is split in two so that two cores share it: [`prepare`] turns a
-//! parsed record into its leaf bytes and hash (or its quarantine leaf) and
-//! needs no store; [`apply`] is what only the one writer may do (dedupe,
-//! WAL, counts, seals). A file's parser and `prepare` run on the calling
-//! thread while a second thread applies the batches prepared before; the
-//! server prepares request bodies on its blocking pool ([`parse_all`]).
+//! Work is split so that cores share it: [`prepare`] turns a parsed record
+//! into its leaf bytes and hash (or its quarantine leaf) and needs no store;
+//! [`apply`] is what only the one writer may do (dedupe, WAL, counts,
+//! seals). A file's parser runs on the calling thread, `prepare` and `apply`
+//! each on a thread of their own; the server prepares request bodies on its
+//! blocking pool ([`parse_all`]).
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -100,7 +100,7 @@ impl Summary {
 /// A progress callback (called from the thread that appends).
 pub type ProgressFn<'a> = Box<dyn FnMut(&Summary) + Send + 'a>;
 
-/// Records handed from the preparing thread to the appending one at a time.
+/// Records handed from one ingest stage to the next at a time.
 const BATCH: usize = 1024;
 
 /// One parsed input record made ready for the writer by [`prepare`].
@@ -150,8 +150,10 @@ impl<'a> Ingest<'a> {
     }
 
     /// Ingests one input. `name` is what `input_ref` and errors show.
-    /// Parsing and [`prepare`] run here; a scoped thread applies the
-    /// prepared batches meanwhile, in input order.
+    /// Three stages, each on its own thread, hand batches on in input
+    /// order: this thread parses, a scoped thread runs [`prepare`] (leaf
+    /// serialisation and hashing, about half of the work per record), and a
+    /// second one applies what was prepared (dedupe, WAL, seals).
     pub fn input(&mut self, input: &mut dyn BufRead, name: &str) -> Result<(), IngestError> {
         let Ingest {
             appender,
@@ -164,15 +166,43 @@ impl<'a> Ingest<'a> {
             ..
         } = self;
         let source_name = summary.source.clone();
-        // Room for about one seal's worth of prepared records, so parsing
-        // goes on while the appender seals (measured: 1.1-1.4x on 2 cores,
-        // for ~200 MiB more at the peak; docs/BENCHMARKS.md).
+        // Room for about one seal's worth of records, so parsing and
+        // preparing go on while the appender seals (measured: 1.1-1.4x on 2
+        // cores, for ~200 MiB more at the peak; docs/BENCHMARKS.md).
         let in_flight = (opts.seal_every / BATCH).clamp(4, 128);
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Step>>(in_flight);
+        let (parsed_tx, parsed_rx) = std::sync::mpsc::sync_channel::<Vec<Parsed>>(in_flight);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Step>, IngestError>>(in_flight);
+        let spawn_error = |e: std::io::Error| IngestError::Io {
+            file: name.to_string(),
+            source: e,
+        };
         std::thread::scope(|sc| {
+            let preparing = move || {
+                for batch in parsed_rx {
+                    let mut steps = Vec::with_capacity(batch.len());
+                    let mut failed = None;
+                    for p in batch {
+                        match prepare(p, name, &source_name) {
+                            Ok(step) => steps.push(step),
+                            Err(e) => {
+                                failed = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    // what was prepared before an error is appended too
+                    if tx.send(Ok(steps)).is_err() {
+                        return;
+                    }
+                    if let Some(e) = failed {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+            };
             let appending = move || -> Result<(), IngestError> {
                 for batch in rx {
-                    for step in batch {
+                    for step in batch? {
                         apply(appender, opts, summary, since_seal, hours, step)?;
                         if summary.read % 10_000 == 0
                             && let Some(cb) = progress.as_mut()
@@ -183,21 +213,22 @@ impl<'a> Ingest<'a> {
                 }
                 Ok(())
             };
+            std::thread::Builder::new()
+                .name("sealtrail-prepare".into())
+                .spawn_scoped(sc, preparing)
+                .map_err(spawn_error)?;
             let writer = std::thread::Builder::new()
                 .name("sealtrail-append".into())
                 .spawn_scoped(sc, appending)
-                .map_err(|e| IngestError::Io {
-                    file: name.to_string(),
-                    source: e,
-                })?;
+                .map_err(spawn_error)?;
             let mut batch = Vec::with_capacity(BATCH);
             let parsed = source.parse(input, name, &mut |p| {
-                batch.push(prepare(p, name, &source_name)?);
+                batch.push(p);
                 if batch.len() >= BATCH {
                     let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                    // a closed channel means the writer stopped on an error,
-                    // which is returned below instead of this one
-                    tx.send(full).map_err(|_| IngestError::Io {
+                    // a closed channel means a later stage stopped on an
+                    // error, which is returned below instead of this one
+                    parsed_tx.send(full).map_err(|_| IngestError::Io {
                         file: name.to_string(),
                         source: std::io::Error::other("the writer stopped"),
                     })?;
@@ -207,9 +238,9 @@ impl<'a> Ingest<'a> {
             // what was read before an error is appended too, as it was
             // before the work was split
             if !batch.is_empty() {
-                let _ = tx.send(batch);
+                let _ = parsed_tx.send(batch);
             }
-            drop(tx);
+            drop(parsed_tx);
             match writer.join() {
                 Ok(written) => written.and(parsed),
                 Err(panic) => std::panic::resume_unwind(panic),
