@@ -722,3 +722,29 @@ fn a_forged_or_misplaced_verified_state_is_not_used() {
     assert!(out.contains("it lies inside the store"), "{out}");
     assert!(!out.contains("earlier verification"), "{out}");
 }
+
+#[test]
+fn a_write_cut_short_leaves_a_temp_file_that_warns_and_the_next_writer_removes() {
+    let env = built();
+    let tmp = env
+        .store()
+        .join("checkpoints")
+        .join("00000000000000099999.tmp");
+    fs::write(&tmp, "half a checkpo").unwrap();
+    let o = env.verify(&[]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "a temp file is not a failure: {out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("warning:")
+            && l.contains("checkpoints/00000000000000099999.tmp")
+            && l.contains("interrupted write")),
+        "{out}"
+    );
+    // any writer's open removes it
+    let store = Env::s(&env.store());
+    let key = Env::s(&env.key());
+    ok(&["seal", "--store", &store, "--key", &key]);
+    assert!(!tmp.exists(), "the writer removed the temp file");
+    let (code, lines, summary) = verdict(&env, &[]);
+    assert_eq!(code, 0, "{lines:?} {summary}");
+}

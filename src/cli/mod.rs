@@ -919,8 +919,10 @@ fn stress_append(
         app.commit()?;
         writeln!(out, "acked {}", n - 1)?;
         out.flush()?;
+        // seals run beside the appends, as in the server
+        app.poll_seal()?;
         if n % seal_every < batch {
-            app.seal()?;
+            app.seal_in_background()?;
         }
     }
 }

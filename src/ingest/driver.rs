@@ -9,8 +9,9 @@
 //! into its leaf bytes and hash (or its quarantine leaf) and needs no store;
 //! [`apply`] is what only the one writer may do (dedupe, WAL, counts,
 //! seals). A file's parser runs on the calling thread, `prepare` and `apply`
-//! each on a thread of their own; the server prepares request bodies on its
-//! blocking pool ([`parse_all`]).
+//! each on a thread of their own, and each periodic seal on another while
+//! appends go on; the server prepares request bodies on its blocking pool
+//! ([`parse_all`]).
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -488,8 +489,11 @@ fn maybe_seal(
     since_seal: &mut usize,
 ) -> Result<(), IngestError> {
     if *since_seal >= opts.seal_every {
-        appender.commit()?;
-        appender.seal()?;
+        // Seals run on a thread of their own while appends go on, one at a
+        // time: if the last one is still running, wait for it (this bounds
+        // the records held in memory when sealing falls behind).
+        appender.finish_seal()?;
+        appender.seal_in_background()?;
         *since_seal = 0;
     }
     Ok(())

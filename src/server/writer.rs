@@ -3,9 +3,12 @@
 //! Request handlers send it closures over a bounded channel; a full channel
 //! is backpressure (the handler answers 503 with Retry-After), so memory
 //! never grows without bound. Each job commits (fsync) before it replies, so
-//! a 202 always means durable. The thread seals every `seal_every` records or
-//! `seal_interval`, appends one coverage leaf per configured source per hour
-//! of ingestion (count 0 included), and seals on shutdown.
+//! a 202 always means durable. Every `seal_every` records or `seal_interval`
+//! the thread starts a seal on a thread of its own and goes on appending (a
+//! request never waits for Parquet encoding); only when a second seal's worth
+//! of records piles up behind a running seal does it wait for that seal.
+//! It appends one coverage leaf per configured source per hour of ingestion
+//! (count 0 included), and seals on shutdown.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,7 +16,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync
 use std::time::{Duration, Instant};
 
 use crate::model::{Kind, Record, Ts};
-use crate::store::Appender;
+use crate::store::{Appender, SealReport};
 
 use super::metrics::Metrics;
 
@@ -93,15 +96,13 @@ pub fn start(
     (WriterHandle { tx }, h)
 }
 
-fn seal(app: &mut Appender, metrics: &Metrics) {
-    if app.pending() == 0 {
-        return;
-    }
-    let t0 = Instant::now();
-    match app.seal() {
-        Ok(Some(cp)) => {
-            metrics.observe_seal(t0.elapsed());
-            metrics.set_tree_size(cp.size);
+/// Records what a finished seal reports, or logs its failure (its records
+/// stay in the WAL and are sealed by the next attempt or on restart).
+fn took_seal(app: &Appender, outcome: crate::store::Result<Option<SealReport>>, metrics: &Metrics) {
+    match outcome {
+        Ok(Some(r)) => {
+            metrics.observe_seal(r.took);
+            metrics.set_tree_size(r.checkpoint.size);
         }
         Ok(None) => {}
         Err(e) => {
@@ -109,6 +110,19 @@ fn seal(app: &mut Appender, metrics: &Metrics) {
         }
     }
     metrics.set_wal_depth(app.pending() as u64);
+}
+
+/// Starts a seal in the background; if one is still running with another
+/// seal's worth of records behind it, waits for it first, so pending
+/// records (held in memory) stay bounded when sealing falls behind.
+fn start_seal(app: &mut Appender, cfg: &WriterConfig, metrics: &Metrics) {
+    if app.sealing() && app.pending() >= 2 * cfg.seal_every.max(1) {
+        let outcome = app.finish_seal();
+        took_seal(app, outcome, metrics);
+    }
+    if let Err(e) = app.seal_in_background() {
+        tracing::error!(error = %e, "seal failed; records stay in the WAL and will be sealed on the next attempt or restart");
+    }
 }
 
 fn emit_coverage(
@@ -144,16 +158,20 @@ fn run(app: &mut Appender, rx: Receiver<Msg>, cfg: &WriterConfig, metrics: &Metr
     let mut last_hour = Ts::now().0.div_euclid(HOUR) * HOUR;
     metrics.set_tree_size(app.size());
     loop {
-        let wait = cfg
+        let mut wait = cfg
             .seal_interval
             .saturating_sub(last_seal.elapsed())
             .max(Duration::from_millis(5));
+        if app.sealing() {
+            // look for the running seal's outcome at least this often
+            wait = wait.min(Duration::from_millis(10));
+        }
         match rx.recv_timeout(wait) {
             Ok(Msg::Run(job)) => {
                 job(app, &mut cov);
                 metrics.set_wal_depth(app.pending() as u64);
                 if app.pending() >= cfg.seal_every {
-                    seal(app, metrics);
+                    start_seal(app, cfg, metrics);
                     last_seal = Instant::now();
                 }
             }
@@ -164,8 +182,10 @@ fn run(app: &mut Appender, rx: Receiver<Msg>, cfg: &WriterConfig, metrics: &Metr
         if now_hour > last_hour {
             emit_coverage(app, &mut cov, cfg, now_hour, &mut last_hour);
         }
+        let outcome = app.poll_seal();
+        took_seal(app, outcome, metrics);
         if last_seal.elapsed() >= cfg.seal_interval {
-            seal(app, metrics);
+            start_seal(app, cfg, metrics);
             last_seal = Instant::now();
         }
     }
@@ -173,5 +193,14 @@ fn run(app: &mut Appender, rx: Receiver<Msg>, cfg: &WriterConfig, metrics: &Metr
     while let Ok(Msg::Run(job)) = rx.try_recv() {
         job(app, &mut cov);
     }
-    seal(app, metrics);
+    let outcome = app.finish_seal();
+    took_seal(app, outcome, metrics);
+    let t0 = Instant::now();
+    let outcome = app.seal().map(|cp| {
+        cp.map(|checkpoint| SealReport {
+            checkpoint,
+            took: t0.elapsed(),
+        })
+    });
+    took_seal(app, outcome, metrics);
 }

@@ -25,6 +25,9 @@ use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use arrow::array::Array;
 use sha2::{Digest, Sha256};
@@ -225,10 +228,12 @@ pub struct Recovery {
     pub replayed: u64,
     /// Bytes cut from a torn WAL tail (never acknowledged).
     pub torn_bytes: u64,
-    /// Segment files of an interrupted seal that were removed.
+    /// Segment files of an interrupted seal, and temp files of other
+    /// interrupted writes, that were removed.
     pub orphans_removed: Vec<String>,
 }
 
+#[derive(Clone)]
 struct Pending {
     record: Record,
     leaf: Vec<u8>,
@@ -274,15 +279,57 @@ impl Prepared {
 pub struct Appender {
     layout: Layout,
     _lock: File,
-    signer: Signer,
+    signer: Arc<Signer>,
     manifest: Manifest,
     frontier: Frontier,
     chain: Hash,
     wal: Wal,
+    /// Records appended since the last seal began, after those in `sealing`.
     pending: Vec<Pending>,
+    /// A seal running on its own thread ([`Appender::seal_in_background`]).
+    sealing: Option<InFlight>,
+    /// How many records at the start of the WAL are sealed already: the WAL
+    /// is rewritten without them only when they outnumber the rest, so a
+    /// seal that finishes while appends go on costs no rewrite of those.
+    wal_sealed: usize,
     dedupe: HashSet<[u8; 16]>,
     /// What was repaired when the store was opened.
     pub recovery: Recovery,
+}
+
+/// A seal on its own thread and the records it seals.
+struct InFlight {
+    batch: Arc<Vec<Pending>>,
+    handle: JoinHandle<Result<SealDone>>,
+    started: Instant,
+}
+
+/// Everything one seal needs, taken from the appender so that it can run on
+/// another thread while appends go on.
+struct SealWork {
+    layout: Layout,
+    signer: Arc<Signer>,
+    manifest: Manifest,
+    frontier: Frontier,
+    chain: Hash,
+    batch: Arc<Vec<Pending>>,
+}
+
+/// What a finished seal hands back to the appender.
+struct SealDone {
+    manifest: Manifest,
+    frontier: Frontier,
+    chain: Hash,
+    cp: Checkpoint,
+}
+
+/// A seal that finished: its checkpoint and how long it took.
+#[derive(Clone, Debug)]
+pub struct SealReport {
+    /// The new checkpoint.
+    pub checkpoint: Checkpoint,
+    /// Time from the seal's start to its commit point.
+    pub took: Duration,
 }
 
 impl Appender {
@@ -362,6 +409,25 @@ impl Appender {
             if orphan {
                 fs::remove_file(entry.path()).map_err(io_err(&entry.path()))?;
                 recovery.orphans_removed.push(name);
+            }
+        }
+
+        // ...and other writes cut short leave temp files beside their target
+        for dir in [
+            layout.root().to_path_buf(),
+            layout.checkpoints_dir(),
+            layout.manifests_dir(),
+            layout.wal_dir(),
+        ] {
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                if name.ends_with(Layout::tmp_suffix()) {
+                    fs::remove_file(entry.path()).map_err(io_err(&entry.path()))?;
+                    recovery.orphans_removed.push(name);
+                }
             }
         }
 
@@ -451,12 +517,14 @@ impl Appender {
         let mut app = Appender {
             layout,
             _lock: lock,
-            signer,
+            signer: Arc::new(signer),
             manifest,
             frontier,
             chain,
             wal,
             pending,
+            sealing: None,
+            wal_sealed: 0,
             dedupe,
             recovery,
         };
@@ -468,14 +536,19 @@ impl Appender {
         Ok(app)
     }
 
+    /// Starts the WAL afresh at the sealed size with the pending records
+    /// (never while a seal is in flight: its records are in the WAL only).
     fn rewrite_wal(&mut self) -> Result<()> {
+        debug_assert!(self.sealing.is_none());
         let path = self.layout.wal();
-        let mut wal = Wal::create(&path, self.frontier.size()).map_err(io_err(&path))?;
-        for p in &self.pending {
-            wal.append(&p.leaf, &p.hash).map_err(io_err(&path))?;
-        }
-        wal.sync().map_err(io_err(&path))?;
-        self.wal = wal;
+        let records: Vec<(&[u8], &Hash)> = self
+            .pending
+            .iter()
+            .map(|p| (p.leaf.as_slice(), &p.hash))
+            .collect();
+        self.wal =
+            Wal::create_with(&path, self.frontier.size(), &records).map_err(io_err(&path))?;
+        self.wal_sealed = 0;
         Ok(())
     }
 
@@ -507,7 +580,7 @@ impl Appender {
             }
             return Err(StoreError::Io { path, source: e });
         }
-        let idx = self.frontier.size() + self.pending.len() as u64;
+        let idx = self.frontier.size() + self.pending() as u64;
         self.pending.push(Pending { record, leaf, hash });
         Ok(Appended::New(idx))
     }
@@ -519,9 +592,14 @@ impl Appender {
         self.wal.sync().map_err(io_err(&path))
     }
 
-    /// Records appended but not yet sealed.
+    /// Records appended but not yet sealed (a seal in flight included).
     pub fn pending(&self) -> usize {
-        self.pending.len()
+        self.sealing.as_ref().map_or(0, |f| f.batch.len()) + self.pending.len()
+    }
+
+    /// Whether a seal is running on its own thread.
+    pub fn sealing(&self) -> bool {
+        self.sealing.is_some()
     }
 
     /// Sealed tree size.
@@ -536,18 +614,208 @@ impl Appender {
 
     /// Seals every pending record: writes one segment, then the manifest,
     /// the kept checkpoint and finally `checkpoint` (the commit point), each
-    /// by temp file, fsync, rename and directory fsync; then restarts the WAL.
-    /// Returns the new checkpoint, or `None` when nothing was pending.
+    /// by temp file, fsync, rename and directory fsync. A seal in flight is
+    /// finished first. Returns the new checkpoint, or `None` when nothing was
+    /// pending.
     pub fn seal(&mut self) -> Result<Option<Checkpoint>> {
+        let earlier = self.finish_seal()?;
+        let Some(work) = self.take_work()? else {
+            return Ok(earlier.map(|r| r.checkpoint));
+        };
+        let batch = Arc::clone(&work.batch);
+        let outcome = work.run();
+        self.complete(batch, outcome).map(Some)
+    }
+
+    /// Starts sealing every pending record on a thread of its own and
+    /// returns at once; appends and commits go on meanwhile. One seal runs
+    /// at a time: returns `false` (and starts nothing) while one is in
+    /// flight or nothing is pending. [`Appender::poll_seal`] or
+    /// [`Appender::finish_seal`] take its outcome.
+    pub fn seal_in_background(&mut self) -> Result<bool> {
+        if self.sealing.is_some() {
+            return Ok(false);
+        }
+        let Some(work) = self.take_work()? else {
+            return Ok(false);
+        };
+        let batch = Arc::clone(&work.batch);
+        match std::thread::Builder::new()
+            .name("sealtrail-seal".into())
+            .spawn(move || work.run())
+        {
+            Ok(handle) => {
+                self.sealing = Some(InFlight {
+                    batch,
+                    handle,
+                    started: Instant::now(),
+                });
+                Ok(true)
+            }
+            Err(e) => {
+                let path = self.layout.segments_dir();
+                self.complete(batch, Err(StoreError::Io { path, source: e }))
+                    .map(|_| false)
+            }
+        }
+    }
+
+    /// Takes the outcome of the seal in flight if it has finished, without
+    /// waiting.
+    pub fn poll_seal(&mut self) -> Result<Option<SealReport>> {
+        match &self.sealing {
+            Some(f) if f.handle.is_finished() => self.finish_seal(),
+            _ => Ok(None),
+        }
+    }
+
+    /// Waits for the seal in flight, if any, and takes its outcome. If it
+    /// failed, its records are pending again (ahead of newer ones) and the
+    /// error is returned; they are still in the WAL either way.
+    pub fn finish_seal(&mut self) -> Result<Option<SealReport>> {
+        let Some(f) = self.sealing.take() else {
+            return Ok(None);
+        };
+        let outcome = f.handle.join().unwrap_or_else(|_| {
+            Err(StoreError::Corrupt {
+                path: self.layout.segments_dir(),
+                what: "the sealing thread panicked; the records stay in the WAL".into(),
+            })
+        });
+        let checkpoint = self.complete(f.batch, outcome)?;
+        Ok(Some(SealReport {
+            checkpoint,
+            took: f.started.elapsed(),
+        }))
+    }
+
+    /// Moves every pending record into the work of one seal (after making
+    /// them durable).
+    fn take_work(&mut self) -> Result<Option<SealWork>> {
+        debug_assert!(self.sealing.is_none());
         if self.pending.is_empty() {
             return Ok(None);
         }
         self.commit()?;
+        Ok(Some(SealWork {
+            layout: self.layout.clone(),
+            signer: Arc::clone(&self.signer),
+            manifest: self.manifest.clone(),
+            frontier: self.frontier.clone(),
+            chain: self.chain,
+            batch: Arc::new(std::mem::take(&mut self.pending)),
+        }))
+    }
+
+    /// Applies a seal's outcome: the new tree on success (and a WAL rewrite
+    /// once its sealed records outnumber the pending ones); the records back
+    /// in front of the pending ones on failure.
+    fn complete(
+        &mut self,
+        batch: Arc<Vec<Pending>>,
+        outcome: Result<SealDone>,
+    ) -> Result<Checkpoint> {
+        match outcome {
+            Ok(done) => {
+                self.manifest = done.manifest;
+                self.frontier = done.frontier;
+                self.chain = done.chain;
+                self.wal_sealed += batch.len();
+                if self.wal_sealed >= self.pending.len() {
+                    self.rewrite_wal()?;
+                }
+                Ok(done.cp)
+            }
+            Err(e) => {
+                let mut back = Arc::try_unwrap(batch).unwrap_or_else(|shared| (*shared).clone());
+                back.append(&mut self.pending);
+                self.pending = back;
+                Err(e)
+            }
+        }
+    }
+
+    /// Rotates the signing key. The new verifier key is recorded as a signed
+    /// `admin` leaf (`action = key_rotation`, `detail` = the new key in
+    /// verifier form), sealed under the old key; that checkpoint and its
+    /// manifest are then co-signed by both keys, and later ones by the new key
+    /// alone. An auditor holding only the old key learns the new one from the
+    /// log itself, and checkpoints signed by the old key stay verifiable.
+    pub fn rotate_key(&mut self, new: Signer, user: Option<&str>) -> Result<Checkpoint> {
+        if new.name() != self.signer.name() {
+            return Err(StoreError::WrongKey {
+                key: new.name().to_string(),
+                store: self.signer.name().to_string(),
+            });
+        }
+        let vkey = new.verifier().to_vkey_string();
+        let mut r = Record::new(crate::model::Kind::Admin, Ts::now(), "sealtrail");
+        r.action = Some("key_rotation".into());
+        r.user = user.map(str::to_string);
+        r.detail = Some(vkey.clone());
+        r.source_event_id = Some(format!("key_rotation:{vkey}"));
+        self.append(r)?;
+        self.commit()?;
+        self.seal()?;
+        let cp = self.checkpoint();
+        write_signed_by(
+            &self.layout,
+            &[self.signer.as_ref(), &new],
+            &self.manifest,
+            &cp,
+        )?;
+        let v = new.verifier();
+        atomic_write(
+            &self
+                .layout
+                .keys_dir()
+                .join(format!("{}.vkey", hex::encode(v.id()))),
+            format!("{vkey}\n").as_bytes(),
+        )?;
+        atomic_write(
+            &self.layout.marker(),
+            format!("{STORE_VERSION}\norigin {}\nvkey {vkey}\n", new.name()).as_bytes(),
+        )?;
+        self.signer = Arc::new(new);
+        Ok(cp)
+    }
+
+    /// The latest signed checkpoint.
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            origin: self.signer.name().to_string(),
+            size: self.frontier.size(),
+            root: self.frontier.root(),
+        }
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        self.layout.root()
+    }
+}
+
+impl Drop for Appender {
+    /// A seal in flight is let finish (its records are in the WAL either
+    /// way, and the next open recovers from whatever it reached).
+    fn drop(&mut self) {
+        if let Some(f) = self.sealing.take() {
+            let _ = f.handle.join();
+        }
+    }
+}
+
+impl SealWork {
+    /// Writes the segment, extends the leaf-hash and tree indexes, and
+    /// commits the signed manifest and checkpoint. Touches no state of the
+    /// appender, so it may run beside appends.
+    fn run(&self) -> Result<SealDone> {
+        let pending = self.batch.as_slice();
         let first = self.frontier.size();
-        let last = first + self.pending.len() as u64 - 1;
+        let last = first + pending.len() as u64 - 1;
         let mut chain = self.chain;
-        let mut sealed = Vec::with_capacity(self.pending.len());
-        for p in &self.pending {
+        let mut sealed = Vec::with_capacity(pending.len());
+        for p in pending {
             chain = chain_hash(&chain, &p.hash);
             sealed.push(segment::SealedLeaf {
                 record: &p.record,
@@ -580,21 +848,21 @@ impl Appender {
                 .create(true)
                 .open(&idx_path)
                 .map_err(io_err(&idx_path))?;
-            let mut buf = Vec::with_capacity(self.pending.len() * 32);
-            for p in &self.pending {
+            let mut buf = Vec::with_capacity(pending.len() * 32);
+            for p in pending {
                 buf.extend_from_slice(&p.hash);
             }
             f.write_all(&buf).map_err(io_err(&idx_path))?;
             f.sync_data().map_err(io_err(&idx_path))?;
         }
         // the interior nodes too, before the checkpoint that readers trust
-        let new_size = self.frontier.size() + self.pending.len() as u64;
-        tree_index::extend(&self.layout, new_size).map_err(io_err(&self.layout.index_dir()))?;
-
         let mut frontier = self.frontier.clone();
-        for p in &self.pending {
+        for p in pending {
             frontier.push(p.hash);
         }
+        tree_index::extend(&self.layout, frontier.size())
+            .map_err(io_err(&self.layout.index_dir()))?;
+
         let cp = Checkpoint {
             origin: self.signer.name().to_string(),
             size: frontier.size(),
@@ -611,103 +879,44 @@ impl Appender {
             sha256,
             chain,
         });
-        self.write_signed(&manifest, &cp)?;
-
-        self.manifest = manifest;
-        self.frontier = frontier;
-        self.chain = chain;
-        self.pending.clear();
-        self.rewrite_wal()?;
-        Ok(Some(cp))
+        write_signed_by(&self.layout, &[self.signer.as_ref()], &manifest, &cp)?;
+        Ok(SealDone {
+            manifest,
+            frontier,
+            chain,
+            cp,
+        })
     }
+}
 
-    fn write_signed(&self, manifest: &Manifest, cp: &Checkpoint) -> Result<()> {
-        self.write_signed_by(&[&self.signer], manifest, cp)
-    }
-
-    /// Writes the manifest, the kept checkpoint and `checkpoint`, each a
-    /// note with one signature line per signer (co-signing, FORMAT.md §5.4).
-    fn write_signed_by(
-        &self,
-        signers: &[&Signer],
-        manifest: &Manifest,
-        cp: &Checkpoint,
-    ) -> Result<()> {
-        let sign = |text: &str, path: &Path| -> Result<String> {
-            let mut note = String::new();
-            for (i, s) in signers.iter().enumerate() {
-                let one = s.sign_note(text).map_err(|source| StoreError::Note {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-                if i == 0 {
-                    note = one;
-                } else {
-                    note.push_str(&s.signature_line(text));
-                }
+/// Writes the manifest, the kept checkpoint and `checkpoint`, each a note
+/// with one signature line per signer (co-signing, FORMAT.md §5.4).
+fn write_signed_by(
+    layout: &Layout,
+    signers: &[&Signer],
+    manifest: &Manifest,
+    cp: &Checkpoint,
+) -> Result<()> {
+    let sign = |text: &str, path: &Path| -> Result<String> {
+        let mut note = String::new();
+        for (i, s) in signers.iter().enumerate() {
+            let one = s.sign_note(text).map_err(|source| StoreError::Note {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            if i == 0 {
+                note = one;
+            } else {
+                note.push_str(&s.signature_line(text));
             }
-            Ok(note)
-        };
-        let m_path = self.layout.manifest(cp.size);
-        atomic_write(&m_path, sign(&manifest.body(), &m_path)?.as_bytes())?;
-        let note = sign(&cp.body(), &self.layout.checkpoint())?;
-        atomic_write(&self.layout.checkpoint_at(cp.size), note.as_bytes())?;
-        atomic_write(&self.layout.checkpoint(), note.as_bytes())
-    }
-
-    /// Rotates the signing key. The new verifier key is recorded as a signed
-    /// `admin` leaf (`action = key_rotation`, `detail` = the new key in
-    /// verifier form), sealed under the old key; that checkpoint and its
-    /// manifest are then co-signed by both keys, and later ones by the new key
-    /// alone. An auditor holding only the old key learns the new one from the
-    /// log itself, and checkpoints signed by the old key stay verifiable.
-    pub fn rotate_key(&mut self, new: Signer, user: Option<&str>) -> Result<Checkpoint> {
-        if new.name() != self.signer.name() {
-            return Err(StoreError::WrongKey {
-                key: new.name().to_string(),
-                store: self.signer.name().to_string(),
-            });
         }
-        let vkey = new.verifier().to_vkey_string();
-        let mut r = Record::new(crate::model::Kind::Admin, Ts::now(), "sealtrail");
-        r.action = Some("key_rotation".into());
-        r.user = user.map(str::to_string);
-        r.detail = Some(vkey.clone());
-        r.source_event_id = Some(format!("key_rotation:{vkey}"));
-        self.append(r)?;
-        self.commit()?;
-        self.seal()?;
-        let cp = self.checkpoint();
-        self.write_signed_by(&[&self.signer, &new], &self.manifest, &cp)?;
-        let v = new.verifier();
-        atomic_write(
-            &self
-                .layout
-                .keys_dir()
-                .join(format!("{}.vkey", hex::encode(v.id()))),
-            format!("{vkey}\n").as_bytes(),
-        )?;
-        atomic_write(
-            &self.layout.marker(),
-            format!("{STORE_VERSION}\norigin {}\nvkey {vkey}\n", new.name()).as_bytes(),
-        )?;
-        self.signer = new;
-        Ok(cp)
-    }
-
-    /// The latest signed checkpoint.
-    pub fn checkpoint(&self) -> Checkpoint {
-        Checkpoint {
-            origin: self.signer.name().to_string(),
-            size: self.frontier.size(),
-            root: self.frontier.root(),
-        }
-    }
-
-    /// The store directory.
-    pub fn dir(&self) -> &Path {
-        self.layout.root()
-    }
+        Ok(note)
+    };
+    let m_path = layout.manifest(cp.size);
+    atomic_write(&m_path, sign(&manifest.body(), &m_path)?.as_bytes())?;
+    let note = sign(&cp.body(), &layout.checkpoint())?;
+    atomic_write(&layout.checkpoint_at(cp.size), note.as_bytes())?;
+    atomic_write(&layout.checkpoint(), note.as_bytes())
 }
 
 fn create(layout: &Layout, signer: &Signer) -> Result<()> {

@@ -199,20 +199,34 @@ pub fn leaves_to_batch(
 /// well for per-patient and per-period queries.
 pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 
+/// zstd level of every column (docs/BENCHMARKS.md, session 4: level 1 was
+/// both faster and smaller than 3 on the generated logs).
+const ZSTD_LEVEL: i32 = 1;
+
+/// Columns whose values are (nearly) all distinct: a dictionary never pays
+/// off and min/max statistics prune nothing (nor does any query filter on
+/// them), so the writer is spared both.
+const DISTINCT_COLUMNS: &[&str] = &["leaf", "leaf_hash", "chain", "source_event_id"];
+
 fn writer_properties(first_idx: u64) -> WriterProperties {
-    WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_statistics_enabled(EnabledStatistics::Chunk)
-        .set_created_by(format!("sealtrail {}", env!("CARGO_PKG_VERSION")))
-        .set_key_value_metadata(Some(vec![
-            parquet::file::metadata::KeyValue::new(FORMAT_KEY.into(), FORMAT_VALUE.to_string()),
-            parquet::file::metadata::KeyValue::new(
-                "sealtrail.first_idx".into(),
-                first_idx.to_string(),
-            ),
-        ]))
-        .build()
+    let mut b = WriterProperties::builder();
+    for name in DISTINCT_COLUMNS {
+        let col = parquet::schema::types::ColumnPath::from(*name);
+        b = b
+            .set_column_dictionary_enabled(col.clone(), false)
+            .set_column_statistics_enabled(col, EnabledStatistics::None);
+    }
+    b.set_compression(Compression::ZSTD(
+        ZstdLevel::try_new(ZSTD_LEVEL).unwrap_or_default(),
+    ))
+    .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+    .set_statistics_enabled(EnabledStatistics::Chunk)
+    .set_created_by(format!("sealtrail {}", env!("CARGO_PKG_VERSION")))
+    .set_key_value_metadata(Some(vec![
+        parquet::file::metadata::KeyValue::new(FORMAT_KEY.into(), FORMAT_VALUE.to_string()),
+        parquet::file::metadata::KeyValue::new("sealtrail.first_idx".into(), first_idx.to_string()),
+    ]))
+    .build()
 }
 
 /// Writes one batch as a Parquet file at `path` (not synced; the caller

@@ -36,12 +36,25 @@ pub struct Wal {
 impl Wal {
     /// Creates `path` afresh (via a temp file and rename) with `base`.
     pub fn create(path: &Path, base: u64) -> std::io::Result<Wal> {
+        Wal::create_with(path, base, &[])
+    }
+
+    /// Creates `path` afresh starting at `base` and holding `records`
+    /// (leaf, leaf hash). The records are in the temp file, synced, before
+    /// it replaces the old WAL: a WAL is never, even for an instant, without
+    /// a record that was acknowledged from the one it replaces.
+    pub fn create_with(path: &Path, base: u64, records: &[(&[u8], &Hash)]) -> std::io::Result<Wal> {
         let tmp = path.with_extension("wal.tmp");
         {
-            let mut f = File::create(&tmp)?;
+            let mut f = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
             f.write_all(MAGIC)?;
             f.write_all(&base.to_le_bytes())?;
-            f.sync_all()?;
+            for (leaf, hash) in records {
+                f.write_all(&(leaf.len() as u32).to_le_bytes())?;
+                f.write_all(leaf)?;
+                f.write_all(*hash)?;
+            }
+            f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         }
         std::fs::rename(&tmp, path)?;
         super::fsync_dir(path.parent().unwrap_or(Path::new(".")))?;
@@ -135,5 +148,30 @@ impl Wal {
     /// Whether no record was ever appended.
     pub fn is_empty(&self) -> bool {
         self.bytes <= HEADER_LEN
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rewritten_wal_holds_its_records_as_soon_as_it_is_in_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("current.wal");
+        let leaves: Vec<Vec<u8>> = (0..3).map(|i| format!("leaf {i}").into_bytes()).collect();
+        let hashes: Vec<Hash> = leaves.iter().map(|l| leaf_hash(l)).collect();
+        let records: Vec<(&[u8], &Hash)> = leaves
+            .iter()
+            .zip(&hashes)
+            .map(|(l, h)| (l.as_slice(), h))
+            .collect();
+        // dropped without a sync or append: the records must be there already
+        drop(Wal::create_with(&path, 7, &records).expect("create"));
+        let (_, rec) = Wal::recover(&path).expect("recover");
+        assert_eq!(rec.base, 7);
+        assert_eq!(rec.torn_bytes, 0);
+        let got: Vec<Vec<u8>> = rec.records.into_iter().map(|(l, _)| l).collect();
+        assert_eq!(got, leaves);
     }
 }

@@ -726,6 +726,13 @@ impl TreeCheck {
         kept.sort();
         for name in kept {
             let r = rel("checkpoints", &name);
+            if name.ends_with(Layout::tmp_suffix()) {
+                // a write cut short before its rename: never a checkpoint
+                cx.report.warnings.push(format!(
+                    "{r}: temp file of an interrupted write, not a checkpoint; ignored (the next writer removes it)"
+                ));
+                continue;
+            }
             let (text, _) = cx.open_note(&r);
             let Some(c) = text.and_then(|t| Checkpoint::parse_body(&t).ok()) else {
                 continue;
