@@ -855,12 +855,21 @@ impl SealWork {
             f.write_all(&buf).map_err(io_err(&idx_path))?;
             f.sync_data().map_err(io_err(&idx_path))?;
         }
-        // the interior nodes too, before the checkpoint that readers trust
+        // the interior nodes too, before the checkpoint that readers trust;
+        // the frontier that yields the signed root closes them, so each is
+        // hashed once, in memory (never read back from the cache files)
         let mut frontier = self.frontier.clone();
+        let mut closed: Vec<Vec<Hash>> = Vec::new();
         for p in pending {
-            frontier.push(p.hash);
+            frontier.push_reporting(p.hash, |level, node| {
+                let l = level as usize;
+                if closed.len() < l {
+                    closed.resize_with(l, Vec::new);
+                }
+                closed[l - 1].push(node);
+            });
         }
-        tree_index::extend(&self.layout, frontier.size())
+        tree_index::append(&self.layout, first, frontier.size(), &closed)
             .map_err(io_err(&self.layout.index_dir()))?;
 
         let cp = Checkpoint {

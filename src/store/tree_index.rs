@@ -99,6 +99,40 @@ pub fn extend(layout: &Layout, size: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// Appends the complete nodes a seal closed (`closed[L-1]`: level `L`, in
+/// order, as [`crate::tlog::merkle::Frontier::push_reporting`] reports them)
+/// to a tree index of `old_size` leaves, growing it to `new_size`. If any
+/// level does not hold exactly the old tree's nodes (a cache cut short or
+/// left behind), it is brought to `new_size` by [`extend`] instead, from the
+/// leaf-hash file, which must already hold the new leaves.
+pub fn append(
+    layout: &Layout,
+    old_size: u64,
+    new_size: u64,
+    closed: &[Vec<Hash>],
+) -> io::Result<()> {
+    let fits = (1..64u32).all(|level| {
+        let added = closed.get(level as usize - 1).map_or(0, |v| v.len() as u64);
+        nodes_in(&level_path(layout, level)) == old_size >> level
+            && (old_size >> level) + added == new_size >> level
+    });
+    if !fits {
+        return extend(layout, new_size);
+    }
+    fs::create_dir_all(layout.index_dir())?;
+    for (i, nodes) in closed.iter().enumerate() {
+        if nodes.is_empty() {
+            continue;
+        }
+        let mut out = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(level_path(layout, i as u32 + 1))?;
+        out.write_all(&nodes.concat())?;
+    }
+    Ok(())
+}
+
 /// Reads complete nodes from the index files.
 pub struct TreeIndex {
     paths: Vec<PathBuf>,
@@ -132,6 +166,57 @@ impl Nodes for TreeIndex {
 mod tests {
     use super::*;
     use crate::tlog::merkle;
+
+    fn level_files(layout: &Layout) -> Vec<Vec<u8>> {
+        (0..12)
+            .map(|l| fs::read(level_path(layout, l)).unwrap_or_default())
+            .collect()
+    }
+
+    #[test]
+    fn nodes_closed_by_the_frontier_make_the_same_files_as_extend() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (by_extend, by_append) = (Layout::new(a.path()), Layout::new(b.path()));
+        let leaves: Vec<Hash> = (0..700u32)
+            .map(|i| merkle::leaf_hash(&i.to_be_bytes()))
+            .collect();
+        let mut frontier = merkle::Frontier::new();
+        let mut written = 0;
+        for (k, step) in [1usize, 2, 5, 64, 100, 128, 400].into_iter().enumerate() {
+            let size = (written + step).min(leaves.len());
+            let mut closed: Vec<Vec<Hash>> = Vec::new();
+            for h in &leaves[written..size] {
+                frontier.push_reporting(*h, |level, node| {
+                    let l = level as usize;
+                    if closed.len() < l {
+                        closed.resize_with(l, Vec::new);
+                    }
+                    closed[l - 1].push(node);
+                });
+            }
+            for layout in [&by_extend, &by_append] {
+                fs::create_dir_all(layout.index_dir()).unwrap();
+                let mut f = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(layout.leaf_hashes())
+                    .unwrap();
+                f.write_all(&leaves[written..size].concat()).unwrap();
+            }
+            if k == 4 {
+                // a cache level lost between seals: append falls back to extend
+                fs::remove_file(level_path(&by_append, 2)).unwrap();
+            }
+            extend(&by_extend, size as u64).unwrap();
+            append(&by_append, written as u64, size as u64, &closed).unwrap();
+            written = size;
+            assert_eq!(
+                level_files(&by_append),
+                level_files(&by_extend),
+                "after {size} leaves"
+            );
+        }
+    }
 
     #[test]
     fn extended_in_steps_it_serves_the_same_proofs_as_the_full_tree() {

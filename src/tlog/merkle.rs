@@ -441,6 +441,13 @@ impl Frontier {
 
     /// Appends one leaf hash.
     pub fn push(&mut self, leaf: Hash) {
+        self.push_reporting(leaf, |_, _| {});
+    }
+
+    /// Appends one leaf hash and reports each complete subtree it closes,
+    /// as (level, node): the nodes a tree index adds for this leaf, in
+    /// their order within each level, hashed once for both.
+    pub fn push_reporting(&mut self, leaf: Hash, mut closed: impl FnMut(u32, Hash)) {
         let mut h = 0u32;
         let mut cur = leaf;
         while let Some(&(lh, left)) = self.nodes.last() {
@@ -450,6 +457,7 @@ impl Frontier {
             self.nodes.pop();
             cur = node_hash(&left, &cur);
             h += 1;
+            closed(h, cur);
         }
         self.nodes.push((h, cur));
         self.size += 1;
