@@ -85,6 +85,7 @@ pub fn bench_cmd(
     work: &Path,
     http_seconds: u64,
     accountings: usize,
+    server_seal_every: Option<usize>,
 ) -> Result<ExitCode> {
     let _ = std::fs::remove_dir_all(work);
     std::fs::create_dir_all(work)?;
@@ -375,7 +376,7 @@ pub fn bench_cmd(
 
     // 5. HTTP ingest, 8 concurrent gateways
     if http_seconds > 0 {
-        let (eps, p99) = http_bench(&me, work, http_seconds)?;
+        let (eps, p99) = http_bench(&me, work, http_seconds, server_seal_every)?;
         row(
             &mut rows,
             "5. HTTP ingest, 8 clients (events/s)",
@@ -388,7 +389,12 @@ pub fn bench_cmd(
     Ok(ExitCode::SUCCESS)
 }
 
-fn http_bench(me: &Path, work: &Path, seconds: u64) -> Result<(f64, f64)> {
+fn http_bench(
+    me: &Path,
+    work: &Path,
+    seconds: u64,
+    seal_every: Option<usize>,
+) -> Result<(f64, f64)> {
     use std::io::BufRead;
     let key_dir = work.join("http-keys");
     let _ = Command::new(me)
@@ -397,7 +403,11 @@ fn http_bench(me: &Path, work: &Path, seconds: u64) -> Result<(f64, f64)> {
         .output()?;
     let store = work.join("http-store");
     let cfg = work.join("server.toml");
-    std::fs::write(&cfg, "seal_interval_ms = 1000\nqueue_capacity = 64\n")?;
+    let mut toml = "seal_interval_ms = 1000\nqueue_capacity = 64\n".to_string();
+    if let Some(n) = seal_every {
+        toml.push_str(&format!("seal_every = {n}\n"));
+    }
+    std::fs::write(&cfg, toml)?;
     let mut child = Command::new(me)
         .args(["serve", "--store"])
         .arg(&store)

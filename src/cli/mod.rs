@@ -264,6 +264,10 @@ enum Command {
         /// Patient accountings to time.
         #[arg(long, default_value_t = 1000)]
         accountings: usize,
+        /// The HTTP phase's server seals every N records (default: the
+        /// server's own default), to measure the throughput/latency trade.
+        #[arg(long)]
+        server_seal_every: Option<usize>,
     },
     /// Print the server's OpenAPI document.
     Openapi,
@@ -391,7 +395,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             work,
             http_seconds,
             accountings,
-        } => bench::bench_cmd(events, seed, &work, http_seconds, accountings),
+            server_seal_every,
+        } => bench::bench_cmd(
+            events,
+            seed,
+            &work,
+            http_seconds,
+            accountings,
+            server_seal_every,
+        ),
         Command::Openapi => {
             println!("{}", sealtrail::server::routes::openapi().to_pretty_json()?);
             Ok(ExitCode::SUCCESS)
