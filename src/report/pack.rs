@@ -729,8 +729,12 @@ pub fn to_zip(pack: &Pack, sealed_at: Ts) -> Result<Vec<u8>> {
         dt.second() as u8,
     )
     .unwrap_or_default();
+    // deflate's fastest level: the pack's CSVs reach tens of MB at 10M
+    // events, and zipping them is the serial tail of a pack (level 1 vs the
+    // default 6: docs/BENCHMARKS.md, session 4)
     let opts = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1))
         .last_modified_time(zdt)
         .unix_permissions(0o644);
     let mut zw = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
