@@ -125,9 +125,11 @@ fn bad_lines_are_quarantined_with_position_and_reason() {
             row[1]
         );
     }
-    // reasons never carry values
+    // reasons never carry values (the temp directory's random name is
+    // taken out first: it once held "u2")
+    let shown = out.replace(&env.dir.path().display().to_string(), "<tmp>");
     assert!(
-        !out.contains("yes") && !out.contains("x@y.org") && !out.contains("u2"),
+        !shown.contains("yes") && !shown.contains("x@y.org") && !shown.contains("u2"),
         "{out}"
     );
     // invalid UTF-8 is kept as base64 inside the leaf
