@@ -418,6 +418,7 @@ impl Appender {
             layout.checkpoints_dir(),
             layout.manifests_dir(),
             layout.wal_dir(),
+            layout.keys_dir(),
         ] {
             let Ok(entries) = fs::read_dir(&dir) else {
                 continue;
