@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::fs;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arrow::array::{Array, BinaryArray, FixedSizeBinaryArray, RecordBatch, UInt64Array};
 use sha2::{Digest, Sha256};
@@ -335,44 +336,71 @@ pub fn verify_store(dir: &Path, keys: &[Verifier], opts: &Options<'_>) -> Report
         jobs.push((entry, file.as_ref(), prev_chain));
         prev_chain = entry.chain;
     }
+    // Workers take the next segment as soon as they are free (segments
+    // differ in size), and this thread feeds the tree in order meanwhile;
+    // a worker stays at most a few segments ahead of the tree, so finished
+    // outcomes waiting for an earlier one stay few.
     let (layout, keys) = (cx.layout.clone(), cx.keys);
-    for window in jobs.chunks(threads) {
-        let outcomes: Vec<SegmentOutcome> = std::thread::scope(|sc| {
-            let handles: Vec<_> = window
-                .iter()
-                .map(|(entry, file, start)| {
-                    let layout = layout.clone();
-                    sc.spawn(move || match file {
-                        Some(file) => check_segment(layout, keys, entry, file, *start),
+    let next_job = AtomicUsize::new(0);
+    let consumed = AtomicUsize::new(0);
+    let ahead = 2 * threads;
+    std::thread::scope(|sc| {
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, SegmentOutcome)>();
+        for _ in 0..threads.min(jobs.len()) {
+            let (tx, jobs, layout) = (tx.clone(), &jobs, layout.clone());
+            let (next_job, consumed) = (&next_job, &consumed);
+            sc.spawn(move || {
+                loop {
+                    let j = next_job.fetch_add(1, Ordering::SeqCst);
+                    let Some((entry, file, start)) = jobs.get(j) else {
+                        break;
+                    };
+                    while j >= consumed.load(Ordering::SeqCst) + ahead {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    let outcome = match file {
+                        Some(file) => {
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                check_segment(layout.clone(), keys, entry, file, *start)
+                            }))
+                            .unwrap_or_else(|_| SegmentOutcome::missing())
+                        }
                         // missing: the tree cannot be rebuilt past here
                         None => SegmentOutcome::missing(),
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| SegmentOutcome::missing()))
-                .collect()
-        });
-        for (o, (_, file, _)) in outcomes.into_iter().zip(window) {
-            cx.report.problems.extend(o.report.problems);
-            cx.report.rows += o.report.rows;
-            cx.report.leaf_bytes += o.report.leaf_bytes;
-            tree.broken |= o.broken;
-            for h in o.leaves {
-                tree.push(&mut cx, h);
-            }
-            for (source, hours) in o.coverage {
-                coverage.entry(source).or_default().extend(hours);
-            }
-            if file.is_some() {
-                cx.report.segments += 1;
-            }
-            if let Some(p) = opts.progress {
-                p(cx.report.earlier_rows + cx.report.rows);
+                    };
+                    if tx.send((j, outcome)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut finished: BTreeMap<usize, SegmentOutcome> = BTreeMap::new();
+        for (j, outcome) in rx {
+            finished.insert(j, outcome);
+            let mut want = consumed.load(Ordering::SeqCst);
+            while let Some(o) = finished.remove(&want) {
+                cx.report.problems.extend(o.report.problems);
+                cx.report.rows += o.report.rows;
+                cx.report.leaf_bytes += o.report.leaf_bytes;
+                tree.broken |= o.broken;
+                for h in o.leaves {
+                    tree.push(&mut cx, h);
+                }
+                for (source, hours) in o.coverage {
+                    coverage.entry(source).or_default().extend(hours);
+                }
+                if jobs[want].1.is_some() {
+                    cx.report.segments += 1;
+                }
+                if let Some(p) = opts.progress {
+                    p(cx.report.earlier_rows + cx.report.rows);
+                }
+                want += 1;
+                consumed.store(want, Ordering::SeqCst);
             }
         }
-    }
+    });
     tree.finish(&mut cx, &cp);
 
     // 5. Coverage gaps (warnings, not integrity failures).
