@@ -115,6 +115,9 @@ enum Command {
         /// passes. Without it every row is checked.
         #[arg(long)]
         state: Option<PathBuf>,
+        /// Segments checked at once (default: one per core, at most 8).
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Print a proof as text.
     Proof {
@@ -464,11 +467,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             vkey,
             trusted_checkpoint,
             state,
+            threads,
         } => verify_cmd(
             &store,
             &vkey,
             trusted_checkpoint.as_deref(),
             state.as_deref(),
+            threads,
         ),
         Command::Proof { which } => proof_cmd(which),
         Command::VerifyProof {
@@ -749,6 +754,7 @@ fn verify_cmd(
     vkey: &Path,
     trusted: Option<&Path>,
     state: Option<&Path>,
+    threads: Option<usize>,
 ) -> Result<ExitCode> {
     let keys = load_verifiers(vkey)?;
     if !store.join("sealtrail-store").exists() {
@@ -780,6 +786,7 @@ fn verify_cmd(
             progress: Some(&tick),
             state,
             write_state: true,
+            threads,
         },
     );
     if let Some(pb) = &pb {

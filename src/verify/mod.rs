@@ -186,6 +186,8 @@ pub struct Options<'a> {
     /// Rewrite `state` after a clean verification (the CLI's `verify`; a
     /// pack only reads it, so the same state gives the same pack).
     pub write_state: bool,
+    /// Segments checked at once (default: one per core, at most 8).
+    pub threads: Option<usize>,
 }
 
 struct Ctx<'a> {
@@ -327,9 +329,13 @@ pub fn verify_store(dir: &Path, keys: &[Verifier], opts: &Options<'_>) -> Report
     // Segments are checked in parallel (each starts from the chain value
     // the manifest signs for the one before it); their leaf hashes then feed
     // the tree in order, which is the only sequential step.
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    let threads = opts
+        .threads
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
         .clamp(1, 8);
     let mut jobs: Vec<(&SegmentEntry, Option<&String>, Hash)> = Vec::new();
     for (entry, file) in plan.iter().skip(skip) {
