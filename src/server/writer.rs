@@ -121,7 +121,7 @@ fn start_seal(app: &mut Appender, cfg: &WriterConfig, metrics: &Metrics) {
         took_seal(app, outcome, metrics);
     }
     if let Err(e) = app.seal_in_background() {
-        tracing::error!(error = %e, "seal failed; records stay in the WAL and will be sealed on the next attempt or restart");
+        took_seal(app, Err(e), metrics);
     }
 }
 
