@@ -326,9 +326,8 @@ pub fn verify_store(dir: &Path, keys: &[Verifier], opts: &Options<'_>) -> Report
         tree.resume(&st, frontier);
         coverage = st.coverage;
     }
-    // Segments are checked in parallel (each starts from the chain value
-    // the manifest signs for the one before it); their leaf hashes then feed
-    // the tree in order, which is the only sequential step.
+    // Segments are checked in parallel, each from the chain value the
+    // manifest signs for the one before it.
     let threads = opts
         .threads
         .unwrap_or_else(|| {
@@ -343,9 +342,9 @@ pub fn verify_store(dir: &Path, keys: &[Verifier], opts: &Options<'_>) -> Report
         prev_chain = entry.chain;
     }
     // Workers take the next segment as soon as they are free (segments
-    // differ in size), and this thread feeds the tree in order meanwhile;
-    // a worker stays at most a few segments ahead of the tree, so finished
-    // outcomes waiting for an earlier one stay few.
+    // differ in size), and this thread feeds their leaf hashes to the tree
+    // in order meanwhile, the only sequential step; a worker waits while it
+    // is `ahead` segments past the tree, so few finished outcomes wait.
     let (layout, keys) = (cx.layout.clone(), cx.keys);
     let next_job = AtomicUsize::new(0);
     let consumed = AtomicUsize::new(0);
