@@ -397,24 +397,11 @@ impl Appender {
         let manifest = reader.manifest(cp.size, &[verifier])?;
         let mut recovery = Recovery::default();
 
-        // An interrupted seal leaves segment files the manifest does not list.
-        let listed: HashSet<&str> = manifest.segments.iter().map(|s| s.name.as_str()).collect();
-        for entry in fs::read_dir(layout.segments_dir()).map_err(io_err(&layout.segments_dir()))? {
-            let entry = entry.map_err(io_err(&layout.segments_dir()))?;
-            let name = entry.file_name().to_string_lossy().to_string();
-            let orphan = match layout::parse_segment_name(&name) {
-                Some((first, _)) => first >= cp.size && !listed.contains(name.as_str()),
-                None => name.ends_with(Layout::tmp_suffix()),
-            };
-            if orphan {
-                fs::remove_file(entry.path()).map_err(io_err(&entry.path()))?;
-                recovery.orphans_removed.push(name);
-            }
-        }
-
-        // ...and other writes cut short leave temp files beside their target
+        // A write cut short before its rename leaves a temp file beside its
+        // target, in any of these directories.
         for dir in [
             layout.root().to_path_buf(),
+            layout.segments_dir(),
             layout.checkpoints_dir(),
             layout.manifests_dir(),
             layout.wal_dir(),
@@ -429,6 +416,18 @@ impl Appender {
                     fs::remove_file(entry.path()).map_err(io_err(&entry.path()))?;
                     recovery.orphans_removed.push(name);
                 }
+            }
+        }
+        // An interrupted seal leaves segment files the manifest does not list.
+        let listed: HashSet<&str> = manifest.segments.iter().map(|s| s.name.as_str()).collect();
+        for entry in fs::read_dir(layout.segments_dir()).map_err(io_err(&layout.segments_dir()))? {
+            let entry = entry.map_err(io_err(&layout.segments_dir()))?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            if layout::parse_segment_name(&name)
+                .is_some_and(|(first, _)| first >= cp.size && !listed.contains(name.as_str()))
+            {
+                fs::remove_file(entry.path()).map_err(io_err(&entry.path()))?;
+                recovery.orphans_removed.push(name);
             }
         }
 
