@@ -195,12 +195,7 @@ fn run(app: &mut Appender, rx: Receiver<Msg>, cfg: &WriterConfig, metrics: &Metr
     }
     let outcome = app.finish_seal();
     took_seal(app, outcome, metrics);
-    let t0 = Instant::now();
-    let outcome = app.seal().map(|cp| {
-        cp.map(|checkpoint| SealReport {
-            checkpoint,
-            took: t0.elapsed(),
-        })
-    });
+    start_seal(app, cfg, metrics);
+    let outcome = app.finish_seal();
     took_seal(app, outcome, metrics);
 }
