@@ -390,6 +390,8 @@ fn ingest_seal_verify_and_every_read_route_while_running() {
         .unwrap()
         .json()
         .unwrap();
+    // only the latest two manifests are kept (FORMAT.md §8)
+    assert!((1..=2).contains(&sizes.len()), "manifests kept: {sizes:?}");
     let m = c
         .get(srv.url(&format!("/v1/manifests/{}", sizes.last().unwrap())))
         .bearer_auth(&auditor)
@@ -756,6 +758,13 @@ fn failed_authentications_are_rate_limited_per_address() {
 #[test]
 fn accounting_workflow_letters_and_dashboard_over_the_api() {
     let env = store_with_data();
+    // the default seal interval (minutes): each step must find the one
+    // before it because the step sealed its own leaf before answering
+    std::fs::write(
+        env.dir.path().join("server.toml"),
+        "queue_capacity = 16\nmax_body_bytes = 2000000\n",
+    )
+    .unwrap();
     let srv = Server::start(&env, &[]);
     let c = client();
     let officer = token(&env, &["--role", "officer"]);
@@ -928,4 +937,58 @@ fn accounting_workflow_letters_and_dashboard_over_the_api() {
         get("/v1/dashboard?from=2026-03-31&to=2026-01-01", &officer).status(),
         StatusCode::BAD_REQUEST
     );
+}
+
+#[test]
+fn a_quiet_server_seals_once_the_oldest_record_has_waited_the_interval() {
+    let env = store_with_data();
+    std::fs::write(
+        env.dir.path().join("server.toml"),
+        "seal_interval_ms = 1500\nqueue_capacity = 16\n",
+    )
+    .unwrap();
+    let segments = || {
+        std::fs::read_dir(env.store().join("segments"))
+            .unwrap()
+            .count()
+    };
+    let srv = Server::start(&env, &[]);
+    let c = client();
+    let gw = token(&env, &["--role", "gateway", "--source", "jsonl"]);
+    let auditor = token(&env, &["--role", "auditor"]);
+    let (size0, files0) = (tree_size(&c, &srv, &auditor), segments());
+    let started = Instant::now();
+    // three records, a few hundred milliseconds apart: a trickle
+    for i in 0..3 {
+        let body = format!(
+            "{{\"kind\":\"admin\",\"ts\":\"2026-05-01T00:00:00Z\",\"action\":\"load\",\"source_event_id\":\"quiet-{i}\"}}\n"
+        );
+        let r = c
+            .post(srv.url("/v1/ingest/jsonl"))
+            .bearer_auth(&gw)
+            .body(body)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // acknowledged (durable in the WAL) but not sealed: the oldest has not
+    // waited the interval yet
+    if started.elapsed() < Duration::from_millis(1500) {
+        assert_eq!(tree_size(&c, &srv, &auditor), size0);
+    }
+    // then one seal takes all three: one new segment, not one per tick
+    let t0 = Instant::now();
+    while tree_size(&c, &srv, &auditor) < size0 + 3 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the records were not sealed after the interval"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(tree_size(&c, &srv, &auditor), size0 + 3);
+    assert_eq!(segments(), files0 + 1);
+    srv.stop();
+    let v = env.verify(&[]);
+    assert!(v.status.success(), "{}", common::stderr(&v));
 }

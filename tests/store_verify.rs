@@ -268,36 +268,20 @@ fn rolled_back_checkpoint_is_inconsistent() {
 
 #[test]
 fn full_rollback_is_caught_by_a_trusted_checkpoint() {
+    // An insider restores a backup of the whole directory taken before
+    // later seals: every file in it is genuine.
     let env = built();
+    let backup = env.dir.path().join("backup");
+    copy_dir(&env.store(), &backup);
+    let o = env.ingest(
+        &["--source", "postfix"],
+        &[&fixture("postfix/maillog-rfc5424.log")],
+    );
+    assert!(o.status.success(), "{}", common::stderr(&o));
     let trusted = env.dir.path().join("trusted.checkpoint");
     fs::copy(env.store().join("checkpoint"), &trusted).unwrap();
-    // Roll everything back to the second checkpoint, as an insider would.
-    let dir = env.store().join("checkpoints");
-    let mut kept: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    kept.sort();
-    let keep_size: u64 = kept[1]
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .parse()
-        .unwrap();
-    for k in &kept[2..] {
-        fs::remove_file(k).unwrap();
-        let size = k.file_name().unwrap().to_string_lossy().to_string();
-        fs::remove_file(env.store().join("manifests").join(format!("{size}.note"))).unwrap();
-    }
-    fs::copy(&kept[1], env.store().join("checkpoint")).unwrap();
-    for s in segments(&env) {
-        let first: u64 = s.file_name().unwrap().to_string_lossy()[..20]
-            .parse()
-            .unwrap();
-        if first >= keep_size {
-            fs::remove_file(s).unwrap();
-        }
-    }
+    fs::remove_dir_all(env.store()).unwrap();
+    copy_dir(&backup, &env.store());
     let (code, _, _) = verdict(&env, &[]);
     assert_eq!(
         code, 0,
@@ -309,6 +293,43 @@ fn full_rollback_is_caught_by_a_trusted_checkpoint() {
         &["--trusted-checkpoint", t],
         "inconsistent-checkpoint: trusted checkpoint",
     );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn only_the_latest_two_manifests_are_kept_and_every_checkpoint_is() {
+    // built() sealed every 20 records: many seals
+    let env = built();
+    let names = |d: &str| -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(env.store().join(d))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let checkpoints = names("checkpoints");
+    assert!(checkpoints.len() > 3, "{checkpoints:?}");
+    // the manifests of the last two checkpoints, nothing older
+    let last_two: Vec<String> = checkpoints[checkpoints.len() - 2..]
+        .iter()
+        .map(|c| format!("{c}.note"))
+        .collect();
+    assert_eq!(names("manifests"), last_two);
+    let (code, out, _) = verdict(&env, &[]);
+    assert_eq!(code, 0, "{out:?}");
 }
 
 #[test]

@@ -83,9 +83,8 @@ pub fn bench_cmd(
     events: u64,
     seed: u64,
     work: &Path,
-    http_seconds: u64,
     accountings: usize,
-    server_seal_every: Option<usize>,
+    http: HttpLoad,
 ) -> Result<ExitCode> {
     let _ = std::fs::remove_dir_all(work);
     std::fs::create_dir_all(work)?;
@@ -375,11 +374,14 @@ pub fn bench_cmd(
     }
 
     // 5. HTTP ingest, 8 concurrent gateways
-    if http_seconds > 0 {
-        let (eps, p99) = http_bench(&me, work, http_seconds, server_seal_every)?;
+    if http.seconds > 0 {
+        let (eps, p99) = http_bench(&me, work, &http)?;
         row(
             &mut rows,
-            "5. HTTP ingest, 8 clients (events/s)",
+            &format!(
+                "5. HTTP ingest, 8 clients x {} events (events/s)",
+                http.batch
+            ),
             format!("{eps:.0}, p99 {p99:.0} ms"),
             "-".into(),
             None,
@@ -389,12 +391,18 @@ pub fn bench_cmd(
     Ok(ExitCode::SUCCESS)
 }
 
-fn http_bench(
-    me: &Path,
-    work: &Path,
-    seconds: u64,
-    seal_every: Option<usize>,
-) -> Result<(f64, f64)> {
+/// The HTTP phase's load: 8 closed-loop gateway clients.
+pub struct HttpLoad {
+    /// Seconds of load (0 skips the phase).
+    pub seconds: u64,
+    /// The server's `seal_every` (None: its default).
+    pub seal_every: Option<usize>,
+    /// Events per request.
+    pub batch: usize,
+}
+
+fn http_bench(me: &Path, work: &Path, load: &HttpLoad) -> Result<(f64, f64)> {
+    let (seconds, seal_every, batch) = (load.seconds, load.seal_every, load.batch.max(1));
     use std::io::BufRead;
     let key_dir = work.join("http-keys");
     let _ = Command::new(me)
@@ -444,12 +452,12 @@ fn http_bench(
             let mut lat = Vec::new();
             let mut b = 0u64;
             while Instant::now() < deadline {
-                let body: String = (0..1000).map(|k| format!("{{\"kind\":\"admin\",\"ts\":\"2026-05-01T00:00:00Z\",\"action\":\"load\",\"source_event_id\":\"c{t}-{b}-{k}\"}}\n")).collect();
+                let body: String = (0..batch).map(|k| format!("{{\"kind\":\"admin\",\"ts\":\"2026-05-01T00:00:00Z\",\"action\":\"load\",\"source_event_id\":\"c{t}-{b}-{k}\"}}\n")).collect();
                 let t0 = Instant::now();
                 let ok = post(&addr, &tok, body.as_bytes());
                 if ok {
                     lat.push(t0.elapsed().as_secs_f64() * 1000.0);
-                    n += 1000;
+                    n += batch as u64;
                 }
                 b += 1;
             }

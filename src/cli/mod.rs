@@ -271,6 +271,11 @@ enum Command {
         /// server's own default), to measure the throughput/latency trade.
         #[arg(long)]
         server_seal_every: Option<usize>,
+        /// Events per HTTP request in the HTTP phase (each of the 8 clients
+        /// waits for its 202 before sending the next), to measure how the
+        /// request size trades throughput against latency.
+        #[arg(long, default_value_t = 1000)]
+        http_batch: usize,
     },
     /// Print the server's OpenAPI document.
     Openapi,
@@ -399,13 +404,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             http_seconds,
             accountings,
             server_seal_every,
+            http_batch,
         } => bench::bench_cmd(
             events,
             seed,
             &work,
-            http_seconds,
             accountings,
-            server_seal_every,
+            bench::HttpLoad {
+                seconds: http_seconds,
+                seal_every: server_seal_every,
+                batch: http_batch,
+            },
         ),
         Command::Openapi => {
             println!("{}", sealtrail::server::routes::openapi().to_pretty_json()?);

@@ -272,10 +272,12 @@ impl Evidence {
 
     /// Runs one SQL statement (the last, if several) and returns its rows.
     pub fn run(&self, what: &str, sql: &str) -> Result<Table> {
+        let started = std::time::Instant::now();
         let trimmed = sql.trim().trim_end_matches(';');
         let mut stmt = self.conn.prepare(trimmed).map_err(duck(what))?;
         let batches: Vec<RecordBatch> = stmt.query_arrow([]).map_err(duck(what))?.collect();
         let columns: Vec<String> = stmt.column_names();
+        let duckdb_ms = started.elapsed().as_millis() as u64;
         let mut rows = Vec::new();
         let opts = FormatOptions::default().with_null("");
         for b in &batches {
@@ -299,6 +301,14 @@ impl Evidence {
                 rows.push(fmts.iter().map(|f| f.value(r).to_string()).collect());
             }
         }
+        // names and sizes only: a result's values may be PHI
+        tracing::debug!(
+            query = what,
+            rows = rows.len(),
+            duckdb_ms,
+            ms = started.elapsed().as_millis() as u64,
+            "query ran"
+        );
         Ok(Table { columns, rows })
     }
 

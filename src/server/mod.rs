@@ -46,7 +46,9 @@ pub enum ServerError {
 pub struct Config {
     /// Seal after this many pending records.
     pub seal_every: usize,
-    /// Seal at least this often (milliseconds) when something is pending.
+    /// Seal when the oldest record not yet sealed has waited this long
+    /// (milliseconds). Each seal writes one segment file and one signed
+    /// checkpoint, so on a quiet store this sets how many files a day adds.
     pub seal_interval_ms: u64,
     /// Writer queue capacity (requests); beyond it, 503 with Retry-After.
     pub queue_capacity: usize,
@@ -81,7 +83,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             seal_every: 10_000,
-            seal_interval_ms: 1_000,
+            seal_interval_ms: 300_000,
             queue_capacity: 64,
             max_body_bytes: 32 * 1024 * 1024,
             max_decompressed_bytes: 256 * 1024 * 1024,

@@ -540,7 +540,7 @@ pub(super) async fn segment_bytes(s: &AppState, c: &Caller, name: &str) -> ApiRe
     Ok(bytes)
 }
 
-/// Tree sizes with a signed manifest, ascending.
+/// Tree sizes with a kept signed manifest (the latest two), ascending.
 pub(super) fn manifest_sizes(s: &AppState, c: &Caller) -> ApiResult<Vec<u64>> {
     c.require(&[Role::Auditor])?;
     let dir = crate::store::Layout::new(&s.store).manifests_dir();
@@ -1030,7 +1030,7 @@ async fn segment(State(s): St, c: Caller, Path(name): Path<String>) -> ApiResult
 }
 
 #[utoipa::path(get, path = "/v1/manifests", tag = "integrity",
-    responses((status = 200, body = Vec<u64>, description = "Tree sizes with a signed manifest"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<u64>, description = "Tree sizes with a signed manifest kept: the latest checkpoint's and the one before it (FORMAT.md §8)"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn manifests(State(s): St, c: Caller) -> ApiResult<Json<Vec<u64>>> {
     Ok(Json(manifest_sizes(&s, &c)?))
 }

@@ -3,12 +3,16 @@
 //! Request handlers send it closures over a bounded channel; a full channel
 //! is backpressure (the handler answers 503 with Retry-After), so memory
 //! never grows without bound. Each job commits (fsync) before it replies, so
-//! a 202 always means durable. Every `seal_every` records or `seal_interval`
-//! the thread starts a seal on a thread of its own and goes on appending (a
-//! request never waits for Parquet encoding); only when a second seal's worth
-//! of records piles up behind a running seal does it wait for that seal.
-//! It appends one coverage leaf per configured source per hour of ingestion
-//! (count 0 included), and seals on shutdown.
+//! a 202 always means durable. A seal starts when `seal_every` records wait
+//! or when the oldest waiting record has waited `seal_interval` (a job whose
+//! leaves the next request reads back from the sealed log, such as an
+//! accounting request, seals them itself before it answers: `accounting`). Seals run on a
+//! thread of their own while appends go on (a request never waits for Parquet encoding);
+//! only when a second seal's worth of records piles up behind a running
+//! seal does the writer wait for that seal. Each seal writes one segment,
+//! so the interval, not the traffic, sets how many files a quiet store
+//! gains (docs/SERVER.md). It appends one coverage leaf per configured
+//! source per hour of ingestion (count 0 included), and seals on shutdown.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -76,7 +80,7 @@ pub struct WriterConfig {
     pub capacity: usize,
     /// Seal after this many pending records.
     pub seal_every: usize,
-    /// Seal at least this often when something is pending.
+    /// Seal when the oldest record not yet in a seal has waited this long.
     pub seal_interval: Duration,
     /// Sources that get hourly coverage leaves.
     pub coverage_sources: Vec<String>,
@@ -112,16 +116,30 @@ fn took_seal(app: &Appender, outcome: crate::store::Result<Option<SealReport>>, 
     metrics.set_wal_depth(app.pending() as u64);
 }
 
+/// What [`start_seal`] did.
+enum Start {
+    Started,
+    /// A seal is running (or nothing waits): try again on the next turn.
+    NotYet,
+    /// The seal could not start (logged); its records stay in the WAL.
+    Failed,
+}
+
 /// Starts a seal in the background; if one is still running with another
 /// seal's worth of records behind it, waits for it first, so pending
 /// records (held in memory) stay bounded when sealing falls behind.
-fn start_seal(app: &mut Appender, cfg: &WriterConfig, metrics: &Metrics) {
+fn start_seal(app: &mut Appender, cfg: &WriterConfig, metrics: &Metrics) -> Start {
     if app.sealing() && app.pending() >= 2 * cfg.seal_every.max(1) {
         let outcome = app.finish_seal();
         took_seal(app, outcome, metrics);
     }
-    if let Err(e) = app.seal_in_background() {
-        took_seal(app, Err(e), metrics);
+    match app.seal_in_background() {
+        Ok(true) => Start::Started,
+        Ok(false) => Start::NotYet,
+        Err(e) => {
+            took_seal(app, Err(e), metrics);
+            Start::Failed
+        }
     }
 }
 
@@ -154,13 +172,16 @@ fn emit_coverage(
 
 fn run(app: &mut Appender, rx: Receiver<Msg>, cfg: &WriterConfig, metrics: &Metrics) {
     let mut cov = Coverage::default();
-    let mut last_seal = Instant::now();
+    // when the oldest record not yet in a seal was appended (the interval
+    // counts from it, so a quiet store does not seal on every tick)
+    let mut waiting_since: Option<Instant> = None;
     let mut last_hour = Ts::now().0.div_euclid(HOUR) * HOUR;
     metrics.set_tree_size(app.size());
     loop {
-        let mut wait = cfg
-            .seal_interval
-            .saturating_sub(last_seal.elapsed())
+        let mut wait = waiting_since
+            .map_or(cfg.seal_interval, |t| {
+                cfg.seal_interval.saturating_sub(t.elapsed())
+            })
             .max(Duration::from_millis(5));
         if app.sealing() {
             // look for the running seal's outcome at least this often
@@ -170,10 +191,8 @@ fn run(app: &mut Appender, rx: Receiver<Msg>, cfg: &WriterConfig, metrics: &Metr
             Ok(Msg::Run(job)) => {
                 job(app, &mut cov);
                 metrics.set_wal_depth(app.pending() as u64);
-                if app.pending() >= cfg.seal_every {
-                    start_seal(app, cfg, metrics);
-                    last_seal = Instant::now();
-                }
+                // (a job may have sealed on its own)
+                metrics.set_tree_size(app.size());
             }
             Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {}
@@ -184,9 +203,18 @@ fn run(app: &mut Appender, rx: Receiver<Msg>, cfg: &WriterConfig, metrics: &Metr
         }
         let outcome = app.poll_seal();
         took_seal(app, outcome, metrics);
-        if last_seal.elapsed() >= cfg.seal_interval {
-            start_seal(app, cfg, metrics);
-            last_seal = Instant::now();
+        if app.waiting() == 0 {
+            waiting_since = None;
+            continue;
+        }
+        let since = *waiting_since.get_or_insert_with(Instant::now);
+        if app.waiting() >= cfg.seal_every || since.elapsed() >= cfg.seal_interval {
+            match start_seal(app, cfg, metrics) {
+                Start::Started => waiting_since = None,
+                Start::NotYet => {}
+                // back off one interval before trying again
+                Start::Failed => waiting_since = Some(Instant::now()),
+            }
         }
     }
     // drain what is queued, then seal: nothing acknowledged is left unsealed

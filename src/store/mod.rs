@@ -597,6 +597,11 @@ impl Appender {
         self.sealing.as_ref().map_or(0, |f| f.batch.len()) + self.pending.len()
     }
 
+    /// Appended (durable) records not yet taken by a seal.
+    pub fn waiting(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Whether a seal is running on its own thread.
     pub fn sealing(&self) -> bool {
         self.sealing.is_some()
@@ -889,12 +894,39 @@ impl SealWork {
             chain,
         });
         write_signed_by(&self.layout, &[self.signer.as_ref()], &manifest, &cp)?;
+        prune_manifests(&self.layout, self.manifest.size);
         Ok(SealDone {
             manifest,
             frontier,
             chain,
             cp,
         })
+    }
+}
+
+/// Removes the manifests of checkpoints older than `keep_from` (after a
+/// seal: the one before it), so `manifests/` holds the latest two. Each
+/// manifest lists every segment, so keeping them all would grow the store
+/// by the square of the number of seals (a seal a second for a day: ~750 GB);
+/// the previous one stays for a reader that read `checkpoint` just before
+/// this seal. Only the latest is evidence of the files (FORMAT.md §8);
+/// every checkpoint stays. Runs after the commit point: a failure here
+/// loses nothing and the next seal removes what is left.
+fn prune_manifests(layout: &Layout, keep_from: u64) {
+    let dir = layout.manifests_dir();
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let older = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".note"))
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|size| size < keep_from);
+        if older && let Err(err) = fs::remove_file(e.path()) {
+            tracing::warn!(file = %e.path().display(), error = %err, "an old manifest was not removed; the next seal tries again");
+        }
     }
 }
 
