@@ -54,6 +54,43 @@ fn hashing(c: &mut Criterion) {
         })
     });
     g.finish();
+    // What bounds ingest and verify on a CPU without SHA-NI: the `sha2`
+    // crate (sealtrail's, pure Rust) beside ring's assembly SHA-256 (in the
+    // dependency tree through rustls, used here only to measure the gap)
+    // over the same leaves and over one 4 MiB buffer (a segment file's hash).
+    let mut g = c.benchmark_group("sha256_implementations");
+    g.throughput(Throughput::Bytes(bytes));
+    g.bench_function("sha2_leaves", |b| {
+        b.iter(|| {
+            leaves
+                .iter()
+                .map(|l| Sha256::digest(black_box(l))[0])
+                .fold(0u8, |a, x| a ^ x)
+        })
+    });
+    g.bench_function("ring_leaves", |b| {
+        b.iter(|| {
+            leaves
+                .iter()
+                .map(|l| ring::digest::digest(&ring::digest::SHA256, black_box(l)).as_ref()[0])
+                .fold(0u8, |a, x| a ^ x)
+        })
+    });
+    let buffer: Vec<u8> = leaves
+        .iter()
+        .flatten()
+        .copied()
+        .cycle()
+        .take(4 << 20)
+        .collect();
+    g.throughput(Throughput::Bytes(buffer.len() as u64));
+    g.bench_function("sha2_4mib", |b| {
+        b.iter(|| Sha256::digest(black_box(&buffer)))
+    });
+    g.bench_function("ring_4mib", |b| {
+        b.iter(|| ring::digest::digest(&ring::digest::SHA256, black_box(&buffer)))
+    });
+    g.finish();
     let hashes: Vec<merkle::Hash> = leaves.iter().map(|l| merkle::leaf_hash(l)).collect();
     let mut g = c.benchmark_group("merkle");
     g.throughput(Throughput::Elements(hashes.len() as u64));
