@@ -149,7 +149,9 @@ fn read_string(path: &Path) -> Result<String> {
     fs::read_to_string(path).map_err(io_err(path))
 }
 
-fn sha256_file(path: &Path) -> Result<Hash> {
+/// SHA-256 of a file's bytes, read in 1 MiB pieces (what a manifest signs
+/// for each segment, FORMAT.md §8).
+pub fn sha256_file(path: &Path) -> Result<Hash> {
     let mut f = File::open(path).map_err(io_err(path))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

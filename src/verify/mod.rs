@@ -18,7 +18,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arrow::array::{Array, BinaryArray, FixedSizeBinaryArray, RecordBatch, UInt64Array};
-use sha2::{Digest, Sha256};
 
 use crate::model::Ts;
 use crate::model::{Kind, Record};
@@ -735,8 +734,7 @@ fn match_files(cx: &mut Ctx<'_>, manifest: &Manifest) -> Vec<(SegmentEntry, Opti
 }
 
 fn sha256_file(path: &Path) -> Option<Hash> {
-    let bytes = fs::read(path).ok()?;
-    Some(Sha256::digest(&bytes).into())
+    crate::store::sha256_file(path).ok()
 }
 
 /// Rebuilds the tree from recomputed leaf hashes and checks the latest,
