@@ -108,6 +108,11 @@ fn store_with_data() -> Env {
     env
 }
 
+/// The settings `Server::start` uses instead of the tests' default ones.
+fn server_config(env: &Env, toml: &str) {
+    std::fs::write(env.dir.path().join("server.toml"), toml).unwrap();
+}
+
 fn client() -> Client {
     Client::builder()
         .timeout(Duration::from_secs(60))
@@ -760,11 +765,7 @@ fn accounting_workflow_letters_and_dashboard_over_the_api() {
     let env = store_with_data();
     // the default seal interval (minutes): each step must find the one
     // before it because the step sealed its own leaf before answering
-    std::fs::write(
-        env.dir.path().join("server.toml"),
-        "queue_capacity = 16\nmax_body_bytes = 2000000\n",
-    )
-    .unwrap();
+    server_config(&env, "queue_capacity = 16\nmax_body_bytes = 2000000\n");
     let srv = Server::start(&env, &[]);
     let c = client();
     let officer = token(&env, &["--role", "officer"]);
@@ -942,11 +943,7 @@ fn accounting_workflow_letters_and_dashboard_over_the_api() {
 #[test]
 fn a_quiet_server_seals_once_the_oldest_record_has_waited_the_interval() {
     let env = store_with_data();
-    std::fs::write(
-        env.dir.path().join("server.toml"),
-        "seal_interval_ms = 1500\nqueue_capacity = 16\n",
-    )
-    .unwrap();
+    server_config(&env, "seal_interval_ms = 1500\nqueue_capacity = 16\n");
     let segments = || {
         std::fs::read_dir(env.store().join("segments"))
             .unwrap()
