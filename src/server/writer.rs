@@ -4,15 +4,16 @@
 //! is backpressure (the handler answers 503 with Retry-After), so memory
 //! never grows without bound. Each job commits (fsync) before it replies, so
 //! a 202 always means durable. A seal starts when `seal_every` records wait
-//! or when the oldest waiting record has waited `seal_interval` (a job whose
-//! leaves the next request reads back from the sealed log, such as an
-//! accounting request, seals them itself before it answers: `accounting`). Seals run on a
-//! thread of their own while appends go on (a request never waits for Parquet encoding);
-//! only when a second seal's worth of records piles up behind a running
-//! seal does the writer wait for that seal. Each seal writes one segment,
-//! so the interval, not the traffic, sets how many files a quiet store
-//! gains (docs/SERVER.md). It appends one coverage leaf per configured
-//! source per hour of ingestion (count 0 included), and seals on shutdown.
+//! or when the oldest waiting record has waited `seal_interval`; a job whose
+//! leaves the next request reads back from the sealed log (an accounting
+//! request, extension or fulfilment) seals them itself before it answers.
+//! Seals run on a thread of their own while appends go on (a request never
+//! waits for Parquet encoding); only when a second seal's worth of records
+//! piles up behind a running seal does the writer wait for that seal. Each
+//! seal writes one segment, so on a quiet store the interval, not the
+//! traffic, sets how many files a day adds (docs/SERVER.md). It appends one
+//! coverage leaf per configured source per hour of ingestion (count 0
+//! included), and seals on shutdown.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
