@@ -113,11 +113,37 @@ fn server_config(env: &Env, toml: &str) {
     std::fs::write(env.dir.path().join("server.toml"), toml).unwrap();
 }
 
+/// `POST /v1/ingest/jsonl` with a gateway token.
+fn ingest_jsonl(
+    c: &Client,
+    srv: &Server,
+    tok: &str,
+    body: impl Into<reqwest::blocking::Body>,
+) -> reqwest::blocking::Response {
+    c.post(srv.url("/v1/ingest/jsonl"))
+        .bearer_auth(tok)
+        .body(body)
+        .send()
+        .unwrap()
+}
+
 fn client() -> Client {
     Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap()
+}
+
+/// Waits until a seal has grown the checkpoint to at least `size`.
+fn wait_for_tree(c: &Client, srv: &Server, tok: &str, size: u64, limit: Duration) {
+    let t0 = Instant::now();
+    while tree_size(c, srv, tok) < size {
+        assert!(
+            t0.elapsed() < limit,
+            "the checkpoint did not reach {size} leaves within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn tree_size(c: &Client, srv: &Server, tok: &str) -> u64 {
@@ -323,14 +349,7 @@ fn ingest_seal_verify_and_every_read_route_while_running() {
     );
 
     // the background sealer grows the checkpoint
-    let t0 = Instant::now();
-    while tree_size(&c, &srv, &auditor) < before + 13 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "checkpoint did not grow"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_tree(&c, &srv, &auditor, before + 13, Duration::from_secs(10));
     let v = env.verify(&[]);
     assert!(
         v.status.success(),
@@ -464,12 +483,7 @@ fn ingest_seal_verify_and_every_read_route_while_running() {
 
     // limits: an oversized body and a gzip bomb are refused with JSON 413s
     let big = vec![b'x'; 2_100_000];
-    let r = c
-        .post(srv.url("/v1/ingest/jsonl"))
-        .bearer_auth(&gw)
-        .body(big)
-        .send()
-        .unwrap();
+    let r = ingest_jsonl(&c, &srv, &gw, big);
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(
         r.json::<serde_json::Value>().unwrap()["error"]["code"],
@@ -960,12 +974,7 @@ fn a_quiet_server_seals_once_the_oldest_record_has_waited_the_interval() {
         let body = format!(
             "{{\"kind\":\"admin\",\"ts\":\"2026-05-01T00:00:00Z\",\"action\":\"load\",\"source_event_id\":\"quiet-{i}\"}}\n"
         );
-        let r = c
-            .post(srv.url("/v1/ingest/jsonl"))
-            .bearer_auth(&gw)
-            .body(body)
-            .send()
-            .unwrap();
+        let r = ingest_jsonl(&c, &srv, &gw, body);
         assert_eq!(r.status(), StatusCode::ACCEPTED);
         std::thread::sleep(Duration::from_millis(300));
     }
@@ -975,14 +984,7 @@ fn a_quiet_server_seals_once_the_oldest_record_has_waited_the_interval() {
         assert_eq!(tree_size(&c, &srv, &auditor), size0);
     }
     // then one seal takes all three: one new segment, not one per tick
-    let t0 = Instant::now();
-    while tree_size(&c, &srv, &auditor) < size0 + 3 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "the records were not sealed after the interval"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_tree(&c, &srv, &auditor, size0 + 3, Duration::from_secs(30));
     assert_eq!(tree_size(&c, &srv, &auditor), size0 + 3);
     assert_eq!(segments(), files0 + 1);
     srv.stop();

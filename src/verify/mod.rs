@@ -560,7 +560,9 @@ fn earlier_verification(
                 sc.spawn(move || {
                     chunk
                         .iter()
-                        .filter(|e| sha256_file(&dir.join(&e.name)) != Some(e.sha256))
+                        .filter(|e| {
+                            crate::store::sha256_file(&dir.join(&e.name)).ok() != Some(e.sha256)
+                        })
                         .map(|e| e.name.clone())
                         .collect::<Vec<_>>()
                 })
@@ -676,7 +678,7 @@ fn match_files(cx: &mut Ctx<'_>, manifest: &Manifest) -> Vec<(SegmentEntry, Opti
     let mut hash_of = |name: &str| -> Option<Hash> {
         let slot = on_disk.get_mut(name)?;
         if slot.is_none() {
-            *slot = sha256_file(&dir.join(name));
+            *slot = crate::store::sha256_file(&dir.join(name)).ok();
         }
         *slot
     };
@@ -731,10 +733,6 @@ fn match_files(cx: &mut Ctx<'_>, manifest: &Manifest) -> Vec<(SegmentEntry, Opti
         cx.problem(ProblemKind::Extra, &rel("segments", &n), None, what);
     }
     plan
-}
-
-fn sha256_file(path: &Path) -> Option<Hash> {
-    crate::store::sha256_file(path).ok()
 }
 
 /// Rebuilds the tree from recomputed leaf hashes and checks the latest,
