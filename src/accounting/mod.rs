@@ -291,18 +291,28 @@ impl Accountant {
         // nothing behind (the next call starts afresh); hence a poisoned
         // lock is safe to use.
         let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
-        let current = kept.take();
-        let ev = self.current(current)?;
-        let answer = (|| {
+        let attempt = |current: Option<Evidence>| -> Result<(Evidence, Accounting)> {
+            let ev = self.current(current)?;
             ev.execute("search path", "SET search_path = 'acc,main';")?;
             let rows = entry_rows(&ev, &self.queries, patient, as_of, from);
             ev.execute("search path", "SET search_path = 'main';")?;
-            assemble(&ev, &self.store, &rows?, patient, as_of, from)
-        })();
-        if answer.is_ok() {
+            let answer = assemble(&ev, &self.store, &rows?, patient, as_of, from)?;
+            Ok((ev, answer))
+        };
+        // A DuckDB failure with a kept connection is tried once more from a
+        // fresh one: a merge may have removed files while the kept tables
+        // were being extended (FORMAT.md §8.1).
+        let outcome = match kept.take() {
+            Some(ev) => match attempt(Some(ev)) {
+                Err(AccountingError::Query(QueryError::Duck { .. })) => attempt(None),
+                other => other,
+            },
+            None => attempt(None),
+        };
+        outcome.map(|(ev, answer)| {
             *kept = Some(ev);
-        }
-        answer
+            answer
+        })
     }
 
     /// The kept connection brought up to the latest checkpoint, or a new one.

@@ -72,6 +72,13 @@ enum Command {
         /// Seal every N new records.
         #[arg(long, default_value_t = 100_000)]
         seal_every: usize,
+        /// A seal merges the small segments ending the log into its own
+        /// file once there are this many (0: never; FORMAT.md §8.1).
+        #[arg(long, default_value_t = sealtrail::store::MergePolicy::default().at)]
+        merge_at: usize,
+        /// A segment of fewer records than this is small.
+        #[arg(long, default_value_t = sealtrail::store::MergePolicy::default().small_below)]
+        merge_small_below: u64,
         /// Input files (`.gz` is read directly).
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -428,12 +435,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             source,
             strict,
             seal_every,
+            merge_at,
+            merge_small_below,
             files,
         } => ingest_cmd(
             &store,
             &key,
             &source,
             &files,
+            sealtrail::store::MergePolicy {
+                small_below: merge_small_below,
+                at: merge_at,
+            },
             ingest::Options {
                 strict,
                 seal_every: seal_every.max(1),
@@ -703,6 +716,7 @@ fn ingest_cmd(
     key: &Path,
     source: &str,
     files: &[PathBuf],
+    merge: sealtrail::store::MergePolicy,
     opts: ingest::Options,
 ) -> Result<ExitCode> {
     for f in files {
@@ -711,6 +725,7 @@ fn ingest_cmd(
         }
     }
     let mut app = open_appender(store, key)?;
+    app.set_merge_policy(merge);
     report_recovery(&app);
     // Group inputs by source, keeping order, so stateful sources (Postfix)
     // see rotated files in one run.

@@ -143,6 +143,18 @@ pub struct Evidence {
     pub manifest: Manifest,
     /// The signed checkpoint note, verbatim.
     pub checkpoint_note: String,
+    /// Where the views were defined from, to define them again over a
+    /// later manifest's files when a merge removed the pinned ones.
+    opened: Opened,
+    /// The segment files the views read now: the manifest's, or a later
+    /// manifest's after a merge (same leaves below the pinned size).
+    reading: std::cell::RefCell<Vec<String>>,
+}
+
+struct Opened {
+    store: PathBuf,
+    keys: Vec<Verifier>,
+    queries: PathBuf,
 }
 
 fn duck(what: &str) -> impl FnOnce(duckdb::Error) -> QueryError + '_ {
@@ -185,8 +197,14 @@ impl Evidence {
             checkpoint,
             manifest,
             checkpoint_note,
+            opened: Opened {
+                store: store.to_path_buf(),
+                keys: keys.to_vec(),
+                queries: queries.to_path_buf(),
+            },
+            reading: Default::default(),
         };
-        ev.define_views(&reader, queries)?;
+        ev.define_views(&reader, &ev.manifest)?;
         Ok(ev)
     }
 
@@ -200,42 +218,78 @@ impl Evidence {
         }
         let checkpoint = reader.checkpoint(keys)?;
         let manifest = reader.manifest(checkpoint.size, keys)?;
-        let before = self.checkpoint.size;
-        // Extended only if every segment seen before is still listed,
-        // byte for byte (its SHA-256), at the same place.
-        let old = &self.manifest.segments;
-        let extended = checkpoint.size >= before
-            && manifest.segments.len() >= old.len()
-            && manifest.segments.iter().zip(old).all(|(n, o)| n == o);
+        let before = (self.checkpoint.size, self.checkpoint.root);
+        // Extended only if the new tree provably holds the old one as its
+        // first leaves (RFC 9162 consistency): merges rewrite files, never
+        // leaves, so file names and hashes cannot decide this.
+        let extended = checkpoint.size >= before.0
+            && reader
+                .proofs(&checkpoint)
+                .and_then(|mut p| p.consistency(before.0))
+                .ok()
+                .flatten()
+                .is_some_and(|proof| {
+                    crate::tlog::merkle::verify_consistency(
+                        before.0,
+                        checkpoint.size,
+                        &before.1,
+                        &checkpoint.root,
+                        &proof,
+                    )
+                    .is_ok()
+                });
         self.checkpoint = checkpoint;
         self.manifest = manifest;
         self.checkpoint_note = note;
-        self.define_views(&reader, queries)?;
+        self.opened = Opened {
+            store: store.to_path_buf(),
+            keys: keys.to_vec(),
+            queries: queries.to_path_buf(),
+        };
+        self.define_views(&reader, &self.manifest)?;
         Ok(if extended {
-            Refresh::Extended { from: before }
+            Refresh::Extended { from: before.0 }
         } else {
             Refresh::Replaced
         })
     }
 
+    /// After a query failed: if a merge (FORMAT.md §8.1) removed files the
+    /// views read, defines them again over the latest manifest's files,
+    /// still pinned to this checkpoint's tree size (a merge moves leaves
+    /// between files, never changes them), and says whether it did.
+    fn follow_merge(&self) -> Result<bool> {
+        let gone = self.reading.borrow().iter().any(|f| !Path::new(f).exists());
+        if !gone {
+            return Ok(false);
+        }
+        let o = &self.opened;
+        let reader = Reader::open(&o.store)?;
+        let latest = reader.checkpoint(&o.keys)?;
+        if latest.size < self.checkpoint.size {
+            return Ok(false);
+        }
+        let manifest = reader.manifest(latest.size, &o.keys)?;
+        self.define_views(&reader, &manifest)?;
+        tracing::debug!(
+            from = self.checkpoint.size,
+            files_of = latest.size,
+            "segment files merged away; views now read the latest manifest's files"
+        );
+        Ok(true)
+    }
+
     /// (Re)defines the views of `<queries>/views.sql` over exactly the
     /// manifest's segment files, filtered to the checkpoint's tree size.
-    fn define_views(&self, reader: &Reader, queries: &Path) -> Result<()> {
-        let files: Vec<String> = self
-            .manifest
+    fn define_views(&self, reader: &Reader, manifest: &Manifest) -> Result<()> {
+        let paths: Vec<String> = manifest
             .segments
             .iter()
-            .map(|s| {
-                format!(
-                    "'{}'",
-                    reader
-                        .layout()
-                        .segment(&s.name)
-                        .display()
-                        .to_string()
-                        .replace('\'', "''")
-                )
-            })
+            .map(|s| reader.layout().segment(&s.name).display().to_string())
+            .collect();
+        let files: Vec<String> = paths
+            .iter()
+            .map(|p| format!("'{}'", p.replace('\'', "''")))
             .collect();
         let source = if files.is_empty() {
             let cols: Vec<String> = crate::store::segment::schema()
@@ -254,13 +308,15 @@ impl Evidence {
             format!("read_parquet([{}])", files.join(", "))
         };
         self.set("tree_size", &Param::Int(self.checkpoint.size as i64))?;
-        let views = QueryFile::load(queries, "views")?;
+        let views = QueryFile::load(&self.opened.queries, "views")?;
         let sql = views
             .text
             .replace("read_parquet('segments/*.parquet')", &source);
         self.conn
             .execute_batch(&sql)
-            .map_err(duck("queries/views.sql"))
+            .map_err(duck("queries/views.sql"))?;
+        *self.reading.borrow_mut() = paths;
+        Ok(())
     }
 
     /// Sets a DuckDB variable read by the queries with `getvariable(name)`.
@@ -271,7 +327,22 @@ impl Evidence {
     }
 
     /// Runs one SQL statement (the last, if several) and returns its rows.
+    /// A statement that failed because a merge removed the files it read
+    /// runs once more over the files that now hold the same leaves.
     pub fn run(&self, what: &str, sql: &str) -> Result<Table> {
+        match self.run_once(what, sql) {
+            Err(e @ QueryError::Duck { .. }) => {
+                if self.follow_merge()? {
+                    self.run_once(what, sql)
+                } else {
+                    Err(e)
+                }
+            }
+            other => other,
+        }
+    }
+
+    fn run_once(&self, what: &str, sql: &str) -> Result<Table> {
         let started = std::time::Instant::now();
         let trimmed = sql.trim().trim_end_matches(';');
         let mut stmt = self.conn.prepare(trimmed).map_err(duck(what))?;

@@ -50,6 +50,12 @@ pub struct Config {
     /// (milliseconds). Each seal writes one segment file and one signed
     /// checkpoint, so on a quiet store this sets how many files a day adds.
     pub seal_interval_ms: u64,
+    /// A segment of fewer records than this is small (FORMAT.md §8.1).
+    pub merge_small_below: u64,
+    /// A seal merges the small segments ending the log into its own file
+    /// once there are this many (0: never), so a quiet server keeps a
+    /// bounded number of small files instead of one per seal.
+    pub merge_at: usize,
     /// Writer queue capacity (requests); beyond it, 503 with Retry-After.
     pub queue_capacity: usize,
     /// Largest request body accepted (bytes), before decompression.
@@ -84,6 +90,8 @@ impl Default for Config {
         Config {
             seal_every: 10_000,
             seal_interval_ms: 300_000,
+            merge_small_below: crate::store::MergePolicy::default().small_below,
+            merge_at: crate::store::MergePolicy::default().at,
             queue_capacity: 64,
             max_body_bytes: 32 * 1024 * 1024,
             max_decompressed_bytes: 256 * 1024 * 1024,
@@ -209,7 +217,11 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
         .map_err(|e| ServerError::Io(e.to_string()))?;
     let keys = vec![opts.signer.verifier()];
     let accountant = crate::accounting::Accountant::new(&opts.store, &keys, &opts.config.queries);
-    let app = Appender::open_or_create(&opts.store, opts.signer, None)?;
+    let mut app = Appender::open_or_create(&opts.store, opts.signer, None)?;
+    app.set_merge_policy(crate::store::MergePolicy {
+        small_below: opts.config.merge_small_below,
+        at: opts.config.merge_at,
+    });
     let metrics = Arc::new(metrics::Metrics::default());
     let wcfg = writer::WriterConfig {
         capacity: opts.config.queue_capacity,

@@ -295,6 +295,7 @@ pub struct Appender {
     /// seal that finishes while appends go on costs no rewrite of those.
     wal_sealed: usize,
     dedupe: HashSet<[u8; 16]>,
+    merge: MergePolicy,
     /// What was repaired when the store was opened.
     pub recovery: Recovery,
 }
@@ -315,6 +316,7 @@ struct SealWork {
     frontier: Frontier,
     chain: Hash,
     batch: Arc<Vec<Pending>>,
+    merge: MergePolicy,
 }
 
 /// What a finished seal hands back to the appender.
@@ -332,6 +334,46 @@ pub struct SealReport {
     pub checkpoint: Checkpoint,
     /// Time from the seal's start to its commit point.
     pub took: Duration,
+}
+
+/// When a seal folds the small segments at the end of the log into its own
+/// file (FORMAT.md §8.1). Each seal writes one segment, so a quiet server
+/// sealing every few minutes would otherwise add ~100,000 small files a
+/// year for every reader to open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MergePolicy {
+    /// A segment of fewer leaves than this is small.
+    pub small_below: u64,
+    /// A seal merges once this many small segments end the log (0: never).
+    pub at: usize,
+}
+
+impl Default for MergePolicy {
+    /// Small below 250,000 leaves (~40 MB), merged 16 at a time: at most
+    /// ~16 small files, and a merge rewrites at most ~250,000 rows.
+    fn default() -> MergePolicy {
+        MergePolicy {
+            small_below: 250_000,
+            at: 16,
+        }
+    }
+}
+
+impl MergePolicy {
+    /// How many of `segments`' last entries a seal merges: the small ones
+    /// ending the log, once there are `at` or more of them.
+    fn tail(&self, segments: &[SegmentEntry]) -> usize {
+        let small = segments
+            .iter()
+            .rev()
+            .take_while(|s| s.last - s.first + 1 < self.small_below)
+            .count();
+        if self.at > 0 && small >= self.at {
+            small
+        } else {
+            0
+        }
+    }
 }
 
 impl Appender {
@@ -420,14 +462,24 @@ impl Appender {
                 }
             }
         }
-        // An interrupted seal leaves segment files the manifest does not list.
+        // An interrupted seal leaves a segment file the manifest does not
+        // list, holding leaves past the checkpoint (they are in the WAL); an
+        // interrupted merge leaves the files it replaced, whose leaves a
+        // listed file holds (FORMAT.md §8.1). Any other unlisted file stays
+        // for `verify` to report.
         let listed: HashSet<&str> = manifest.segments.iter().map(|s| s.name.as_str()).collect();
+        let held = |first: u64, last: u64| {
+            manifest
+                .segments
+                .iter()
+                .any(|s| s.first <= first && last <= s.last)
+        };
         for entry in fs::read_dir(layout.segments_dir()).map_err(io_err(&layout.segments_dir()))? {
             let entry = entry.map_err(io_err(&layout.segments_dir()))?;
             let name = entry.file_name().to_string_lossy().to_string();
-            if layout::parse_segment_name(&name)
-                .is_some_and(|(first, _)| first >= cp.size && !listed.contains(name.as_str()))
-            {
+            if layout::parse_segment_name(&name).is_some_and(|(first, last)| {
+                !listed.contains(name.as_str()) && (last >= cp.size || held(first, last))
+            }) {
                 fs::remove_file(entry.path()).map_err(io_err(&entry.path()))?;
                 recovery.orphans_removed.push(name);
             }
@@ -528,6 +580,7 @@ impl Appender {
             sealing: None,
             wal_sealed: 0,
             dedupe,
+            merge: MergePolicy::default(),
             recovery,
         };
         if already > 0 {
@@ -592,6 +645,11 @@ impl Appender {
     pub fn commit(&mut self) -> Result<()> {
         let path = self.layout.wal();
         self.wal.sync().map_err(io_err(&path))
+    }
+
+    /// Sets when seals merge the small segments ending the log.
+    pub fn set_merge_policy(&mut self, merge: MergePolicy) {
+        self.merge = merge;
     }
 
     /// Records appended but not yet sealed (a seal in flight included).
@@ -711,6 +769,7 @@ impl Appender {
             frontier: self.frontier.clone(),
             chain: self.chain,
             batch: Arc::new(std::mem::take(&mut self.pending)),
+            merge: self.merge,
         }))
     }
 
@@ -833,12 +892,20 @@ impl SealWork {
         }
         let batch = segment::leaves_to_batch(first, &sealed)?;
         drop(sealed);
-        let name = Layout::segment_name(first, last);
+        // The small segments ending the log, if it is time to merge them:
+        // their rows go first in this seal's file, which replaces them.
+        let (merged, earlier) = self.merge_sources();
+        let file_first = merged.first().map_or(first, |e| e.first);
+        let name = Layout::segment_name(file_first, last);
         let path = self.layout.segment(&name);
         let tmp = self
             .layout
             .segment(&format!("{name}{}", Layout::tmp_suffix()));
-        segment::write(&tmp, first, &batch).map_err(|source| StoreError::Parquet {
+        let rows = earlier
+            .into_iter()
+            .flatten()
+            .chain(std::iter::once(Ok(batch)));
+        segment::write_all(&tmp, file_first, rows).map_err(|source| StoreError::Parquet {
             path: tmp.clone(),
             source,
         })?;
@@ -888,15 +955,19 @@ impl SealWork {
         manifest.size = cp.size;
         manifest.root = cp.root;
         manifest.sealed_at = Ts::now();
+        manifest
+            .segments
+            .truncate(self.manifest.segments.len() - merged.len());
         manifest.segments.push(SegmentEntry {
             name,
-            first,
+            first: file_first,
             last,
             sha256,
             chain,
         });
         write_signed_by(&self.layout, &[self.signer.as_ref()], &manifest, &cp)?;
         prune_manifests(&self.layout, self.manifest.size);
+        remove_merged(&self.layout, merged);
         Ok(SealDone {
             manifest,
             frontier,
@@ -904,6 +975,63 @@ impl SealWork {
             cp,
         })
     }
+}
+
+impl SealWork {
+    /// The segments this seal merges (the policy's tail of the manifest)
+    /// and their rows, read from bytes whose SHA-256 matched the signed
+    /// manifest: a merge never copies bytes the signature does not cover.
+    /// Nothing to merge, or any file that does not match or cannot be
+    /// read, gives an ordinary seal (the file stays in place for `verify`
+    /// to report).
+    #[allow(clippy::type_complexity)]
+    fn merge_sources(
+        &self,
+    ) -> (
+        &[SegmentEntry],
+        Vec<
+            impl Iterator<
+                Item = std::result::Result<arrow::array::RecordBatch, arrow::error::ArrowError>,
+            > + use<>,
+        >,
+    ) {
+        let segments = &self.manifest.segments;
+        let tail = &segments[segments.len() - self.merge.tail(segments)..];
+        let mut rows = Vec::with_capacity(tail.len());
+        for e in tail {
+            let path = self.layout.segment(&e.name);
+            let read = fs::read(&path).map_err(|e| e.to_string()).and_then(|b| {
+                if <[u8; 32]>::from(Sha256::digest(&b)) != e.sha256 {
+                    return Err("its SHA-256 differs from the signed manifest's".into());
+                }
+                segment::read_bytes(bytes::Bytes::from(b)).map_err(|e| e.to_string())
+            });
+            match read {
+                Ok(r) => rows.push(r),
+                Err(why) => {
+                    tracing::error!(file = %path.display(), %why, "segment not merged; this seal writes its own file; run `sealtrail verify`");
+                    return (&[], Vec::new());
+                }
+            }
+        }
+        (tail, rows)
+    }
+}
+
+/// Removes the files a merge replaced, once the manifest that lists the
+/// merged file is committed. A failure loses nothing: the next open of the
+/// store removes unlisted files whose leaves a listed file holds.
+fn remove_merged(layout: &Layout, merged: &[SegmentEntry]) {
+    if merged.is_empty() {
+        return;
+    }
+    for e in merged {
+        let path = layout.segment(&e.name);
+        if let Err(err) = fs::remove_file(&path) {
+            tracing::warn!(file = %path.display(), error = %err, "a merged segment was not removed; the next open of the store does");
+        }
+    }
+    let _ = fsync_dir(&layout.segments_dir());
 }
 
 /// Removes the manifests of checkpoints older than `keep_from` (after a

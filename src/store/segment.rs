@@ -229,19 +229,45 @@ fn writer_properties(first_idx: u64) -> WriterProperties {
     .build()
 }
 
-/// Writes one batch as a Parquet file at `path` (not synced; the caller
-/// owns durability).
+/// Writes one batch as a Parquet file at `path` (synced; the caller
+/// renames it into place and syncs the directory).
 pub fn write(
     path: &Path,
     first_idx: u64,
     batch: &RecordBatch,
 ) -> Result<(), parquet::errors::ParquetError> {
+    write_all(path, first_idx, std::iter::once(Ok(batch.clone())))
+}
+
+/// Writes `batches`, in order, as one Parquet file at `path` (synced), one
+/// batch in memory at a time: a merge (FORMAT.md §8.1) streams earlier
+/// segments' rows through here.
+pub fn write_all(
+    path: &Path,
+    first_idx: u64,
+    batches: impl IntoIterator<Item = Result<RecordBatch, arrow::error::ArrowError>>,
+) -> Result<(), parquet::errors::ParquetError> {
     let file = File::create(path)?;
     let mut w = ArrowWriter::try_new(file, schema(), Some(writer_properties(first_idx)))?;
-    w.write(batch)?;
+    for batch in batches {
+        w.write(&batch?)?;
+    }
     let file = w.into_inner()?;
     file.sync_all()?;
     Ok(())
+}
+
+/// Reads a segment batch by batch from its bytes already in memory (a
+/// merge reads exactly the bytes whose SHA-256 it checked).
+pub fn read_bytes(
+    bytes: bytes::Bytes,
+) -> Result<
+    impl Iterator<Item = Result<RecordBatch, arrow::error::ArrowError>> + use<>,
+    parquet::errors::ParquetError,
+> {
+    ParquetRecordBatchReaderBuilder::try_new(bytes)?
+        .with_batch_size(8192)
+        .build()
 }
 
 /// Reads a segment file batch by batch.

@@ -254,7 +254,27 @@ fn rel(dir: &str, name: &str) -> String {
 }
 
 /// Verifies the store at `dir` against `keys`.
+///
+/// A store being written may seal while this runs, and a seal may merge
+/// (and so remove) files this run was reading (FORMAT.md §8.1). A run that
+/// fails while `checkpoint` changed under it is therefore run again, up to
+/// three times in all; the report is always that of one whole run, so a
+/// retry can never turn a failure into a pass. A copy of a store never
+/// changes, and is verified once.
 pub fn verify_store(dir: &Path, keys: &[Verifier], opts: &Options<'_>) -> Report {
+    let checkpoint = || fs::read(Layout::new(dir).checkpoint()).ok();
+    let mut runs = 0;
+    loop {
+        let before = checkpoint();
+        let report = verify_once(dir, keys, opts);
+        runs += 1;
+        if report.ok() || runs == 3 || checkpoint() == before {
+            return report;
+        }
+    }
+}
+
+fn verify_once(dir: &Path, keys: &[Verifier], opts: &Options<'_>) -> Report {
     let layout = Layout::new(dir);
     let learned = learn_rotated_keys(&layout, keys);
     let mut cx = Ctx {
@@ -321,12 +341,32 @@ pub fn verify_store(dir: &Path, keys: &[Verifier], opts: &Options<'_>) -> Report
         .and_then(|p| earlier_verification(&mut cx, p, dir, &cp, &plan, &tree));
     let mut prev_chain = [0u8; 32];
     let mut skip = 0;
-    if let Some((st, frontier)) = earlier {
-        skip = st.segments.len();
-        prev_chain = st.segments.last().map_or([0u8; 32], |e| e.chain);
-        cx.report.earlier_segments = skip;
-        cx.report.segments = skip;
-        cx.report.earlier_rows = st.size;
+    // Leaves the earlier verification read whose files a merge has since
+    // replaced: read again, and tied to what was read then by the chain.
+    let mut reread: Option<Reread> = None;
+    if let Some((st, frontier, kept)) = earlier {
+        skip = kept;
+        prev_chain = if kept > 0 {
+            st.segments[kept - 1].chain
+        } else {
+            [0u8; 32]
+        };
+        let from = if kept > 0 {
+            st.segments[kept - 1].last + 1
+        } else {
+            0
+        };
+        if from < st.size {
+            reread = Some(Reread {
+                next: from,
+                until: st.size,
+                chain: prev_chain,
+                want: st.segments.last().map_or([0u8; 32], |e| e.chain),
+            });
+        }
+        cx.report.earlier_segments = kept;
+        cx.report.segments = kept;
+        cx.report.earlier_rows = from;
         tree.resume(&st, frontier);
         coverage = st.coverage;
     }
@@ -394,7 +434,23 @@ pub fn verify_store(dir: &Path, keys: &[Verifier], opts: &Options<'_>) -> Report
                 cx.report.leaf_bytes += o.report.leaf_bytes;
                 tree.broken |= o.broken;
                 for h in o.leaves {
-                    tree.push(&mut cx, h);
+                    match reread.as_mut() {
+                        Some(r) if r.next < r.until => {
+                            if let Some(at) = r.push(&h) {
+                                let file = jobs[want].1.map_or("?", |f| f.as_str());
+                                cx.problem(
+                                    ProblemKind::Modified,
+                                    &rel("segments", file),
+                                    Some(at),
+                                    format!(
+                                        "the leaves before idx {} are not those an earlier verification read (chain at idx {at} differs from the verified state's)",
+                                        at + 1
+                                    ),
+                                );
+                            }
+                        }
+                        _ => tree.push(&mut cx, h),
+                    }
                 }
                 for (source, hours) in o.coverage {
                     coverage.entry(source).or_default().extend(hours);
@@ -462,7 +518,7 @@ fn earlier_verification(
     cp: &Checkpoint,
     plan: &[(SegmentEntry, Option<String>)],
     tree: &TreeCheck,
-) -> Option<(VerifiedState, Frontier)> {
+) -> Option<(VerifiedState, Frontier, usize)> {
     let refuse = |cx: &mut Ctx<'_>, why: String| {
         cx.report.warnings.push(format!(
             "verified-state: {}: not used ({why}); every segment checked row by row",
@@ -534,15 +590,19 @@ fn earlier_verification(
             return None;
         }
     }
-    let n = st.segments.len();
     let covers = st.segments.last().map_or(0, |e| e.last + 1);
-    if covers != st.size
-        || plan.len() < n
-        || plan[..n]
-            .iter()
-            .zip(&st.segments)
-            .any(|((e, f), s)| e != s || f.as_deref() != Some(&s.name))
-    {
+    // The state's segments still listed, unchanged, first; a merge may have
+    // replaced the ones after them with one file that starts where they did.
+    let n = plan
+        .iter()
+        .zip(&st.segments)
+        .take_while(|((e, f), s)| e == *s && f.as_deref() == Some(&s.name))
+        .count();
+    let resumes = n == st.segments.len()
+        || plan
+            .get(n)
+            .is_some_and(|(e, _)| e.first == st.segments[n].first && e.last >= covers - 1);
+    if covers != st.size || !resumes {
         refuse(cx, "its segments are not this manifest's first ones".into());
         return None;
     }
@@ -552,8 +612,7 @@ fn earlier_verification(
         .clamp(1, 8);
     let dir = cx.layout.segments_dir();
     let changed: Vec<String> = std::thread::scope(|sc| {
-        let handles: Vec<_> = st
-            .segments
+        let handles: Vec<_> = st.segments[..n]
             .chunks(n.div_ceil(threads).max(1))
             .map(|chunk| {
                 let dir = dir.clone();
@@ -577,7 +636,7 @@ fn earlier_verification(
         refuse(cx, format!("segments/{name} changed since it was verified"));
         return None;
     }
-    Some((st, frontier))
+    Some((st, frontier, n))
 }
 
 /// Keys introduced by `key_rotation` leaves that lie inside a checkpoint
@@ -737,6 +796,27 @@ fn match_files(cx: &mut Ctx<'_>, manifest: &Manifest) -> Vec<(SegmentEntry, Opti
 
 /// Rebuilds the tree from recomputed leaf hashes and checks the latest,
 /// every kept and the trusted checkpoint against it.
+/// Leaves of an earlier verification that a merge moved into a new file
+/// (FORMAT.md §10.1): their chain, recomputed from the last unchanged
+/// segment's value, must reach the chain value the state recorded at its
+/// size, which ties every one of them to the leaves read then.
+struct Reread {
+    next: u64,
+    until: u64,
+    chain: Hash,
+    want: Hash,
+}
+
+impl Reread {
+    /// Takes the next leaf hash; at the last one, the index where the chain
+    /// differs from the state's, if it does.
+    fn push(&mut self, h: &Hash) -> Option<u64> {
+        self.chain = crate::tlog::merkle::chain_hash(&self.chain, h);
+        self.next += 1;
+        (self.next == self.until && self.chain != self.want).then_some(self.next - 1)
+    }
+}
+
 struct TreeCheck {
     frontier: Frontier,
     broken: bool,
