@@ -87,7 +87,16 @@ fn small_segments_are_merged_leaf_for_leaf_and_the_store_still_verifies() {
     let more = okta_copy(&env, "m");
     ingest(
         &env,
-        &["--source", "okta", "--seal-every", "5", "--merge-at", "3"],
+        &[
+            "--source",
+            "okta",
+            "--seal-every",
+            "5",
+            "--merge-small-below",
+            "1000",
+            "--merge-at",
+            "3",
+        ],
         &more,
     );
     let after = segments(&store);
@@ -158,7 +167,16 @@ fn a_changed_small_segment_is_never_merged_and_verify_names_it() {
     let more = okta_copy(&env, "x");
     ingest(
         &env,
-        &["--source", "okta", "--seal-every", "5", "--merge-at", "3"],
+        &[
+            "--source",
+            "okta",
+            "--seal-every",
+            "5",
+            "--merge-small-below",
+            "1000",
+            "--merge-at",
+            "3",
+        ],
         &more,
     );
     assert!(last.exists(), "the changed file stays in place");
@@ -261,7 +279,16 @@ fn open_query_views_follow_a_merge_and_keep_their_pinned_size() {
     let files = segments(&store);
     ingest(
         &env,
-        &["--source", "okta", "--seal-every", "5", "--merge-at", "3"],
+        &[
+            "--source",
+            "okta",
+            "--seal-every",
+            "5",
+            "--merge-small-below",
+            "1000",
+            "--merge-at",
+            "3",
+        ],
         &okta_copy(&env, "q"),
     );
     assert!(files.iter().all(|p| !p.exists()));

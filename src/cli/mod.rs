@@ -76,9 +76,10 @@ enum Command {
         /// file once there are this many (0: never; FORMAT.md §8.1).
         #[arg(long, default_value_t = sealtrail::store::MergePolicy::default().at)]
         merge_at: usize,
-        /// A segment of fewer records than this is small.
-        #[arg(long, default_value_t = sealtrail::store::MergePolicy::default().small_below)]
-        merge_small_below: u64,
+        /// A segment of fewer records than this is small (default: the
+        /// `--seal-every` value, so only a run's last, partial seal is).
+        #[arg(long)]
+        merge_small_below: Option<u64>,
         /// Input files (`.gz` is read directly).
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -444,7 +445,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             &source,
             &files,
             sealtrail::store::MergePolicy {
-                small_below: merge_small_below,
+                small_below: merge_small_below.unwrap_or(seal_every as u64),
                 at: merge_at,
             },
             ingest::Options {

@@ -50,8 +50,10 @@ pub struct Config {
     /// (milliseconds). Each seal writes one segment file and one signed
     /// checkpoint, so on a quiet store this sets how many files a day adds.
     pub seal_interval_ms: u64,
-    /// A segment of fewer records than this is small (FORMAT.md §8.1).
-    pub merge_small_below: u64,
+    /// A segment of fewer records than this is small (FORMAT.md §8.1);
+    /// by default `seal_every`, so that only the segments the interval
+    /// sealed early are merged, never those a busy server fills.
+    pub merge_small_below: Option<u64>,
     /// A seal merges the small segments ending the log into its own file
     /// once there are this many (0: never), so a quiet server keeps a
     /// bounded number of small files instead of one per seal.
@@ -90,7 +92,7 @@ impl Default for Config {
         Config {
             seal_every: 10_000,
             seal_interval_ms: 300_000,
-            merge_small_below: crate::store::MergePolicy::default().small_below,
+            merge_small_below: None,
             merge_at: crate::store::MergePolicy::default().at,
             queue_capacity: 64,
             max_body_bytes: 32 * 1024 * 1024,
@@ -219,7 +221,10 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
     let accountant = crate::accounting::Accountant::new(&opts.store, &keys, &opts.config.queries);
     let mut app = Appender::open_or_create(&opts.store, opts.signer, None)?;
     app.set_merge_policy(crate::store::MergePolicy {
-        small_below: opts.config.merge_small_below,
+        small_below: opts
+            .config
+            .merge_small_below
+            .unwrap_or(opts.config.seal_every as u64),
         at: opts.config.merge_at,
     });
     let metrics = Arc::new(metrics::Metrics::default());

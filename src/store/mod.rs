@@ -350,7 +350,11 @@ pub struct MergePolicy {
 
 impl Default for MergePolicy {
     /// Small below 250,000 leaves (~40 MB), merged 16 at a time: at most
-    /// ~16 small files, and a merge rewrites at most ~250,000 rows.
+    /// ~16 small files, and a merge rewrites at most ~250,000 rows. The
+    /// server and `ingest` set `small_below` to their seal size instead, so
+    /// that only seals cut short (by the interval, or the end of a run)
+    /// are merged: a merge re-encodes rows, which a busy writer should
+    /// not pay for on every seal (docs/BENCHMARKS.md, session 6).
     fn default() -> MergePolicy {
         MergePolicy {
             small_below: 250_000,
