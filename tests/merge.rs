@@ -9,7 +9,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{Env, duck, fixture, leaf_values, read_batch, stdout};
+use common::{Env, duck, fixture, idx_values, leaf_values, read_batch, stdout};
 
 fn segments(store: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = fs::read_dir(store.join("segments"))
@@ -25,20 +25,24 @@ fn leaves(store: &Path) -> Vec<Vec<u8>> {
     let mut all: Vec<(u64, Vec<u8>)> = Vec::new();
     for seg in segments(store) {
         let b = read_batch(&seg);
-        let idx = b
-            .column_by_name("idx")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<arrow::array::UInt64Array>()
-            .unwrap()
-            .clone();
-        for (i, leaf) in leaf_values(&b).into_iter().enumerate() {
-            all.push((idx.value(i), leaf));
-        }
+        all.extend(idx_values(&b).into_iter().zip(leaf_values(&b)));
     }
     all.sort();
     all.into_iter().map(|(_, l)| l).collect()
 }
+
+/// Okta input sealed 5 records at a time, every segment under 1,000
+/// records small, merged once 3 end the log.
+const SMALL_SEALS_MERGED: [&str; 8] = [
+    "--source",
+    "okta",
+    "--seal-every",
+    "5",
+    "--merge-small-below",
+    "1000",
+    "--merge-at",
+    "3",
+];
 
 /// The Okta fixture with every event id changed by `tag`, so that it
 /// ingests again as new events instead of duplicates.
@@ -85,20 +89,7 @@ fn small_segments_are_merged_leaf_for_leaf_and_the_store_still_verifies() {
 
     // the next seals merge once 3 small segments end the log
     let more = okta_copy(&env, "m");
-    ingest(
-        &env,
-        &[
-            "--source",
-            "okta",
-            "--seal-every",
-            "5",
-            "--merge-small-below",
-            "1000",
-            "--merge-at",
-            "3",
-        ],
-        &more,
-    );
+    ingest(&env, &SMALL_SEALS_MERGED, &more);
     let after = segments(&store);
     assert!(after.len() <= 3, "{after:?}");
     // the files merged away are gone; the first merged file starts at 0
@@ -145,13 +136,7 @@ fn a_changed_small_segment_is_never_merged_and_verify_names_it() {
     let mut vals = leaf_values(&b);
     let pos = vals[1].iter().position(|&c| c == b'"').unwrap();
     vals[1][pos + 1] ^= 1;
-    let idx = b
-        .column_by_name("idx")
-        .unwrap()
-        .as_any()
-        .downcast_ref::<arrow::array::UInt64Array>()
-        .unwrap()
-        .value(1);
+    let idx = idx_values(&b)[1];
     let col = std::sync::Arc::new(arrow::array::BinaryArray::from_iter_values(vals.iter()));
     let schema = b.schema();
     let i = schema.index_of("leaf").unwrap();
@@ -165,20 +150,7 @@ fn a_changed_small_segment_is_never_merged_and_verify_names_it() {
 
     // seals that would merge it write their own files instead
     let more = okta_copy(&env, "x");
-    ingest(
-        &env,
-        &[
-            "--source",
-            "okta",
-            "--seal-every",
-            "5",
-            "--merge-small-below",
-            "1000",
-            "--merge-at",
-            "3",
-        ],
-        &more,
-    );
+    ingest(&env, &SMALL_SEALS_MERGED, &more);
     assert!(last.exists(), "the changed file stays in place");
     // and no file holds its leaves but itself
     let (a, b) = range(&last);
@@ -277,20 +249,7 @@ fn open_query_views_follow_a_merge_and_keep_their_pinned_size() {
 
     // a merge removes every file the views read
     let files = segments(&store);
-    ingest(
-        &env,
-        &[
-            "--source",
-            "okta",
-            "--seal-every",
-            "5",
-            "--merge-small-below",
-            "1000",
-            "--merge-at",
-            "3",
-        ],
-        &okta_copy(&env, "q"),
-    );
+    ingest(&env, &SMALL_SEALS_MERGED, &okta_copy(&env, "q"));
     assert!(files.iter().all(|p| !p.exists()));
     // the same leaves, from the files that hold them now
     assert_eq!(count(&ev), pinned);

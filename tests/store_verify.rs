@@ -147,13 +147,7 @@ fn deleted_row_is_missing() {
     let env = built();
     let seg = &segments(&env)[1];
     let b = read_batch(seg);
-    let first = b
-        .column_by_name("idx")
-        .unwrap()
-        .as_any()
-        .downcast_ref::<arrow::array::UInt64Array>()
-        .unwrap()
-        .value(0);
+    let first = common::idx_values(&b)[0];
     let rows: Vec<u32> = (0..b.num_rows() as u32).filter(|&r| r != 5).collect();
     write_batch(seg, &take_rows(&b, &rows));
     assert_one(
@@ -606,12 +600,7 @@ fn flip_a_leaf_bit(seg: &Path) -> u64 {
     vals[3][pos - 1] ^= 1;
     let col = Arc::new(BinaryArray::from_iter_values(vals.iter()));
     write_batch(seg, &replace_column(&b, "leaf", col));
-    b.column_by_name("idx")
-        .unwrap()
-        .as_any()
-        .downcast_ref::<arrow::array::UInt64Array>()
-        .unwrap()
-        .value(3)
+    common::idx_values(&b)[3]
 }
 
 /// `verify --state`: a second run checks earlier segments by file hash only

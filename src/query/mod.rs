@@ -187,7 +187,8 @@ impl Evidence {
         let manifest = reader.manifest(checkpoint.size, keys)?;
         let conn = duckdb::Connection::open_in_memory().map_err(duck("opening DuckDB"))?;
         // the metadata cache keeps each segment's footer across queries
-        // (segments never change once sealed), for connections kept open
+        // (a sealed file never changes; a merge writes a file of a new
+        // name, FORMAT.md §8.1), for connections kept open
         conn.execute_batch("SET threads TO 2; SET TimeZone = 'UTC';")
             .or_else(|_| conn.execute_batch("SET threads TO 2;"))
             .map_err(duck("settings"))?;

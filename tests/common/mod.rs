@@ -173,3 +173,14 @@ pub fn leaf_values(b: &arrow::array::RecordBatch) -> Vec<Vec<u8>> {
         .unwrap();
     (0..leaf.len()).map(|i| leaf.value(i).to_vec()).collect()
 }
+
+/// The `idx` column of a segment batch.
+pub fn idx_values(b: &arrow::array::RecordBatch) -> Vec<u64> {
+    b.column_by_name("idx")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow::array::UInt64Array>()
+        .unwrap()
+        .values()
+        .to_vec()
+}
