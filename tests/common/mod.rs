@@ -184,3 +184,14 @@ pub fn idx_values(b: &arrow::array::RecordBatch) -> Vec<u64> {
         .values()
         .to_vec()
 }
+
+/// The tree size of the store's latest checkpoint (its second line).
+pub fn tree_size(store: &Path) -> u64 {
+    std::fs::read_to_string(store.join("checkpoint"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
