@@ -979,26 +979,14 @@ impl SealWork {
             cp,
         })
     }
-}
 
-impl SealWork {
     /// The segments this seal merges (the policy's tail of the manifest)
     /// and their rows, read from bytes whose SHA-256 matched the signed
     /// manifest: a merge never copies bytes the signature does not cover.
     /// Nothing to merge, or any file that does not match or cannot be
     /// read, gives an ordinary seal (the file stays in place for `verify`
     /// to report).
-    #[allow(clippy::type_complexity)]
-    fn merge_sources(
-        &self,
-    ) -> (
-        &[SegmentEntry],
-        Vec<
-            impl Iterator<
-                Item = std::result::Result<arrow::array::RecordBatch, arrow::error::ArrowError>,
-            > + use<>,
-        >,
-    ) {
+    fn merge_sources(&self) -> (&[SegmentEntry], Vec<segment::Batches>) {
         let segments = &self.manifest.segments;
         let tail = &segments[segments.len() - self.merge.tail(segments)..];
         let mut rows = Vec::with_capacity(tail.len());

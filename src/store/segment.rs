@@ -257,14 +257,12 @@ pub fn write_all(
     Ok(())
 }
 
+/// A segment's rows, batch by batch, read from its bytes in memory.
+pub type Batches = parquet::arrow::arrow_reader::ParquetRecordBatchReader;
+
 /// Reads a segment batch by batch from its bytes already in memory (a
 /// merge reads exactly the bytes whose SHA-256 it checked).
-pub fn read_bytes(
-    bytes: bytes::Bytes,
-) -> Result<
-    impl Iterator<Item = Result<RecordBatch, arrow::error::ArrowError>> + use<>,
-    parquet::errors::ParquetError,
-> {
+pub fn read_bytes(bytes: bytes::Bytes) -> Result<Batches, parquet::errors::ParquetError> {
     ParquetRecordBatchReaderBuilder::try_new(bytes)?
         .with_batch_size(8192)
         .build()
