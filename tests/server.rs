@@ -954,6 +954,50 @@ fn accounting_workflow_letters_and_dashboard_over_the_api() {
     );
 }
 
+/// A quiet server's seals each write a small segment; once `merge_at` of
+/// them end the log, the next seal merges them (FORMAT.md §8.1), so the
+/// number of files stays bounded while every leaf stays readable once.
+#[test]
+fn a_quiet_server_merges_its_small_segments() {
+    let env = store_with_data();
+    server_config(
+        &env,
+        "seal_interval_ms = 100\nmerge_at = 3\nmerge_small_below = 100000\n",
+    );
+    let segments = || {
+        std::fs::read_dir(env.store().join("segments"))
+            .unwrap()
+            .count()
+    };
+    let srv = Server::start(&env, &[]);
+    let c = client();
+    let gw = token(&env, &["--role", "gateway", "--source", "jsonl"]);
+    let auditor = token(&env, &["--role", "auditor"]);
+    let size0 = tree_size(&c, &srv, &auditor);
+    // one seal per record: eight seals of one leaf each
+    for i in 0..8u64 {
+        let body = format!(
+            "{{\"kind\":\"admin\",\"ts\":\"2026-05-01T00:00:00Z\",\"action\":\"load\",\"source_event_id\":\"merge-{i}\"}}\n"
+        );
+        assert_eq!(
+            ingest_jsonl(&c, &srv, &gw, body).status(),
+            StatusCode::ACCEPTED
+        );
+        wait_for_tree(&c, &srv, &auditor, size0 + i + 1, Duration::from_secs(30));
+        assert!(segments() <= 3, "{} segment files", segments());
+    }
+    srv.stop();
+    let size = common::tree_size(&env.store());
+    assert_eq!(size, size0 + 8);
+    let counts = common::duck(
+        &env.store(),
+        "SELECT count(*)::VARCHAR, count(DISTINCT idx)::VARCHAR FROM leaves",
+    );
+    assert_eq!(counts, vec![vec![size.to_string(), size.to_string()]]);
+    let v = env.verify(&[]);
+    assert!(v.status.success(), "{}", common::stdout(&v));
+}
+
 #[test]
 fn a_quiet_server_seals_once_the_oldest_record_has_waited_the_interval() {
     let env = store_with_data();

@@ -50,10 +50,8 @@ pub struct Config {
     /// (milliseconds). Each seal writes one segment file and one signed
     /// checkpoint, so on a quiet store this sets how many files a day adds.
     pub seal_interval_ms: u64,
-    /// A segment of fewer records than this is small (FORMAT.md §8.1);
-    /// by default `seal_every`, so that only the segments the interval
-    /// sealed early are merged, never those a busy server fills.
-    pub merge_small_below: Option<u64>,
+    /// A segment of fewer records than this is small (FORMAT.md §8.1).
+    pub merge_small_below: u64,
     /// A seal merges the small segments ending the log into its own file
     /// once there are this many (0: never), so a quiet server keeps a
     /// bounded number of small files instead of one per seal.
@@ -92,7 +90,7 @@ impl Default for Config {
         Config {
             seal_every: 10_000,
             seal_interval_ms: 300_000,
-            merge_small_below: None,
+            merge_small_below: crate::store::MergePolicy::default().small_below,
             merge_at: crate::store::MergePolicy::default().at,
             queue_capacity: 64,
             max_body_bytes: 32 * 1024 * 1024,
@@ -219,20 +217,17 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
         .map_err(|e| ServerError::Io(e.to_string()))?;
     let keys = vec![opts.signer.verifier()];
     let accountant = crate::accounting::Accountant::new(&opts.store, &keys, &opts.config.queries);
-    let mut app = Appender::open_or_create(&opts.store, opts.signer, None)?;
-    app.set_merge_policy(crate::store::MergePolicy {
-        small_below: opts
-            .config
-            .merge_small_below
-            .unwrap_or(opts.config.seal_every as u64),
-        at: opts.config.merge_at,
-    });
+    let app = Appender::open_or_create(&opts.store, opts.signer, None)?;
     let metrics = Arc::new(metrics::Metrics::default());
     let wcfg = writer::WriterConfig {
         capacity: opts.config.queue_capacity,
         seal_every: opts.config.seal_every,
         seal_interval: Duration::from_millis(opts.config.seal_interval_ms.max(10)),
         coverage_sources: opts.config.coverage_sources.clone(),
+        merge: crate::store::MergePolicy {
+            small_below: opts.config.merge_small_below,
+            at: opts.config.merge_at,
+        },
     };
     let (writer, join) = writer::start(app, wcfg, metrics.clone());
     let state = Arc::new(AppState {

@@ -21,7 +21,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync
 use std::time::{Duration, Instant};
 
 use crate::model::{Kind, Record, Ts};
-use crate::store::{Appender, SealReport};
+use crate::store::{Appender, MergePolicy, SealReport};
 
 use super::metrics::Metrics;
 
@@ -85,7 +85,18 @@ pub struct WriterConfig {
     pub seal_interval: Duration,
     /// Sources that get hourly coverage leaves.
     pub coverage_sources: Vec<String>,
+    /// When seals merge small segments; applied only in a lull (see
+    /// [`MERGE_LULL`]).
+    pub merge: MergePolicy,
 }
+
+/// A seal may merge (FORMAT.md §8.1) only when the records it takes came
+/// in slower than `seal_every` per this long (~1,000 a second at the
+/// default seal size). A merge re-encodes up to ~500,000 rows on the
+/// sealing thread, and the writer waits for a seal once two seals' worth
+/// of records pile up behind it; in a lull none do, while under load the
+/// merge waits for the next lull (docs/BENCHMARKS.md, session 6).
+pub const MERGE_LULL: Duration = Duration::from_secs(10);
 
 /// Starts the writer thread.
 pub fn start(
@@ -129,11 +140,28 @@ enum Start {
 /// Starts a seal in the background; if one is still running with another
 /// seal's worth of records behind it, waits for it first, so pending
 /// records (held in memory) stay bounded when sealing falls behind.
-fn start_seal(app: &mut Appender, cfg: &WriterConfig, metrics: &Metrics) -> Start {
+/// `waiting_since` is when the oldest record not yet in a seal came (None
+/// at shutdown, which never merges).
+fn start_seal(
+    app: &mut Appender,
+    cfg: &WriterConfig,
+    metrics: &Metrics,
+    waiting_since: Option<Instant>,
+) -> Start {
     if app.sealing() && app.pending() >= 2 * cfg.seal_every.max(1) {
         let outcome = app.finish_seal();
         took_seal(app, outcome, metrics);
     }
+    // records per MERGE_LULL below seal_every, compared without dividing
+    let lull = waiting_since.is_some_and(|t| {
+        app.waiting() as u128 * MERGE_LULL.as_millis()
+            < cfg.seal_every as u128 * t.elapsed().as_millis()
+    });
+    app.set_merge_policy(if lull {
+        cfg.merge
+    } else {
+        MergePolicy { at: 0, ..cfg.merge }
+    });
     match app.seal_in_background() {
         Ok(true) => Start::Started,
         Ok(false) => Start::NotYet,
@@ -210,7 +238,7 @@ fn run(app: &mut Appender, rx: Receiver<Msg>, cfg: &WriterConfig, metrics: &Metr
         }
         let since = *waiting_since.get_or_insert_with(Instant::now);
         if app.waiting() >= cfg.seal_every || since.elapsed() >= cfg.seal_interval {
-            match start_seal(app, cfg, metrics) {
+            match start_seal(app, cfg, metrics, Some(since)) {
                 Start::Started => waiting_since = None,
                 Start::NotYet => {}
                 // back off one interval before trying again
@@ -224,7 +252,7 @@ fn run(app: &mut Appender, rx: Receiver<Msg>, cfg: &WriterConfig, metrics: &Metr
     }
     let outcome = app.finish_seal();
     took_seal(app, outcome, metrics);
-    start_seal(app, cfg, metrics);
+    start_seal(app, cfg, metrics, None);
     let outcome = app.finish_seal();
     took_seal(app, outcome, metrics);
 }

@@ -349,12 +349,7 @@ pub struct MergePolicy {
 }
 
 impl Default for MergePolicy {
-    /// Small below 250,000 leaves (~40 MB), merged 16 at a time: at most
-    /// ~16 small files, and a merge rewrites at most ~250,000 rows. The
-    /// server and `ingest` set `small_below` to their seal size instead, so
-    /// that only seals cut short (by the interval, or the end of a run)
-    /// are merged: a merge re-encodes rows, which a busy writer should
-    /// not pay for on every seal (docs/BENCHMARKS.md, session 6).
+    /// Small below 250,000 leaves (~40 MB), merged 16 or more at a time.
     fn default() -> MergePolicy {
         MergePolicy {
             small_below: 250_000,
@@ -365,18 +360,21 @@ impl Default for MergePolicy {
 
 impl MergePolicy {
     /// How many of `segments`' last entries a seal merges: the small ones
-    /// ending the log, once there are `at` or more of them.
+    /// ending the log, once there are `at` or more of them, taken from the
+    /// end while together they hold at most `2 × small_below` leaves, so
+    /// one merge re-encodes a bounded number of rows even after a long
+    /// burst of small seals (older ones then stay as they are).
     fn tail(&self, segments: &[SegmentEntry]) -> usize {
-        let small = segments
-            .iter()
-            .rev()
-            .take_while(|s| s.last - s.first + 1 < self.small_below)
-            .count();
-        if self.at > 0 && small >= self.at {
-            small
-        } else {
-            0
+        let (mut n, mut rows) = (0, 0);
+        for s in segments.iter().rev() {
+            let len = s.last - s.first + 1;
+            if len >= self.small_below || rows + len > 2 * self.small_below {
+                break;
+            }
+            rows += len;
+            n += 1;
         }
+        if self.at > 0 && n >= self.at { n } else { 0 }
     }
 }
 
