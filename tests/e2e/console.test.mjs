@@ -62,7 +62,13 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  server?.kill('SIGTERM');
+  if (server && server.exitCode === null) {
+    // the server seals what is pending on SIGTERM: wait for it to exit
+    // before its store is removed
+    const exited = new Promise((resolve) => server.once('exit', resolve));
+    server.kill('SIGTERM');
+    await exited;
+  }
   rmSync(work, { recursive: true, force: true });
 });
 
