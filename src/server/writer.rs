@@ -157,13 +157,12 @@ fn start_seal(
         app.waiting() as u128 * MERGE_LULL.as_millis()
             < cfg.seal_every as u128 * t.elapsed().as_millis()
     });
-    let never = MergePolicy { at: 0, ..cfg.merge };
-    app.set_merge_policy(if lull { cfg.merge } else { never });
-    let started = app.seal_in_background();
-    // a seal a job runs itself (an accounting request's) is on a request's
-    // path: it never merges
-    app.set_merge_policy(never);
-    match started {
+    let merge = if lull {
+        cfg.merge
+    } else {
+        MergePolicy { at: 0, ..cfg.merge }
+    };
+    match app.seal_in_background_with(merge) {
         Ok(true) => Start::Started,
         Ok(false) => Start::NotYet,
         Err(e) => {
@@ -205,6 +204,8 @@ fn run(app: &mut Appender, rx: Receiver<Msg>, cfg: &WriterConfig, metrics: &Metr
     // when the oldest record not yet in a seal was appended (the interval
     // counts from it, so a quiet store does not seal on every tick)
     let mut waiting_since: Option<Instant> = None;
+    // a seal a job runs itself (an accounting request's) is on a request's
+    // path: it never merges
     app.set_merge_policy(MergePolicy { at: 0, ..cfg.merge });
     let mut last_hour = Ts::now().0.div_euclid(HOUR) * HOUR;
     metrics.set_tree_size(app.size());

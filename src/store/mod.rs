@@ -686,7 +686,7 @@ impl Appender {
     /// pending.
     pub fn seal(&mut self) -> Result<Option<Checkpoint>> {
         let earlier = self.finish_seal()?;
-        let Some(work) = self.take_work()? else {
+        let Some(work) = self.take_work(self.merge)? else {
             return Ok(earlier.map(|r| r.checkpoint));
         };
         let batch = Arc::clone(&work.batch);
@@ -700,10 +700,16 @@ impl Appender {
     /// flight or nothing is pending. [`Appender::poll_seal`] or
     /// [`Appender::finish_seal`] take its outcome.
     pub fn seal_in_background(&mut self) -> Result<bool> {
+        self.seal_in_background_with(self.merge)
+    }
+
+    /// [`Appender::seal_in_background`] with this seal's own merge policy
+    /// (the server merges only in a lull).
+    pub fn seal_in_background_with(&mut self, merge: MergePolicy) -> Result<bool> {
         if self.sealing.is_some() {
             return Ok(false);
         }
-        let Some(work) = self.take_work()? else {
+        let Some(work) = self.take_work(merge)? else {
             return Ok(false);
         };
         let batch = Arc::clone(&work.batch);
@@ -758,7 +764,7 @@ impl Appender {
 
     /// Moves every pending record into the work of one seal (after making
     /// them durable).
-    fn take_work(&mut self) -> Result<Option<SealWork>> {
+    fn take_work(&mut self, merge: MergePolicy) -> Result<Option<SealWork>> {
         debug_assert!(self.sealing.is_none());
         if self.pending.is_empty() {
             return Ok(None);
@@ -771,7 +777,7 @@ impl Appender {
             frontier: self.frontier.clone(),
             chain: self.chain,
             batch: Arc::new(std::mem::take(&mut self.pending)),
-            merge: self.merge,
+            merge,
         }))
     }
 
