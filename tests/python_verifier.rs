@@ -51,3 +51,38 @@ fn python_verifier_agrees_with_ours() {
     assert!(!ok, "a forged checkpoint must fail: {out}");
     assert!(out.contains("InvalidSignature"), "{out}");
 }
+
+/// A store whose small segments were merged (FORMAT.md §8.1) is just as
+/// verifiable with tools we did not write.
+#[test]
+fn python_verifier_accepts_a_merged_store() {
+    let env = Env::new();
+    let merging = [
+        "--source",
+        "jsonl",
+        "--seal-every",
+        "5",
+        "--merge-small-below",
+        "1000",
+        "--merge-at",
+        "3",
+    ];
+    assert!(
+        env.ingest(&merging, &[&fixture("jsonl/events.jsonl")])
+            .status
+            .success()
+    );
+    let files = std::fs::read_dir(env.store().join("segments"))
+        .unwrap()
+        .count();
+    assert!(files <= 3, "{files} segment files after merging");
+    let (ok, out) = python_verify(&env);
+    assert!(ok, "{out}");
+    assert!(
+        out.starts_with(&format!(
+            "OK: test.example/log tree size {}",
+            common::tree_size(&env.store())
+        )),
+        "{out}"
+    );
+}
