@@ -31,19 +31,6 @@ fn leaves(store: &Path) -> Vec<Vec<u8>> {
     all.into_iter().map(|(_, l)| l).collect()
 }
 
-/// Okta input sealed 5 records at a time, every segment under 1,000
-/// records small, merged once 3 end the log.
-const SMALL_SEALS_MERGED: [&str; 8] = [
-    "--source",
-    "okta",
-    "--seal-every",
-    "5",
-    "--merge-small-below",
-    "1000",
-    "--merge-at",
-    "3",
-];
-
 /// The Okta fixture with every event id changed by `tag`, so that it
 /// ingests again as new events instead of duplicates.
 fn okta_copy(env: &Env, tag: &str) -> PathBuf {
@@ -89,7 +76,7 @@ fn small_segments_are_merged_leaf_for_leaf_and_the_store_still_verifies() {
 
     // the next seals merge once 3 small segments end the log
     let more = okta_copy(&env, "m");
-    ingest(&env, &SMALL_SEALS_MERGED, &more);
+    ingest(&env, &common::small_seals_merged("okta"), &more);
     let after = segments(&store);
     assert!(after.len() <= 3, "{after:?}");
     // the files merged away are gone; the first merged file starts at 0
@@ -150,7 +137,7 @@ fn a_changed_small_segment_is_never_merged_and_verify_names_it() {
 
     // seals that would merge it write their own files instead
     let more = okta_copy(&env, "x");
-    ingest(&env, &SMALL_SEALS_MERGED, &more);
+    ingest(&env, &common::small_seals_merged("okta"), &more);
     assert!(last.exists(), "the changed file stays in place");
     // and no file holds its leaves but itself
     let (a, b) = range(&last);
@@ -243,7 +230,11 @@ fn open_query_views_follow_a_merge_and_keep_their_pinned_size() {
 
     // a merge removes every file the views read
     let files = segments(&store);
-    ingest(&env, &SMALL_SEALS_MERGED, &okta_copy(&env, "q"));
+    ingest(
+        &env,
+        &common::small_seals_merged("okta"),
+        &okta_copy(&env, "q"),
+    );
     assert!(files.iter().all(|p| !p.exists()));
     // the same leaves, from the files that hold them now
     assert_eq!(count(&ev), pinned);

@@ -57,16 +57,7 @@ fn python_verifier_agrees_with_ours() {
 #[test]
 fn python_verifier_accepts_a_merged_store() {
     let env = Env::new();
-    let merging = [
-        "--source",
-        "jsonl",
-        "--seal-every",
-        "5",
-        "--merge-small-below",
-        "1000",
-        "--merge-at",
-        "3",
-    ];
+    let merging = common::small_seals_merged("jsonl");
     assert!(
         env.ingest(&merging, &[&fixture("jsonl/events.jsonl")])
             .status

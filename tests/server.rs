@@ -127,6 +127,13 @@ fn ingest_jsonl(
         .unwrap()
 }
 
+/// How many segment files the store holds.
+fn segment_files(env: &Env) -> usize {
+    std::fs::read_dir(env.store().join("segments"))
+        .unwrap()
+        .count()
+}
+
 fn client() -> Client {
     Client::builder()
         .timeout(Duration::from_secs(60))
@@ -964,11 +971,7 @@ fn a_quiet_server_merges_its_small_segments() {
         &env,
         "seal_interval_ms = 100\nmerge_at = 3\nmerge_small_below = 100000\n",
     );
-    let segments = || {
-        std::fs::read_dir(env.store().join("segments"))
-            .unwrap()
-            .count()
-    };
+    let segments = || segment_files(&env);
     let srv = Server::start(&env, &[]);
     let c = client();
     let gw = token(&env, &["--role", "gateway", "--source", "jsonl"]);
@@ -1002,11 +1005,7 @@ fn a_quiet_server_merges_its_small_segments() {
 fn a_quiet_server_seals_once_the_oldest_record_has_waited_the_interval() {
     let env = store_with_data();
     server_config(&env, "seal_interval_ms = 1500\nqueue_capacity = 16\n");
-    let segments = || {
-        std::fs::read_dir(env.store().join("segments"))
-            .unwrap()
-            .count()
-    };
+    let segments = || segment_files(&env);
     let srv = Server::start(&env, &[]);
     let c = client();
     let gw = token(&env, &["--role", "gateway", "--source", "jsonl"]);

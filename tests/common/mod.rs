@@ -195,3 +195,19 @@ pub fn tree_size(store: &Path) -> u64 {
         .parse()
         .unwrap()
 }
+
+/// `ingest` arguments for `source` sealed 5 records at a time, every
+/// segment under 1,000 records small, merged once 3 end the log
+/// (FORMAT.md §8.1).
+pub fn small_seals_merged(source: &'static str) -> [&'static str; 8] {
+    [
+        "--source",
+        source,
+        "--seal-every",
+        "5",
+        "--merge-small-below",
+        "1000",
+        "--merge-at",
+        "3",
+    ]
+}
