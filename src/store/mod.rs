@@ -898,8 +898,15 @@ impl SealWork {
                 chain,
             });
         }
-        let batch = segment::leaves_to_batch(first, &sealed)?;
-        drop(sealed);
+        // built a few thousand rows at a time, as the writer encodes them:
+        // one Arrow copy of a whole seal would be hundreds of MB, each page
+        // of it faulted in fresh
+        let batches = sealed
+            .chunks(segment::BUILD_ROWS)
+            .enumerate()
+            .map(|(i, rows)| {
+                segment::leaves_to_batch(first + (i * segment::BUILD_ROWS) as u64, rows)
+            });
         // The small segments ending the log, if it is time to merge them:
         // their rows go first in this seal's file, which replaces them.
         let (merged, earlier) = self.merge_sources();
@@ -909,10 +916,7 @@ impl SealWork {
         let tmp = self
             .layout
             .segment(&format!("{name}{}", Layout::tmp_suffix()));
-        let rows = earlier
-            .into_iter()
-            .flatten()
-            .chain(std::iter::once(Ok(batch)));
+        let rows = earlier.into_iter().flatten().chain(batches);
         segment::write_all(&tmp, file_first, rows).map_err(|source| StoreError::Parquet {
             path: tmp.clone(),
             source,

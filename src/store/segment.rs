@@ -11,8 +11,8 @@ use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    ArrayRef, BinaryArray, BooleanArray, Date32Array, FixedSizeBinaryArray, Float64Array,
-    RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array,
+    ArrayRef, BooleanArray, Date32Array, FixedSizeBinaryArray, Float64Array, RecordBatch,
+    StringArray, TimestampMicrosecondArray, UInt64Array,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowWriter;
@@ -138,10 +138,30 @@ pub fn leaves_to_batch(
     leaves: &[SealedLeaf<'_>],
 ) -> Result<RecordBatch, arrow::error::ArrowError> {
     let recs: Vec<&Record> = leaves.iter().map(|l| l.record).collect();
+    let mut cols: Vec<ArrayRef> = Vec::with_capacity(schema().fields().len());
+    cols.push(Arc::new(UInt64Array::from_iter_values(
+        (0..leaves.len() as u64).map(|i| first_idx + i),
+    )));
+    cols.extend(typed_columns(&recs));
+    let leaf_bytes = leaves.iter().map(|l| l.leaf.len()).sum();
+    let mut leaf = arrow::array::BinaryBuilder::with_capacity(leaves.len(), leaf_bytes);
+    for l in leaves {
+        leaf.append_value(l.leaf);
+    }
+    cols.push(Arc::new(leaf.finish()));
+    cols.push(Arc::new(FixedSizeBinaryArray::try_from_iter(
+        leaves.iter().map(|l| l.leaf_hash),
+    )?));
+    cols.push(Arc::new(FixedSizeBinaryArray::try_from_iter(
+        leaves.iter().map(|l| l.chain),
+    )?));
+    RecordBatch::try_new(schema(), cols)
+}
+
+/// The typed columns derived from records, in schema order: every column
+/// between `idx` and `leaf` (what `verify` rebuilds and compares).
+pub fn typed_columns(recs: &[&Record]) -> Vec<ArrayRef> {
     let mut cols: Vec<ArrayRef> = vec![
-        Arc::new(UInt64Array::from_iter_values(
-            (0..leaves.len() as u64).map(|i| first_idx + i),
-        )),
         Arc::new(StringArray::from_iter_values(
             recs.iter().map(|r| r.kind().as_str()),
         )),
@@ -183,17 +203,12 @@ pub fn leaves_to_batch(
     cols.push(Arc::new(UInt64Array::from_iter(
         recs.iter().map(|r| r.count),
     )));
-    cols.push(Arc::new(BinaryArray::from_iter_values(
-        leaves.iter().map(|l| l.leaf),
-    )));
-    cols.push(Arc::new(FixedSizeBinaryArray::try_from_iter(
-        leaves.iter().map(|l| l.leaf_hash),
-    )?));
-    cols.push(Arc::new(FixedSizeBinaryArray::try_from_iter(
-        leaves.iter().map(|l| l.chain),
-    )?));
-    RecordBatch::try_new(schema(), cols)
+    cols
 }
+
+/// Rows of the Arrow batches a seal builds and hands to the writer at a
+/// time (the writer still cuts row groups at [`ROW_GROUP_ROWS`]).
+pub const BUILD_ROWS: usize = 8 * 1024;
 
 /// Rows per Parquet row group: small enough that min/max statistics prune
 /// well for per-patient and per-period queries.
