@@ -898,15 +898,6 @@ impl SealWork {
                 chain,
             });
         }
-        // built a few thousand rows at a time, as the writer encodes them:
-        // one Arrow copy of a whole seal would be hundreds of MB, each page
-        // of it faulted in fresh
-        let batches = sealed
-            .chunks(segment::BUILD_ROWS)
-            .enumerate()
-            .map(|(i, rows)| {
-                segment::leaves_to_batch(first + (i * segment::BUILD_ROWS) as u64, rows)
-            });
         // The small segments ending the log, if it is time to merge them:
         // their rows go first in this seal's file, which replaces them.
         let (merged, earlier) = self.merge_sources();
@@ -916,11 +907,49 @@ impl SealWork {
         let tmp = self
             .layout
             .segment(&format!("{name}{}", Layout::tmp_suffix()));
-        let rows = earlier.into_iter().flatten().chain(batches);
-        segment::write_all(&tmp, file_first, rows).map_err(|source| StoreError::Parquet {
-            path: tmp.clone(),
-            source,
+        // Three jobs side by side, so a seal nothing else waits on (the last
+        // of an ingest, one a request waits for) uses more than one core:
+        // building Arrow rows a few thousand at a time (one copy of a whole
+        // seal would be hundreds of MB, each page faulted in fresh),
+        // encoding them, and the Merkle nodes, which need only the hashes.
+        let (frontier, closed) = std::thread::scope(|s| {
+            let merkle = s.spawn(|| {
+                let mut frontier = self.frontier.clone();
+                let mut closed: Vec<Vec<Hash>> = Vec::new();
+                for p in pending {
+                    frontier.push_reporting(p.hash, |level, node| {
+                        let l = level as usize;
+                        if closed.len() < l {
+                            closed.resize_with(l, Vec::new);
+                        }
+                        closed[l - 1].push(node);
+                    });
+                }
+                (frontier, closed)
+            });
+            let (tx, built) = std::sync::mpsc::sync_channel(2);
+            let sealed = &sealed;
+            s.spawn(move || {
+                for (i, rows) in sealed.chunks(segment::BUILD_ROWS).enumerate() {
+                    let at = first + (i * segment::BUILD_ROWS) as u64;
+                    // a closed channel means the writer failed; it reports
+                    if tx.send(segment::leaves_to_batch(at, rows)).is_err() {
+                        break;
+                    }
+                }
+            });
+            let rows = earlier.into_iter().flatten().chain(built);
+            let written =
+                segment::write_all(&tmp, file_first, rows).map_err(|source| StoreError::Parquet {
+                    path: tmp.clone(),
+                    source,
+                });
+            let nodes = merkle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            written.map(|()| nodes)
         })?;
+        drop(sealed);
         fs::rename(&tmp, &path).map_err(io_err(&path))?;
         fsync_dir(&self.layout.segments_dir()).map_err(io_err(&self.layout.segments_dir()))?;
         let sha256 = sha256_file(&path)?;
@@ -942,19 +971,8 @@ impl SealWork {
             f.sync_data().map_err(io_err(&idx_path))?;
         }
         // the interior nodes too, before the checkpoint that readers trust;
-        // the frontier that yields the signed root closes them, so each is
+        // the frontier that yields the signed root closed them, so each is
         // hashed once, in memory (never read back from the cache files)
-        let mut frontier = self.frontier.clone();
-        let mut closed: Vec<Vec<Hash>> = Vec::new();
-        for p in pending {
-            frontier.push_reporting(p.hash, |level, node| {
-                let l = level as usize;
-                if closed.len() < l {
-                    closed.resize_with(l, Vec::new);
-                }
-                closed[l - 1].push(node);
-            });
-        }
         tree_index::append(&self.layout, first, frontier.size(), &closed)
             .map_err(io_err(&self.layout.index_dir()))?;
 
