@@ -388,11 +388,14 @@ fn verify_once(dir: &Path, keys: &[Verifier], opts: &Options<'_>) -> Report {
     // Workers take the next segment as soon as they are free (segments
     // differ in size), and this thread feeds their leaf hashes to the tree
     // in order meanwhile, the only sequential step; a worker waits while it
-    // is `ahead` segments past the tree, so few finished outcomes wait.
+    // is `ahead` segments past the tree, so few finished outcomes wait (each
+    // holds its segment's leaf hashes, 32 bytes a leaf). The slack beyond
+    // one segment per worker lets the others go on past a large segment
+    // (an ingest's first seal often is): docs/BENCHMARKS.md, session 7.
     let (layout, keys) = (cx.layout.clone(), cx.keys);
     let next_job = AtomicUsize::new(0);
     let consumed = AtomicUsize::new(0);
-    let ahead = 2 * threads;
+    let ahead = 2 * threads + 4;
     std::thread::scope(|sc| {
         let (tx, rx) = std::sync::mpsc::channel::<(usize, SegmentOutcome)>();
         for _ in 0..threads.min(jobs.len()) {
