@@ -907,8 +907,8 @@ impl SealWork {
         let tmp = self
             .layout
             .segment(&format!("{name}{}", Layout::tmp_suffix()));
-        // Three jobs side by side, so a seal nothing else waits on (the last
-        // of an ingest, one a request waits for) uses more than one core:
+        // Three jobs side by side, so a seal that runs alone (the last of an
+        // ingest) or that a request waits for uses more than one core:
         // building Arrow rows a few thousand at a time (one copy of a whole
         // seal would be hundreds of MB, each page faulted in fresh),
         // encoding them, and the Merkle nodes, which need only the hashes.

@@ -1,10 +1,11 @@
 //! Segment files: the Arrow schema of the canonical event model and the
 //! Parquet (zstd) encoding of a contiguous range of leaves (FORMAT.md §7).
 //!
-//! Every typed column is derived from the leaf bytes by [`leaves_to_batch`];
-//! the verifier calls the same function on the leaves it reads and compares
-//! the result column by column, so a query can never see data the signature
-//! does not cover.
+//! Every typed column is derived from the leaf's record by
+//! [`typed_columns`] (which [`leaves_to_batch`] uses to write a segment); the
+//! verifier calls the same function on the records it parses from the leaves
+//! it reads and compares the result column by column, so a query can never
+//! see data the signature does not cover.
 
 use std::fs::File;
 use std::path::Path;

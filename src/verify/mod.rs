@@ -1313,7 +1313,8 @@ fn compare_columns(
         .collect();
     let every_row = ok_rows.len() == records.len();
     // the leaf, its hash and the chain are checked row by row already;
-    // only the columns derived from the leaf are rebuilt
+    // only the columns derived from the leaf are rebuilt: schema column
+    // `ci` is typed column `ci - 1`, and idx, leaf and the hashes have none
     let expected = segment::typed_columns(&recs);
     let take = arrow::array::UInt32Array::from_iter_values(ok_rows.iter().map(|&i| i as u32));
     for (ci, field) in b.schema().fields().iter().enumerate() {
