@@ -1,5 +1,5 @@
 //! Ingest: source adapters behind one [`Source`] trait, and the driver that
-//! feeds their records into the store's [`Appender`].
+//! feeds their records into the store's [`Appender`](crate::store::Appender).
 //!
 //! A source turns the bytes of one input (a file, an HTTP body) into
 //! [`Parsed`] items: canonical records, or bad records with a reason. The

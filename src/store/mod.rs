@@ -1446,7 +1446,7 @@ pub struct Proofs {
 }
 
 impl Proofs {
-    /// PATH(idx, D[size]), or `None` when `idx` is out of range.
+    /// PATH(idx, D\[size\]), or `None` when `idx` is out of range.
     pub fn inclusion(&mut self, idx: u64) -> Result<Option<Vec<Hash>>> {
         let (size, root) = (self.cp.size, self.cp.root);
         if let ProofNodes::Index(t) = &mut self.source {
@@ -1468,7 +1468,7 @@ impl Proofs {
         })
     }
 
-    /// PROOF(old, D[size]), or `None` unless `0 < old <= size`.
+    /// PROOF(old, D\[size\]), or `None` unless `0 < old <= size`.
     pub fn consistency(&mut self, old: u64) -> Result<Option<Vec<Hash>>> {
         let (size, root) = (self.cp.size, self.cp.root);
         if old == 0 || old > size {

@@ -50,7 +50,7 @@ fn split(n: u64) -> u64 {
     1u64 << (63 - (n - 1).leading_zeros())
 }
 
-/// MTH(D[n]) over leaf hashes.
+/// MTH(D\[n\]) over leaf hashes.
 pub fn root(leaves: &[Hash]) -> Hash {
     match leaves.len() {
         0 => empty_root(),
@@ -62,7 +62,7 @@ pub fn root(leaves: &[Hash]) -> Hash {
     }
 }
 
-/// PATH(index, D[n]): the inclusion proof of leaf `index` in the tree made of
+/// PATH(index, D\[n\]): the inclusion proof of leaf `index` in the tree made of
 /// `leaves`. Panics are impossible: an out-of-range index yields `None`.
 pub fn inclusion_proof(leaves: &[Hash], index: u64) -> Option<Vec<Hash>> {
     if index >= leaves.len() as u64 {
@@ -88,7 +88,7 @@ fn path(leaves: &[Hash], m: usize, out: &mut Vec<Hash>) {
     }
 }
 
-/// PROOF(m, D[n]): the consistency proof between the first `old_size` leaves
+/// PROOF(m, D\[n\]): the consistency proof between the first `old_size` leaves
 /// and all of `leaves`. `None` unless `0 < old_size <= leaves.len()`.
 pub fn consistency_proof(leaves: &[Hash], old_size: u64) -> Option<Vec<Hash>> {
     if old_size == 0 || old_size > leaves.len() as u64 {
@@ -142,7 +142,7 @@ pub fn subtree_root(nodes: &mut impl Nodes, start: u64, end: u64) -> Option<Hash
     ))
 }
 
-/// PATH(index, D[size]) from complete nodes (same hashes, same order as
+/// PATH(index, D\[size\]) from complete nodes (same hashes, same order as
 /// [`inclusion_proof`]).
 pub fn inclusion_proof_from(nodes: &mut impl Nodes, index: u64, size: u64) -> Option<Vec<Hash>> {
     if index >= size {
@@ -175,7 +175,7 @@ fn path_from(
     Some(())
 }
 
-/// PROOF(old_size, D[size]) from complete nodes (same as
+/// PROOF(old_size, D\[size\]) from complete nodes (same as
 /// [`consistency_proof`]).
 pub fn consistency_proof_from(
     nodes: &mut impl Nodes,
