@@ -752,3 +752,58 @@ fn a_write_cut_short_leaves_a_temp_file_that_warns_and_the_next_writer_removes()
     let (code, lines, summary) = verdict(&env, &[]);
     assert_eq!(code, 0, "{lines:?} {summary}");
 }
+
+#[test]
+fn a_seal_larger_than_a_row_group_is_written_whole_and_in_order() {
+    // One seal of 70,000 records: its rows are built 8,192 at a time on one
+    // thread and encoded on another (store::SealWork::run), and the file is
+    // cut into row groups of 65,536 rows (FORMAT.md §7).
+    let env = Env::new();
+    let input = env.dir.path().join("many.jsonl");
+    let lines: String = (0..70_000)
+        .map(|i| {
+            format!(
+                "{{\"kind\":\"delivery\",\"ts\":\"2026-03-01T08:00:00Z\",\"source\":\"gateway\",\
+                 \"source_event_id\":\"m{i}\",\"recipient\":\"u{i}@example.org\",\
+                 \"status\":\"delivered\",\"encryption\":\"tls\",\"tls_version\":\"TLSv1.3\"}}\n"
+            )
+        })
+        .collect();
+    fs::write(&input, lines).unwrap();
+    let o = env.ingest(&["--source", "jsonl", "--seal-every", "100000"], &[&input]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+
+    // the records, then the run's coverage leaf (FORMAT.md §11.2)
+    let n = common::tree_size(&env.store());
+    assert_eq!(n, 70_001);
+    let files = segments(&env);
+    assert_eq!(files.len(), 1, "one seal, one file: {files:?}");
+    let meta = parquet::file::reader::FileReader::metadata(
+        &parquet::file::reader::SerializedFileReader::new(fs::File::open(&files[0]).unwrap())
+            .unwrap(),
+    )
+    .clone();
+    let groups: Vec<i64> = meta.row_groups().iter().map(|g| g.num_rows()).collect();
+    assert_eq!(groups, vec![65_536, 4_465]);
+    let b = read_batch(&files[0]);
+    assert_eq!(common::idx_values(&b), (0..n).collect::<Vec<u64>>());
+    // each row's typed columns came from its own record, across batch edges
+    let recipients = b
+        .column_by_name("recipient")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
+    let leaves = leaf_values(&b);
+    for row in [0usize, 8_191, 8_192, 65_535, 65_536, 69_999] {
+        let leaf = String::from_utf8_lossy(&leaves[row]);
+        assert!(
+            leaf.contains(&format!("\"source_event_id\":\"m{row}\"")),
+            "{leaf}"
+        );
+        assert_eq!(recipients.value(row), format!("u{row}@example.org"));
+    }
+    let (code, lines, summary) = verdict(&env, &[]);
+    assert_eq!(code, 0, "{lines:?} {summary}");
+    assert!(summary.contains("size 70001;"), "{summary}");
+}
