@@ -907,11 +907,8 @@ impl SealWork {
         let tmp = self
             .layout
             .segment(&format!("{name}{}", Layout::tmp_suffix()));
-        // Three jobs side by side, so a seal that runs alone (the last of an
-        // ingest) or that a request waits for uses more than one core:
-        // building Arrow rows a few thousand at a time (one copy of a whole
-        // seal would be hundreds of MB, each page faulted in fresh),
-        // encoding them, and the Merkle nodes, which need only the hashes.
+        // The Merkle nodes need only the hashes, so they are hashed beside
+        // the writing (which itself builds rows on a second thread).
         let (frontier, closed) = std::thread::scope(|s| {
             let merkle = s.spawn(|| {
                 let mut frontier = self.frontier.clone();
@@ -927,23 +924,17 @@ impl SealWork {
                 }
                 (frontier, closed)
             });
-            let (tx, built) = std::sync::mpsc::sync_channel(2);
-            let sealed = &sealed;
-            s.spawn(move || {
-                for (i, rows) in sealed.chunks(segment::BUILD_ROWS).enumerate() {
-                    let at = first + (i * segment::BUILD_ROWS) as u64;
-                    // a closed channel means the writer failed; it reports
-                    if tx.send(segment::leaves_to_batch(at, rows)).is_err() {
-                        break;
-                    }
-                }
+            let written = segment::write_leaves(
+                &tmp,
+                file_first,
+                earlier.into_iter().flatten(),
+                first,
+                &sealed,
+            )
+            .map_err(|source| StoreError::Parquet {
+                path: tmp.clone(),
+                source,
             });
-            let rows = earlier.into_iter().flatten().chain(built);
-            let written =
-                segment::write_all(&tmp, file_first, rows).map_err(|source| StoreError::Parquet {
-                    path: tmp.clone(),
-                    source,
-                });
             let nodes = merkle
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));

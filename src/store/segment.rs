@@ -255,6 +255,35 @@ pub fn write(
     write_all(path, first_idx, std::iter::once(Ok(batch.clone())))
 }
 
+/// Writes `earlier` rows (a merge's, FORMAT.md §8.1; starting at
+/// `file_first`) and then `leaves` (starting at `first_idx`) as one
+/// Parquet file at `path` (synced). The leaves' rows are built
+/// [`BUILD_ROWS`] at a time on a thread of their own while this one
+/// encodes the previous batch: a seal nothing else runs beside (the last
+/// of an ingest) then uses two cores, and no Arrow copy of a whole seal
+/// (hundreds of MB, each page faulted in fresh) is ever made.
+pub fn write_leaves(
+    path: &Path,
+    file_first: u64,
+    earlier: impl IntoIterator<Item = Result<RecordBatch, arrow::error::ArrowError>>,
+    first_idx: u64,
+    leaves: &[SealedLeaf<'_>],
+) -> Result<(), parquet::errors::ParquetError> {
+    std::thread::scope(|s| {
+        let (tx, built) = std::sync::mpsc::sync_channel(2);
+        s.spawn(move || {
+            for (i, rows) in leaves.chunks(BUILD_ROWS).enumerate() {
+                let at = first_idx + (i * BUILD_ROWS) as u64;
+                // a closed channel means the writer failed; it reports
+                if tx.send(leaves_to_batch(at, rows)).is_err() {
+                    break;
+                }
+            }
+        });
+        write_all(path, file_first, earlier.into_iter().chain(built))
+    })
+}
+
 /// Writes `batches`, in order, as one Parquet file at `path` (synced), one
 /// batch in memory at a time: a merge (FORMAT.md §8.1) streams earlier
 /// segments' rows through here.
