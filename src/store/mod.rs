@@ -907,9 +907,10 @@ impl SealWork {
         let tmp = self
             .layout
             .segment(&format!("{name}{}", Layout::tmp_suffix()));
-        // The Merkle nodes need only the hashes, so they are hashed beside
-        // the writing (which itself builds rows on a second thread).
-        let (frontier, closed) = std::thread::scope(|s| {
+        // The Merkle nodes need only the leaf hashes, so they are hashed
+        // beside the writing (which builds rows and hashes the file's bytes
+        // on threads of its own).
+        let ((frontier, closed), sha256) = std::thread::scope(|s| {
             let merkle = s.spawn(|| {
                 let mut frontier = self.frontier.clone();
                 let mut closed: Vec<Vec<Hash>> = Vec::new();
@@ -938,12 +939,11 @@ impl SealWork {
             let nodes = merkle
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            written.map(|()| nodes)
+            written.map(|sha256| (nodes, sha256))
         })?;
         drop(sealed);
         fs::rename(&tmp, &path).map_err(io_err(&path))?;
         fsync_dir(&self.layout.segments_dir()).map_err(io_err(&self.layout.segments_dir()))?;
-        let sha256 = sha256_file(&path)?;
 
         // The leaf-hash index is a cache; it is cut back to the checkpoint on
         // open, so appending before the commit point is safe.

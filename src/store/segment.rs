@@ -8,6 +8,7 @@
 //! see data the signature does not cover.
 
 use std::fs::File;
+use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
@@ -20,6 +21,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use sha2::{Digest, Sha256};
 
 use crate::model::Record;
 use crate::tlog::Hash;
@@ -257,10 +259,12 @@ pub fn write(
 
 /// Writes `earlier` rows (a merge's, FORMAT.md §8.1; starting at
 /// `file_first`) and then `leaves` (starting at `first_idx`) as one
-/// Parquet file at `path` (synced). The leaves' rows are built
-/// [`BUILD_ROWS`] at a time on a thread of their own while this one
-/// encodes the previous batch: a seal nothing else runs beside (the last
-/// of an ingest) then uses two cores, and no Arrow copy of a whole seal
+/// Parquet file at `path` (synced), and returns the SHA-256 of the bytes
+/// written, which the manifest signs. Three threads share the work: one
+/// builds the leaves' rows [`BUILD_ROWS`] at a time, this one encodes the
+/// previous batch, and one hashes the bytes as they are written. So a seal
+/// nothing else runs beside (the last of an ingest) uses both cores, the
+/// file is never read back to be hashed, and no Arrow copy of a whole seal
 /// (hundreds of MB, each page faulted in fresh) is ever made.
 pub fn write_leaves(
     path: &Path,
@@ -268,7 +272,7 @@ pub fn write_leaves(
     earlier: impl IntoIterator<Item = Result<RecordBatch, arrow::error::ArrowError>>,
     first_idx: u64,
     leaves: &[SealedLeaf<'_>],
-) -> Result<(), parquet::errors::ParquetError> {
+) -> Result<Hash, parquet::errors::ParquetError> {
     std::thread::scope(|s| {
         let (tx, built) = std::sync::mpsc::sync_channel(2);
         s.spawn(move || {
@@ -280,8 +284,47 @@ pub fn write_leaves(
                 }
             }
         });
-        write_all(path, file_first, earlier.into_iter().chain(built))
+        let (to_hash, written) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+        let hasher = s.spawn(move || {
+            let mut h = Sha256::new();
+            for bytes in written {
+                h.update(&bytes);
+            }
+            let digest: Hash = h.finalize().into();
+            digest
+        });
+        let file = HashedFile {
+            file: File::create(path)?,
+            to_hash,
+        };
+        let file = encode(file, file_first, earlier.into_iter().chain(built))?;
+        file.file.sync_all()?;
+        drop(file); // closes the channel: the hasher has every byte
+        Ok(hasher
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
     })
+}
+
+/// A file whose bytes are handed, as they are written, to a thread that
+/// hashes them. The Parquet writer only appends, so they are the file's
+/// bytes in order.
+struct HashedFile {
+    file: File,
+    to_hash: std::sync::mpsc::SyncSender<Vec<u8>>,
+}
+
+impl Write for HashedFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.to_hash
+            .send(buf[..n].to_vec())
+            .map_err(|_| std::io::Error::other("the segment hasher stopped"))?;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
 }
 
 /// Writes `batches`, in order, as one Parquet file at `path` (synced), one
@@ -292,14 +335,22 @@ pub fn write_all(
     first_idx: u64,
     batches: impl IntoIterator<Item = Result<RecordBatch, arrow::error::ArrowError>>,
 ) -> Result<(), parquet::errors::ParquetError> {
-    let file = File::create(path)?;
-    let mut w = ArrowWriter::try_new(file, schema(), Some(writer_properties(first_idx)))?;
+    let file = encode(File::create(path)?, first_idx, batches)?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// Encodes `batches` as one Parquet file into `out` and gives it back.
+fn encode<W: Write + Send>(
+    out: W,
+    first_idx: u64,
+    batches: impl IntoIterator<Item = Result<RecordBatch, arrow::error::ArrowError>>,
+) -> Result<W, parquet::errors::ParquetError> {
+    let mut w = ArrowWriter::try_new(out, schema(), Some(writer_properties(first_idx)))?;
     for batch in batches {
         w.write(&batch?)?;
     }
-    let file = w.into_inner()?;
-    file.sync_all()?;
-    Ok(())
+    w.into_inner()
 }
 
 /// A segment's rows, batch by batch, read from its bytes in memory.
