@@ -110,12 +110,7 @@ fn typed_column_edit_is_a_column_mismatch() {
     let env = built();
     let seg = &segments(&env)[0];
     let b = read_batch(seg);
-    let enc = b
-        .column_by_name("encryption")
-        .unwrap()
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .unwrap();
+    let enc = common::str_column(&b, "encryption");
     let row = (0..enc.len())
         .find(|&i| enc.is_valid(i) && enc.value(i) == "none")
         .expect("a plaintext delivery");
@@ -788,12 +783,7 @@ fn a_seal_larger_than_a_row_group_is_written_whole_and_in_order() {
     let b = read_batch(&files[0]);
     assert_eq!(common::idx_values(&b), (0..n).collect::<Vec<u64>>());
     // each row's typed columns came from its own record, across batch edges
-    let recipients = b
-        .column_by_name("recipient")
-        .unwrap()
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .unwrap();
+    let recipients = common::str_column(&b, "recipient");
     let leaves = leaf_values(&b);
     for row in [0usize, 8_191, 8_192, 65_535, 65_536, 69_999] {
         let leaf = String::from_utf8_lossy(&leaves[row]);

@@ -174,6 +174,18 @@ pub fn leaf_values(b: &arrow::array::RecordBatch) -> Vec<Vec<u8>> {
     (0..leaf.len()).map(|i| leaf.value(i).to_vec()).collect()
 }
 
+/// A string column of a segment batch, by name.
+pub fn str_column<'a>(
+    b: &'a arrow::array::RecordBatch,
+    name: &str,
+) -> &'a arrow::array::StringArray {
+    b.column_by_name(name)
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow::array::StringArray>()
+        .unwrap()
+}
+
 /// The `idx` column of a segment batch.
 pub fn idx_values(b: &arrow::array::RecordBatch) -> Vec<u64> {
     b.column_by_name("idx")
