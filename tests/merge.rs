@@ -55,6 +55,15 @@ fn ingest(env: &Env, args: &[&str], file: &Path) {
     assert!(o.status.success(), "{}", common::stderr(&o));
 }
 
+/// A store of the 50 fixture events sealed 5 at a time, never merged: ten
+/// small segments.
+fn small_unmerged_segments() -> Env {
+    let env = Env::new();
+    let args = ["--source", "jsonl", "--seal-every", "5", "--merge-at", "0"];
+    ingest(&env, &args, &fixture("jsonl/events.jsonl"));
+    env
+}
+
 #[track_caller]
 fn verify_ok(env: &Env, extra: &[&str]) -> String {
     let o = env.verify(extra);
@@ -65,11 +74,8 @@ fn verify_ok(env: &Env, extra: &[&str]) -> String {
 
 #[test]
 fn small_segments_are_merged_leaf_for_leaf_and_the_store_still_verifies() {
-    let env = Env::new();
+    let env = small_unmerged_segments();
     let store = env.store();
-    // 50 events sealed 5 at a time without merging: 10 small segments
-    let args = ["--source", "jsonl", "--seal-every", "5", "--merge-at", "0"];
-    ingest(&env, &args, &fixture("jsonl/events.jsonl"));
     let before = segments(&store);
     assert!(before.len() >= 10, "{before:?}");
     let old_leaves = leaves(&store);
@@ -113,10 +119,8 @@ fn small_segments_are_merged_leaf_for_leaf_and_the_store_still_verifies() {
 
 #[test]
 fn a_changed_small_segment_is_never_merged_and_verify_names_it() {
-    let env = Env::new();
+    let env = small_unmerged_segments();
     let store = env.store();
-    let args = ["--source", "jsonl", "--seal-every", "5", "--merge-at", "0"];
-    ingest(&env, &args, &fixture("jsonl/events.jsonl"));
     // change one leaf of the last (small) segment, keeping it valid Parquet
     let last = segments(&store).pop().unwrap();
     let b = read_batch(&last);
@@ -213,10 +217,8 @@ fn a_verified_state_survives_a_merge_of_the_segments_after_it() {
 #[test]
 fn open_query_views_follow_a_merge_and_keep_their_pinned_size() {
     use sealtrail::query::Evidence;
-    let env = Env::new();
+    let env = small_unmerged_segments();
     let store = env.store();
-    let args = ["--source", "jsonl", "--seal-every", "5", "--merge-at", "0"];
-    ingest(&env, &args, &fixture("jsonl/events.jsonl"));
     let vkey = fs::read_to_string(env.vkey()).unwrap();
     let keys = vec![sealtrail::tlog::Verifier::parse(vkey.trim()).unwrap()];
     let queries = common::repo().join("queries");

@@ -254,7 +254,13 @@ pub fn write(
     first_idx: u64,
     batch: &RecordBatch,
 ) -> Result<(), parquet::errors::ParquetError> {
-    write_all(path, first_idx, std::iter::once(Ok(batch.clone())))
+    let file = encode(
+        File::create(path)?,
+        first_idx,
+        std::iter::once(Ok(batch.clone())),
+    )?;
+    file.sync_all()?;
+    Ok(())
 }
 
 /// Writes `earlier` rows (a merge's, FORMAT.md §8.1; starting at
@@ -325,19 +331,6 @@ impl Write for HashedFile {
     fn flush(&mut self) -> std::io::Result<()> {
         self.file.flush()
     }
-}
-
-/// Writes `batches`, in order, as one Parquet file at `path` (synced), one
-/// batch in memory at a time: a merge (FORMAT.md §8.1) streams earlier
-/// segments' rows through here.
-pub fn write_all(
-    path: &Path,
-    first_idx: u64,
-    batches: impl IntoIterator<Item = Result<RecordBatch, arrow::error::ArrowError>>,
-) -> Result<(), parquet::errors::ParquetError> {
-    let file = encode(File::create(path)?, first_idx, batches)?;
-    file.sync_all()?;
-    Ok(())
 }
 
 /// Encodes `batches` as one Parquet file into `out` and gives it back.
