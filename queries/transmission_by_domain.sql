@@ -7,7 +7,7 @@ SELECT recipient_domain, count(*) AS deliveries,
                            OR (encryption = 'tls' AND tls_version IN ('TLSv1.2', 'TLSv1.3'))) AS protected,
        count(*) FILTER (WHERE encryption = 'none' OR coalesce(tls_failed, false)
                            OR (encryption = 'tls' AND (tls_version NOT IN ('TLSv1.2', 'TLSv1.3') OR tls_peer IN ('untrusted', 'anonymous')))) AS findings
-FROM deliveries
+FROM outbound_deliveries
 WHERE phi AND ts >= getvariable('period_start') AND ts < getvariable('period_end')
 GROUP BY ALL
 ORDER BY findings DESC, deliveries DESC, recipient_domain;

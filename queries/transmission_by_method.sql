@@ -4,7 +4,7 @@
 -- Columns: encryption, tls_version, deliveries, share.
 SELECT encryption, coalesce(tls_version, '') AS tls_version, count(*) AS deliveries,
        round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS share
-FROM deliveries
+FROM outbound_deliveries
 WHERE phi AND ts >= getvariable('period_start') AND ts < getvariable('period_end')
 GROUP BY ALL
 ORDER BY deliveries DESC, encryption, tls_version;

@@ -11,7 +11,7 @@ SELECT ts,
             ELSE 'unverified peer' END AS finding,
        recipient, recipient_domain, encryption, coalesce(tls_version, '') AS tls_version,
        coalesce(tls_peer, '') AS tls_peer, status, coalesce(message_id, '') AS message_id, idx
-FROM deliveries
+FROM outbound_deliveries
 WHERE phi AND ts >= getvariable('period_start') AND ts < getvariable('period_end')
   AND (encryption = 'none' OR coalesce(tls_failed, false)
        OR (encryption = 'tls' AND (tls_version NOT IN ('TLSv1.2', 'TLSv1.3') OR tls_peer IN ('untrusted', 'anonymous'))))

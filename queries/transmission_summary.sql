@@ -7,7 +7,7 @@
 -- Columns: deliveries, protected, share_protected, plaintext, tls_below_1_2, failed_tls,
 --          unverified_peer, unknown, findings.
 WITH d AS (
-    SELECT * FROM deliveries
+    SELECT * FROM outbound_deliveries
     WHERE phi AND ts >= getvariable('period_start') AND ts < getvariable('period_end')
 )
 SELECT

@@ -12,11 +12,17 @@ CREATE OR REPLACE MACRO utc_week(t) AS
     DATE '1970-01-01' + CAST(floor(epoch_us(t) / 86400000000)
                              - ((floor(epoch_us(t) / 86400000000) + 3) % 7 + 7) % 7 AS INTEGER);
 CREATE OR REPLACE VIEW leaves AS
-    SELECT * FROM read_parquet('segments/*.parquet') WHERE idx < getvariable('tree_size');
+    SELECT * FROM read_parquet('segments/*.parquet', union_by_name = true) WHERE idx < getvariable('tree_size');
 CREATE OR REPLACE VIEW deliveries AS
     SELECT idx, ts, source, source_event_id, message_id, sender, recipient, recipient_domain, status, encryption,
-           tls_version, tls_cipher, tls_peer, tls_failed, relay, dsn, coalesce(phi, true) AS phi, patient_id
+           tls_version, tls_cipher, tls_peer, tls_failed, relay, dsn, coalesce(phi, true) AS phi, patient_id,
+           -- segments before format v2 have no direction column: read as unknown
+           coalesce(direction, 'unknown') AS direction
     FROM leaves WHERE kind = 'delivery';
+-- Transmission evidence counts mail that left, or may have left, the organisation: never inbound
+-- mail, nor mail that stayed inside (a mailbox delivery, a content filter on loopback).
+CREATE OR REPLACE VIEW outbound_deliveries AS
+    SELECT * FROM deliveries WHERE direction IN ('outbound', 'unknown');
 CREATE OR REPLACE VIEW auth_events AS
     SELECT idx, ts, source, source_event_id, "user", outcome, mfa, factor, phishing_resistant, app, ip, action
     FROM leaves WHERE kind = 'auth';

@@ -201,6 +201,10 @@ pub struct Record {
     pub relay: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dsn: Option<String>,
+    /// Whether the mail left the organisation (FORMAT.md §2.2); added to
+    /// leaf version 1 as an optional field, so older leaves stay canonical.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phi: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -278,6 +282,9 @@ pub mod values {
     pub const DELIVERY_STATUS: &[&str] = &["delivered", "deferred", "bounced", "rejected"];
     /// `delivery.encryption`
     pub const ENCRYPTION: &[&str] = &["tls", "portal", "pgp", "smime", "none", "unknown"];
+    /// `delivery.direction`: outbound left the organisation, inbound came
+    /// from outside, internal stayed inside; unknown where the log does not say.
+    pub const DIRECTION: &[&str] = &["outbound", "inbound", "internal", "unknown"];
     /// `delivery.tls_peer`
     pub const TLS_PEER: &[&str] = &["verified", "trusted", "untrusted", "anonymous", "none"];
     /// `auth.outcome`
@@ -342,6 +349,70 @@ pub fn patient_key(id: &str) -> String {
         .filter(|c| !c.is_ascii_whitespace())
         .map(|c| c.to_ascii_uppercase())
         .collect()
+}
+
+/// The bare address of a mailbox as logs write it (FORMAT.md §2.5): a
+/// display name and angle brackets are removed (`Dr Who <a@B.example>` →
+/// `a@b.example`), surrounding whitespace and quotes trimmed, and the domain
+/// lower-cased; the local part is kept as written (it may be case-sensitive)
+/// and an internationalised domain is kept in Unicode (its punycode form is
+/// `recipient_domain`). Anything without an `@` is returned trimmed.
+pub fn bare_address(s: &str) -> String {
+    let mut a = s.trim();
+    if let Some(open) = a.rfind('<')
+        && let Some(close) = a[open..].find('>')
+    {
+        a = &a[open + 1..open + close];
+    }
+    let a = a
+        .trim()
+        .trim_matches(|c| c == '"' || c == '\'' || c == '<' || c == '>');
+    let a = a.strip_prefix("mailto:").unwrap_or(a).trim();
+    match a.rsplit_once('@') {
+        Some((local, domain)) => format!("{local}@{}", domain.trim_end_matches('.').to_lowercase()),
+        None => a.to_string(),
+    }
+}
+
+/// A domain in ASCII (punycode for internationalised names, RFC 5891),
+/// lower-cased; as written, lower-cased, if it cannot be converted.
+pub fn ascii_domain(d: &str) -> String {
+    let d = d.trim().trim_end_matches('.');
+    if d.is_ascii() {
+        return d.to_ascii_lowercase();
+    }
+    idna::domain_to_ascii(d).unwrap_or_else(|_| d.to_lowercase())
+}
+
+/// Earliest event time accepted from a source (FORMAT.md §11.3).
+pub const EARLIEST_EVENT: Ts = Ts(946_684_800_000_000); // 2000-01-01T00:00:00Z
+/// How far ahead of ingestion an event time may lie (clock skew).
+pub const MAX_AHEAD_MICROS: i64 = 86_400_000_000;
+
+/// Whether an event time read from a source is plausible at ingestion time
+/// `now`: `Err` names the field and the likely unit error, never the value.
+pub fn plausible_time(field: &'static str, t: Ts, now: Ts) -> Result<(), String> {
+    if t < EARLIEST_EVENT {
+        let hint = if t.0 >= 0 && t.0 < 366 * 86_400_000_000 {
+            "; a time in 1970 usually means a count of seconds was read as milliseconds (or milliseconds as microseconds)"
+        } else {
+            ""
+        };
+        return Err(format!(
+            "field `{field}` is before 2000-01-01, which no log sealtrail reads can hold{hint}"
+        ));
+    }
+    if t.0 > now.0.saturating_add(MAX_AHEAD_MICROS) {
+        let hint = if t.0 > 32_503_680_000_000_000 {
+            "; a time after the year 3000 usually means milliseconds were read as seconds"
+        } else {
+            "; check the source's clock and time zone"
+        };
+        return Err(format!(
+            "field `{field}` is more than a day after ingestion{hint}"
+        ));
+    }
+    Ok(())
 }
 
 /// Why a record is not a valid canonical event. Names fields, never values,
@@ -414,11 +485,29 @@ impl Record {
     /// `accountable` from `basis`, and `encryption = unknown` for deliveries
     /// that do not say.
     pub fn derive(&mut self) {
+        if self.kind == Some(Kind::Delivery) {
+            for a in [&mut self.recipient, &mut self.sender] {
+                if let Some(bare) = a.as_deref().map(bare_address)
+                    && Some(bare.as_str()) != a.as_deref()
+                {
+                    *a = Some(bare);
+                }
+            }
+            if self.direction.is_none() {
+                self.direction = Some("unknown".into());
+            }
+        }
+        // RFC 5322 msg-id: the angle brackets are syntax, not part of the id
+        if let Some(m) = &self.message_id
+            && let Some(inner) = m.trim().strip_prefix('<').and_then(|m| m.strip_suffix('>'))
+        {
+            self.message_id = Some(inner.to_string());
+        }
         if self.recipient_domain.is_none()
             && let Some(r) = &self.recipient
             && let Some((_, d)) = r.rsplit_once('@')
         {
-            self.recipient_domain = Some(d.to_ascii_lowercase());
+            self.recipient_domain = Some(ascii_domain(d));
         }
         if self.accountable.is_none()
             && let Some(b) = &self.basis
@@ -461,6 +550,7 @@ impl Record {
                 check_enum("status", &self.status, values::DELIVERY_STATUS)?;
                 check_enum("encryption", &self.encryption, values::ENCRYPTION)?;
                 check_enum("tls_peer", &self.tls_peer, values::TLS_PEER)?;
+                check_enum("direction", &self.direction, values::DIRECTION)?;
             }
             Kind::Auth => {
                 require("user", &self.user)?;

@@ -54,8 +54,11 @@ pub struct Summary {
     pub read: u64,
     /// New events appended (excluding quarantine and coverage leaves).
     pub sealed: u64,
-    /// Records skipped as already present.
+    /// Records skipped as already present (same identity and content).
     pub duplicates: u64,
+    /// Sealed records whose source event id an earlier, different record
+    /// already had: both are kept (counted in `sealed` too).
+    pub collisions: u64,
     /// Read and understood but not events, by reason.
     pub skipped: BTreeMap<String, u64>,
     /// Quarantined, by reason.
@@ -88,6 +91,12 @@ impl Summary {
             secs,
             self.read as f64 / secs
         );
+        if self.collisions > 0 {
+            s.push_str(&format!(
+                "  kept {} records whose source event id an earlier, different record has (both kept; check the source's ids)\n",
+                self.collisions
+            ));
+        }
         for (reason, n) in &self.skipped {
             s.push_str(&format!("  not an event {n}: {reason}\n"));
         }
@@ -279,8 +288,8 @@ impl<'a> Ingest<'a> {
                 Parsed::Event(mut rec, line) => {
                     rec.v = crate::model::LEAF_VERSION;
                     rec.derive();
-                    if let Err(e) = rec.validate() {
-                        first_bad = Some((line, e.to_string()));
+                    if let Err(reason) = check(&rec) {
+                        first_bad = Some((line, reason));
                     }
                 }
             }
@@ -372,13 +381,28 @@ impl<'a> Ingest<'a> {
                 let digest =
                     Sha256::digest(format!("{source}\n{h}\n{n}\n{}", self.summary.read).as_bytes());
                 r.source_event_id = Some(format!("coverage:{h}:{}", hex::encode(&digest[..8])));
-                if let Appended::New(_) = self.appender.append(r)? {
+                if let Appended::New(_) | Appended::Collision(_) = self.appender.append(r)? {
                     self.summary.coverage_leaves += 1;
                 }
             }
         }
         Ok(())
     }
+}
+
+/// Whether a record read from a source may be sealed as an event: it
+/// validates, and its event times are plausible (FORMAT.md §11.3: not
+/// before 2000, not more than a day after ingestion), so a unit error
+/// (seconds read as milliseconds) is quarantined instead of sealed as 1970.
+fn check(rec: &Record) -> Result<(), String> {
+    rec.validate().map_err(|e| e.to_string())?;
+    let now = rec.ingested_at.unwrap_or_else(Ts::now);
+    for (field, t) in [("ts", rec.ts), ("completed_at", rec.completed_at)] {
+        if let Some(t) = t {
+            crate::model::plausible_time(field, t, now)?;
+        }
+    }
+    Ok(())
 }
 
 /// Makes one parsed record ready for the writer, on any thread: a valid
@@ -390,19 +414,19 @@ pub fn prepare(p: Parsed, file: &str, source: &str) -> Result<Step, IngestError>
         Parsed::Event(mut rec, line) => {
             rec.v = crate::model::LEAF_VERSION;
             rec.derive();
-            match rec.validate() {
+            match check(&rec) {
                 Ok(()) => {
                     let src = rec.source.clone().unwrap_or_else(|| source.to_string());
                     let hour = rec.ts.map(|t| t.0).unwrap_or(0).div_euclid(HOUR) * HOUR;
                     return Ok(Step(StepKind::Event(Prepared::new(*rec)?, src, hour)));
                 }
-                Err(e) => {
+                Err(reason) => {
                     let raw = rec
                         .raw
                         .clone()
                         .map(String::into_bytes)
                         .unwrap_or_else(|| rec.to_leaf());
-                    (line, e.to_string(), raw, None)
+                    (line, reason, raw, None)
                 }
             }
         }
@@ -457,7 +481,10 @@ fn apply(
             return Ok(());
         }
         StepKind::Event(prepared, src, hour) => match appender.append_prepared(prepared)? {
-            Appended::New(_) => {
+            appended @ (Appended::New(_) | Appended::Collision(_)) => {
+                if let Appended::Collision(_) = appended {
+                    summary.collisions += 1;
+                }
                 summary.sealed += 1;
                 *hours.entry((src, hour)).or_default() += 1;
                 *since_seal += 1;
@@ -469,7 +496,7 @@ fn apply(
                 return Err(IngestError::Strict { input_ref, reason });
             }
             match appender.append_prepared(prepared)? {
-                Appended::New(_) => {
+                Appended::New(_) | Appended::Collision(_) => {
                     *summary.quarantined.entry(reason.clone()).or_default() += 1;
                     if summary.quarantine_refs.len() < 1000 {
                         summary.quarantine_refs.push((input_ref, reason));

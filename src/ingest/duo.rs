@@ -1,7 +1,9 @@
-//! `duo`: Duo Admin API v2 authentication logs
-//! (`{"response":{"authlogs":[...]}}`, `{"authlogs":[...]}` or NDJSON).
+//! `duo`: Duo Admin API authentication logs: v2
+//! (`{"stat":"OK","response":{"authlogs":[...]}}`, `{"authlogs":[...]}`,
+//! NDJSON, one log per line inside the document) and v1 (`response` an
+//! array; `username`, `integration`, `ip`, `timestamp` in seconds, no `txid`).
 //!
-//! Identity: `txid`. `result` success/denied/fraud/failure maps directly;
+//! Identity: `txid` (v1: a hash of the record). `result` success/denied/fraud/failure maps directly;
 //! `factor` maps to the canonical factor (WebAuthn security keys and
 //! platform authenticators are phishing-resistant; bypass codes and
 //! remembered devices are `other` and do not count as MFA).
@@ -15,8 +17,14 @@ use crate::model::{Kind, Record, Ts};
 pub struct Duo;
 
 fn map(v: &serde_json::Value) -> Mapped {
-    let Some(txid) = jstr(v, "txid") else {
-        return Mapped::Bad("missing field `txid`; is this a Duo authentication log?".into());
+    // v1 logs have no `txid`: their identity is a hash of the record
+    let v1 = jstr(v, "txid").is_none() && jstr(v, "username").is_some();
+    let txid = match jstr(v, "txid") {
+        Some(t) => t.to_string(),
+        None if v1 => super::read::content_id(v.to_string().as_bytes()),
+        None => {
+            return Mapped::Bad("missing field `txid`; is this a Duo authentication log?".into());
+        }
     };
     let ts = jstr(v, "isotimestamp").and_then(parse_time).or_else(|| {
         jget(v, "timestamp")
@@ -26,8 +34,13 @@ fn map(v: &serde_json::Value) -> Mapped {
     let Some(ts) = ts else {
         return Mapped::Bad("missing or unreadable `isotimestamp` and `timestamp`".into());
     };
-    let Some(user) = jstr(v, "user.name") else {
-        return Mapped::Bad("missing field `user.name`".into());
+    if let Some(e) = jstr(v, "event_type").or_else(|| jstr(v, "eventtype"))
+        && e.eq_ignore_ascii_case("enrollment")
+    {
+        return Mapped::Skip("Duo enrollment of a device (not an authentication)");
+    }
+    let Some(user) = jstr(v, "user.name").or_else(|| jstr(v, "username")) else {
+        return Mapped::Bad("missing field `user.name` (v1: `username`)".into());
     };
     let outcome =
         match jstr(v, "result").unwrap_or("") {
@@ -48,12 +61,14 @@ fn map(v: &serde_json::Value) -> Mapped {
         "passcode"
         | "duo_mobile_passcode"
         | "hardware_token"
+        | "hardware token"
         | "yubikey_code"
         | "duo mobile passcode" => ("totp", false, true),
         f if f.contains("webauthn")
             || f.contains("security key")
             || f.contains("platform")
-            || f.contains("touch id") =>
+            || f.contains("touch id")
+            || f.contains("u2f") =>
         {
             ("webauthn", true, true)
         }
@@ -66,9 +81,15 @@ fn map(v: &serde_json::Value) -> Mapped {
     r.mfa = Some(outcome == "success" && counts_as_mfa);
     r.factor = Some(factor.into());
     r.phishing_resistant = Some(pr);
-    r.app = jstr(v, "application.name").map(str::to_string);
-    r.ip = jstr(v, "access_device.ip").map(str::to_string);
-    r.action = jstr(v, "event_type").map(str::to_string);
+    r.app = jstr(v, "application.name")
+        .or_else(|| jstr(v, "integration"))
+        .map(str::to_string);
+    r.ip = jstr(v, "access_device.ip")
+        .or_else(|| jstr(v, "ip"))
+        .map(str::to_string);
+    r.action = jstr(v, "event_type")
+        .or_else(|| jstr(v, "eventtype"))
+        .map(str::to_string);
     Mapped::Records(vec![r])
 }
 
@@ -78,7 +99,8 @@ impl Source for Duo {
     }
     fn sniff(&self, head: &[u8]) -> bool {
         let t = String::from_utf8_lossy(head);
-        t.contains("\"txid\"") && t.contains("\"factor\"")
+        (t.contains("\"txid\"") || t.contains("\"username\"") && t.contains("\"integration\""))
+            && t.contains("\"factor\"")
     }
     fn parse(
         &mut self,
@@ -86,6 +108,6 @@ impl Source for Duo {
         file: &str,
         emit: &mut Emit<'_>,
     ) -> Result<(), IngestError> {
-        parse_json_source(input, file, &["response", "authlogs"], emit, &mut map)
+        parse_json_source(input, file, &[], emit, &mut map)
     }
 }

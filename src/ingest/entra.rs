@@ -1,5 +1,10 @@
-//! `entra`: Microsoft Entra ID sign-in logs (Graph `auditLogs/signIns`
-//! `{"value":[...]}` pages, or NDJSON).
+//! `entra`: Microsoft Entra ID sign-in logs: Graph `auditLogs/signIns`
+//! (v1.0 and beta, `{"value":[...]}` pages or NDJSON) and the same sign-ins
+//! exported by Azure Monitor diagnostic settings (`time`, `category`
+//! `SignInLogs` / `NonInteractiveUserSignInLogs`, the Graph fields under
+//! `properties`; one per line, or `{"records":[...]}` blobs). Sign-ins of
+//! service principals and managed identities are not a person's and are
+//! counted as not events.
 //!
 //! Identity: the sign-in `id`. Success is `status.errorCode = 0`. A second
 //! factor was satisfied when `authenticationRequirement` is
@@ -29,18 +34,62 @@ fn rank(f: &str) -> u8 {
     }
 }
 
-fn map(v: &serde_json::Value) -> Mapped {
+/// Azure Monitor diagnostic-settings categories of sign-ins by people.
+const USER_CATEGORIES: &[&str] = &["SignInLogs", "NonInteractiveUserSignInLogs"];
+
+fn map(record: &serde_json::Value) -> Mapped {
+    // Azure Monitor (diagnostic settings to a storage account, Event Hub or
+    // Log Analytics) wraps the Graph sign-in in `properties`, beside `time`,
+    // `category`, `resultType` and `identity`
+    let monitor = jget(record, "properties").filter(|p| p.is_object());
+    let v = monitor.unwrap_or(record);
+    if let Some(cat) = jstr(record, "category").filter(|_| monitor.is_some())
+        && !USER_CATEGORIES.contains(&cat)
+    {
+        if cat.contains("ServicePrincipal") || cat.contains("ManagedIdentity") {
+            return Mapped::Skip(
+                "Entra sign-in of a service principal or managed identity (not a person)",
+            );
+        }
+        // the 2018 schema named people's sign-ins `SignIn`
+        if !cat.contains("SignIn") {
+            return Mapped::Skip("Azure Monitor record that is not a sign-in");
+        }
+    }
     let Some(id) = jstr(v, "id") else {
-        return Mapped::Bad("missing field `id`; is this an Entra sign-in log?".into());
+        return Mapped::Bad(
+            "missing field `id` (or `properties.id`); is this an Entra sign-in log?".into(),
+        );
     };
-    let Some(ts) = jstr(v, "createdDateTime").and_then(parse_time) else {
-        return Mapped::Bad("missing or unreadable field `createdDateTime`".into());
+    let Some(ts) = jstr(v, "createdDateTime")
+        .or_else(|| jstr(record, "time"))
+        .and_then(parse_time)
+    else {
+        return Mapped::Bad("missing or unreadable field `createdDateTime` (or `time`)".into());
     };
     let Some(user) = jstr(v, "userPrincipalName") else {
+        if jstr(v, "servicePrincipalId").is_some() || jstr(v, "servicePrincipalName").is_some() {
+            return Mapped::Skip(
+                "Entra sign-in of a service principal or managed identity (not a person)",
+            );
+        }
         return Mapped::Bad("missing field `userPrincipalName`".into());
     };
-    let Some(code) = jget(v, "status.errorCode").and_then(|c| c.as_i64()) else {
-        return Mapped::Bad("missing field `status.errorCode`".into());
+    let code = jget(v, "status.errorCode")
+        .and_then(|c| {
+            c.as_i64()
+                .or_else(|| c.as_str().and_then(|s| s.parse().ok()))
+        })
+        .or_else(|| {
+            jget(record, "resultType")
+                .filter(|_| monitor.is_some())
+                .and_then(|c| {
+                    c.as_i64()
+                        .or_else(|| c.as_str().and_then(|s| s.parse().ok()))
+                })
+        });
+    let Some(code) = code else {
+        return Mapped::Bad("missing field `status.errorCode` (or `resultType`)".into());
     };
     let success = code == 0;
     let mut best: Option<(&'static str, bool)> = None;
@@ -72,20 +121,31 @@ fn map(v: &serde_json::Value) -> Mapped {
             best = Some((f, pr));
         }
     }
-    if let Some(m) = jstr(v, "mfaDetail.authMethod") {
+    // the older beta schema: `mfaDetail` is present when MFA was performed
+    if let Some(m) = jstr(v, "mfaDetail.authMethod").or_else(|| jstr(v, "mfaDetail.mfaAuthMethod"))
+    {
         let (f, pr) = classify_factor(m);
+        if f != "password" {
+            second_factor_ok = true;
+        }
         if best.is_none_or(|(b, _)| rank(f) > rank(b)) {
             best = Some((f, pr));
         }
     }
     let mfa_required = jstr(v, "authenticationRequirement") == Some("multiFactorAuthentication");
-    let (factor, pr) = best.unwrap_or(("password", false));
+    // no method named: the factor is not known (never guessed as a password)
+    let (factor, pr) = match best {
+        Some((f, pr)) => (Some(f), pr),
+        None => (None, false),
+    };
     let mut r = Record::new(Kind::Auth, ts, "entra");
     r.source_event_id = Some(id.to_string());
     r.user = Some(user.to_string());
     r.outcome = Some(if success { "success" } else { "failure" }.into());
-    r.mfa = Some(success && (second_factor_ok || (mfa_required && factor != "password")));
-    r.factor = Some(factor.into());
+    r.mfa = Some(
+        success && (second_factor_ok || (mfa_required && factor.is_some_and(|f| f != "password"))),
+    );
+    r.factor = factor.map(str::to_string);
     r.phishing_resistant = Some(pr);
     r.app = jstr(v, "appDisplayName").map(str::to_string);
     r.ip = jstr(v, "ipAddress").map(str::to_string);
@@ -99,9 +159,21 @@ impl Source for Entra {
     }
     fn sniff(&self, head: &[u8]) -> bool {
         let t = String::from_utf8_lossy(head);
-        t.contains("\"userPrincipalName\"")
-            && (t.contains("\"authenticationRequirement\"")
-                || t.contains("\"conditionalAccessStatus\""))
+        let monitor = [
+            "SignInLogs",
+            "NonInteractiveUserSignInLogs",
+            "ServicePrincipalSignInLogs",
+            "ManagedIdentitySignInLogs",
+        ]
+        .iter()
+        .any(|c| t.contains(&format!("\"{c}\"")))
+            && t.contains("\"category\"");
+        monitor
+            || t.contains("\"userPrincipalName\"")
+                && (t.contains("\"authenticationRequirement\"")
+                    || t.contains("\"conditionalAccessStatus\"")
+                    || t.contains("\"mfaDetail\"")
+                    || t.contains("\"createdDateTime\""))
     }
     fn parse(
         &mut self,
@@ -109,6 +181,6 @@ impl Source for Entra {
         file: &str,
         emit: &mut Emit<'_>,
     ) -> Result<(), IngestError> {
-        parse_json_source(input, file, &["value"], emit, &mut map)
+        parse_json_source(input, file, &[], emit, &mut map)
     }
 }

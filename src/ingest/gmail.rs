@@ -1,5 +1,9 @@
-//! `gmail`: Google Workspace Gmail logs exported to BigQuery, one JSON row
-//! per line (or a JSON array).
+//! `gmail`: Google Workspace Gmail logs exported to BigQuery: the legacy
+//! daily tables (`event_info`, `message_info` at the top) and the newer
+//! activity table (the same under `gmail`, with `time_usec`), as NDJSON,
+//! a JSON array or pretty-printed rows. `direction` per destination: from
+//! `smtp-inbound` inbound, to `smtp-outbound` outbound, between Gmail's own
+//! services internal, else unknown; inbound mail is never outbound evidence.
 //!
 //! One delivery record per `message_info.destination[]`. TLS comes from
 //! `message_info.connection_info`: a non-empty `smtp_tls_version` is `tls`;
@@ -17,11 +21,35 @@ use crate::model::{Kind, Record, Ts};
 #[derive(Default)]
 pub struct Gmail;
 
-fn map(v: &serde_json::Value) -> Mapped {
-    let Some(ts) = jget(v, "event_info.timestamp_usec").and_then(|t| {
-        t.as_i64()
-            .or_else(|| t.as_str().and_then(|s| s.parse().ok()))
-    }) else {
+/// Where one destination of a message went: from `smtp-inbound` is
+/// inbound; to `smtp-outbound` is outbound; between Gmail's own services
+/// (`gmail-ui`, ...) internal; otherwise unknown.
+fn direction(mi: &serde_json::Value, d: &serde_json::Value) -> &'static str {
+    let from = jstr(mi, "source.service").unwrap_or("");
+    let to = jstr(d, "service").unwrap_or("");
+    if from.starts_with("smtp-inbound") || from.starts_with("smtp_inbound") {
+        "inbound"
+    } else if to.starts_with("smtp-outbound") || to.starts_with("smtp_outbound") {
+        "outbound"
+    } else if !from.is_empty() && !to.is_empty() {
+        "internal"
+    } else if jget(mi, "connection_info.is_internal").and_then(|b| b.as_bool()) == Some(true) {
+        "internal"
+    } else {
+        "unknown"
+    }
+}
+
+fn map(row: &serde_json::Value) -> Mapped {
+    // the Workspace activity table holds the same fields under `gmail`
+    let v = jget(row, "gmail").filter(|g| g.is_object()).unwrap_or(row);
+    let Some(ts) = jget(v, "event_info.timestamp_usec")
+        .or_else(|| jget(row, "time_usec"))
+        .and_then(|t| {
+            t.as_i64()
+                .or_else(|| t.as_str().and_then(|s| s.parse().ok()))
+        })
+    else {
         return Mapped::Bad(
             "missing field `event_info.timestamp_usec`; is this a Gmail BigQuery export?".into(),
         );
@@ -52,7 +80,7 @@ fn map(v: &serde_json::Value) -> Mapped {
     let success = jget(v, "event_info.success")
         .and_then(|b| b.as_bool())
         .unwrap_or(true);
-    let raw = redact_json(v, &["message_info.subject"]);
+    let raw = redact_json(row, &["message_info.subject", "gmail.message_info.subject"]);
     let mut out = Vec::new();
     for d in &dests {
         let Some(addr) = jstr(d, "address") else {
@@ -74,6 +102,7 @@ fn map(v: &serde_json::Value) -> Mapped {
         r.sender = sender.clone();
         r.recipient = Some(addr.to_string());
         r.status = Some(status.into());
+        r.direction = Some(direction(mi, d).into());
         if let Some(vers) = &tls_version {
             r.encryption = Some("tls".into());
             r.tls_version = Some(vers.clone());

@@ -2,15 +2,18 @@
 //! Authentication (class_uid 3002), one per line or an array; and the
 //! reverse mapping used by `sealtrail export --format ocsf`.
 //!
-//! 4009: one delivery per `email.to[]`; `time` (ms); `status_id` 1 success
+//! 4009: one delivery per `email.smtp_to[]` (else `email.to[]`), display
+//! names stripped; `direction_id` 1/2/3 → inbound/outbound/internal; `time`
+//! (ms; seconds are quarantined as a unit error); `status_id` 1 success
 //! (delivered), 2 failure (bounced); TLS is not an attribute of 4009, so it
 //! is read from `unmapped.tls_version` / `unmapped.encryption` when present
-//! (as our export writes it) and is otherwise `unknown`. 3002: `user.name`,
+//! (as our export writes it) and is otherwise `unknown`. 3002: `user`
+//! (else `actor.user`) email or name,
 //! `status_id`, `is_mfa`, `src_endpoint.ip`, `service.name`,
 //! `unmapped.factor`. Identity: `metadata.uid` (+ recipient for 4009).
 //! Redaction: `email.subject` is replaced by its SHA-256 in `raw`.
 
-use super::read::{Mapped, jget, jstr, parse_json_source, redact_json};
+use super::read::{Mapped, jget, jstr, parse_json_source, parse_time, redact_json};
 use super::{Emit, IngestError, Source};
 use crate::model::{Kind, Record, Ts};
 
@@ -20,38 +23,96 @@ pub struct Ocsf;
 
 fn map(v: &serde_json::Value) -> Mapped {
     let class = jget(v, "class_uid").and_then(|c| c.as_i64()).unwrap_or(0);
-    let Some(time) = jget(v, "time").and_then(|t| t.as_i64()) else {
-        return Mapped::Bad("missing field `time` (epoch milliseconds)".into());
+    // `time` is epoch milliseconds (OCSF's timestamp_t); a producer that
+    // writes seconds gives a time in 1970, which the driver quarantines as
+    // a likely unit error rather than sealing it
+    let ts = match jget(v, "time") {
+        Some(t) => match t.as_i64().or_else(|| t.as_f64().map(|f| f as i64)) {
+            Some(ms) => Ts(ms.saturating_mul(1000)),
+            // some producers write `time` as RFC 3339 text
+            None => match t.as_str().and_then(parse_time) {
+                Some(t) => t,
+                None => {
+                    return Mapped::Bad(
+                        "field `time` is neither epoch milliseconds nor an RFC 3339 time".into(),
+                    );
+                }
+            },
+        },
+        None => match jstr(v, "time_dt").and_then(parse_time) {
+            Some(t) => t,
+            None => return Mapped::Bad("missing field `time` (epoch milliseconds)".into()),
+        },
     };
-    let ts = Ts(time.saturating_mul(1000));
     let Some(uid) = jstr(v, "metadata.uid") else {
         return Mapped::Bad("missing field `metadata.uid`".into());
     };
-    let status_id = jget(v, "status_id").and_then(|s| s.as_i64()).unwrap_or(0);
+    // status_id 1 success, 2 failure; producers without it write `status`
+    let status_id = jget(v, "status_id")
+        .and_then(|s| s.as_i64())
+        .or_else(
+            || match jstr(v, "status").map(str::to_ascii_lowercase).as_deref() {
+                Some("success") => Some(1),
+                Some("failure") => Some(2),
+                _ => None,
+            },
+        )
+        .unwrap_or(0);
     match class {
         4009 => {
-            let Some(to) = jget(v, "email.to").and_then(|t| t.as_array()) else {
-                return Mapped::Bad("missing field `email.to` (an array)".into());
+            // the envelope (`smtp_to`, OCSF 1.1) first, else the header `to`;
+            // an array or one string; display names are stripped by derive
+            let to: Vec<&str> = ["email.smtp_to", "email.to"]
+                .iter()
+                .find_map(|p| match jget(v, p) {
+                    Some(serde_json::Value::Array(a)) => {
+                        Some(a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>())
+                    }
+                    Some(serde_json::Value::String(s)) => Some(vec![s.as_str()]),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            if to.is_empty() {
+                return Mapped::Bad("missing field `email.smtp_to` or `email.to`".into());
+            }
+            let direction = match jget(v, "email.direction_id")
+                .or_else(|| jget(v, "direction_id"))
+                .and_then(|d| d.as_i64())
+            {
+                Some(1) => "inbound",
+                Some(2) => "outbound",
+                Some(3) => "internal",
+                _ => "unknown",
+            };
+            let sender = jstr(v, "email.smtp_from").or_else(|| jstr(v, "email.from"));
+            // a message trace mapped to OCSF keeps its status in `status_detail`
+            let detail = jstr(v, "status_detail").map(str::to_ascii_lowercase);
+            let status = match detail.as_deref() {
+                Some("expanded") | Some("resolved") | Some("none") => {
+                    return Mapped::Skip(
+                        "OCSF email event of a message-trace status that is not a delivery outcome (Expanded, Resolved, None)",
+                    );
+                }
+                Some("quarantined") | Some("filteredasspam") => "rejected",
+                Some("pending") | Some("gettingstatus") | Some("deferred") => "deferred",
+                Some("failed") => "bounced",
+                Some("delivered") => "delivered",
+                _ if status_id == 2 => "bounced",
+                _ => "delivered",
             };
             let raw = redact_json(v, &["email.subject"]);
             let mut out = Vec::new();
-            for addr in to.iter().filter_map(|a| a.as_str()) {
+            for addr in to {
                 let mut r = Record::new(Kind::Delivery, ts, "ocsf");
                 r.source_event_id = Some(format!("{uid}:{addr}"));
                 r.message_id = jstr(v, "email.message_uid").map(str::to_string);
-                r.sender = jstr(v, "email.from").map(str::to_string);
+                r.sender = sender.map(str::to_string);
                 r.recipient = Some(addr.to_string());
+                r.direction = Some(direction.into());
                 r.status = Some(
                     jstr(v, "unmapped.delivery_status")
-                        .map(str::to_string)
-                        .unwrap_or_else(|| {
-                            if status_id == 2 {
-                                "bounced"
-                            } else {
-                                "delivered"
-                            }
-                            .into()
-                        }),
+                        .unwrap_or(status)
+                        .to_string(),
                 );
                 r.encryption = Some(
                     jstr(v, "unmapped.encryption")
@@ -73,8 +134,18 @@ fn map(v: &serde_json::Value) -> Mapped {
             Mapped::Records(out)
         }
         3002 => {
-            let Some(user) = jstr(v, "user.name").or_else(|| jstr(v, "user.email_addr")) else {
-                return Mapped::Bad("missing field `user.name`".into());
+            // the user authenticated (`user`), else who acted (`actor.user`)
+            let Some(user) = [
+                "user.email_addr",
+                "user.name",
+                "actor.user.email_addr",
+                "actor.user.name",
+                "user.uid",
+                "actor.user.uid",
+            ]
+            .iter()
+            .find_map(|p| jstr(v, p)) else {
+                return Mapped::Bad("missing field `user.name` (or `actor.user.name`)".into());
             };
             let mut r = Record::new(Kind::Auth, ts, "ocsf");
             r.source_event_id = Some(uid.to_string());
@@ -84,11 +155,18 @@ fn map(v: &serde_json::Value) -> Mapped {
                     .map(str::to_string)
                     .unwrap_or_else(|| if status_id == 1 { "success" } else { "failure" }.into()),
             );
-            r.mfa = jget(v, "is_mfa").and_then(|b| b.as_bool());
+            let success = r.outcome.as_deref() == Some("success");
+            r.mfa = if success {
+                jget(v, "is_mfa").and_then(|b| b.as_bool())
+            } else {
+                Some(false)
+            };
             r.factor = jstr(v, "unmapped.factor").map(str::to_string);
             r.phishing_resistant = jget(v, "unmapped.phishing_resistant").and_then(|b| b.as_bool());
             r.app = jstr(v, "service.name").map(str::to_string);
-            r.ip = jstr(v, "src_endpoint.ip").map(str::to_string);
+            r.ip = jstr(v, "src_endpoint.ip")
+                .filter(|ip| *ip != "-")
+                .map(str::to_string);
             Mapped::Records(vec![r])
         }
         0 => Mapped::Bad("missing field `class_uid`".into()),
@@ -113,6 +191,9 @@ pub fn to_ocsf(r: &Record, idx: u64) -> Option<serde_json::Value> {
             Some(json!({
                 "class_uid": 4009, "category_uid": 4, "activity_id": 1, "type_uid": 400901,
                 "time": time, "severity_id": 1, "status_id": if ok { 1 } else { 2 },
+                "direction_id": match r.direction.as_deref() {
+                    Some("inbound") => 1, Some("outbound") => 2, Some("internal") => 3, _ => 0
+                },
                 "metadata": {"uid": uid, "version": "1.1.0", "product": product},
                 "email": {"from": r.sender, "to": [r.recipient], "message_uid": r.message_id},
                 "unmapped": {"encryption": r.encryption, "tls_version": r.tls_version, "tls_cipher": r.tls_cipher,

@@ -6,16 +6,22 @@
 //! with relay, dsn and status. The `smtp` TLS line (`Verified TLS connection
 //! established to HOST[IP]:PORT: TLSv1.3 with cipher ...`) carries no queue
 //! id: it is joined to the following `to=` lines of the same smtp PID and
-//! relay. A delivery with no TLS line is `encryption = none`, except on a
-//! reused connection (`conn_use=` > 1) whose handshake we did not see, which
-//! is `unknown`; `Cannot start TLS` / `TLS is required` is a failed TLS
-//! attempt (`tls_failed`). State carries across the files of one call
-//! (rotated logs, oldest first).
+//! relay. A delivery with no TLS line is `encryption = none` only where the
+//! log could have shown TLS: the same smtp process name (`postfix/smtp`,
+//! `postfix/relay/smtp`, ...) logged a TLS line earlier, so
+//! `smtp_tls_loglevel >= 1`, on a new connection that was made; otherwise
+//! `unknown` (Postfix's default `smtp_tls_loglevel = 0` logs no TLS lines at
+//! all). `Cannot start TLS` / `TLS is required` is a failed TLS attempt
+//! (`tls_failed`, `none`). Any `*/smtp` and `*/lmtp` process name is a
+//! delivery agent; `direction` is internal for lmtp and loopback relays,
+//! unknown for private-address relays, else outbound. State carries across
+//! the files of one call (rotated logs, oldest first).
 //!
-//! Timestamps: RFC 3164 (`Mar  1 10:00:01`, no year: the first line's year is
+//! Timestamps: RFC 3164 (`Mar  1 10:00:01` or `Mar 1 10:00:01`, no year: the first line's year is
 //! the one that puts it at or before the file's modification time, and the
 //! year advances when the month wraps, as at December→January), RFC 5424 and
-//! ISO 8601 (rsyslog high precision). Times without a zone are taken as UTC.
+//! ISO 8601 (rsyslog high precision, journald `short-iso`). Times without a
+//! zone are taken as UTC.
 //!
 //! Redaction: Postfix logs subjects only through `header_checks` warnings;
 //! those lines are skipped and never stored.
@@ -45,7 +51,10 @@ struct Tls {
 pub struct Postfix {
     year: Option<i32>,
     last_month: u32,
+    /// TLS handshakes by `program[pid]`, waiting for their deliveries.
     tls: HashMap<String, Tls>,
+    /// smtp process names that logged a TLS line: TLS logging is on there.
+    tls_logging: std::collections::HashSet<String>,
     message_ids: HashMap<String, String>,
     senders: HashMap<String, String>,
 }
@@ -106,12 +115,18 @@ impl Postfix {
         // `get`, not indexing: the line may hold multi-byte characters anywhere
         // (found by fuzz/ingest_sources)
         let mon = rest
-            .get(..3)
-            .filter(|m| rest.len() > 15 && MONTHS.contains(m));
+            .get(..4)
+            .and_then(|m| m.strip_suffix(' '))
+            .filter(|m| MONTHS.contains(m));
         let (ts, after) = if let Some(mon) = mon {
             let month = MONTHS.iter().position(|m| *m == mon)? as u32 + 1;
-            let day: u32 = rest.get(4..6)?.trim().parse().ok()?;
-            let time = rest.get(7..15)?;
+            // the day is written with two spaces (`Jan  1`, RFC 3164) or one
+            // (`Jan 1`, as several syslog daemons and templates write it)
+            let (day, after) = rest.get(4..)?.trim_start_matches(' ').split_once(' ')?;
+            let day: u32 = day.parse().ok().filter(|d| (1..=31).contains(d))?;
+            let after = after.trim_start_matches(' ');
+            let time = after.get(..8)?;
+            let after = after.get(8..)?.strip_prefix(' ')?;
             let year = match self.year {
                 None => {
                     let mut y = reference.year();
@@ -136,11 +151,10 @@ impl Postfix {
             }
             let dt = NaiveDate::from_ymd_opt(year, month, day)?
                 .and_time(chrono::NaiveTime::parse_from_str(time, "%H:%M:%S").ok()?);
-            (
-                Ts(Utc.from_utc_datetime(&dt).timestamp_micros()),
-                rest.get(16..)?,
-            )
+            (Ts(Utc.from_utc_datetime(&dt).timestamp_micros()), after)
         } else {
+            // ISO 8601: rsyslog's high-precision format, journald's
+            // `short-iso` / `short-iso-precise` (`+0000` offsets)
             let (t, after) = rest.split_once(' ')?;
             (super::read::parse_time(t)?, after)
         };
@@ -166,11 +180,14 @@ impl Postfix {
                 "not a syslog line (no RFC 3164, RFC 5424 or ISO 8601 header)",
             );
         };
+        // `postfix/smtp`, and every other instance or service name that
+        // master.cf gives the same daemons: `postfix/relay/smtp`,
+        // `postfix-out/smtp`, `postfix/submission/smtpd`
         let Some(daemon) = h
             .program
             .split_once('/')
             .filter(|(p, _)| p.starts_with("postfix"))
-            .map(|(_, d)| d)
+            .map(|(_, d)| d.rsplit('/').next().unwrap_or(d))
         else {
             return Parsed::Skip {
                 line: line.number,
@@ -190,8 +207,13 @@ impl Postfix {
                 .and_then(|c| c.split_whitespace().next())
                 .unwrap_or("")
                 .to_string();
+            // TLS logging is on for this smtp process name: from here on, its
+            // deliveries without a TLS line went without TLS
+            if !self.tls_logging.contains(h.program) {
+                self.tls_logging.insert(h.program.to_string());
+            }
             self.tls.insert(
-                h.pid.to_string(),
+                format!("{}[{}]", h.program, h.pid),
                 Tls {
                     relay: relay.to_string(),
                     peer,
@@ -316,7 +338,7 @@ impl Postfix {
         r.source_event_id = Some(format!("{queue_id}:{rcpt}:{status}:{}", h.ts.0));
         let tls = self
             .tls
-            .get_mut(h.pid)
+            .get_mut(&format!("{}[{}]", h.program, h.pid))
             .filter(|t| t.relay == relay && (!t.used || conn_use > 1))
             .map(|t| {
                 t.used = true;
@@ -339,15 +361,54 @@ impl Postfix {
                 r.tls_failed = Some(true);
                 r.tls_peer = Some("none".into());
             }
-            None if conn_use > 1 || relay == "none" => r.encryption = Some("unknown".into()),
-            None => {
+            // without TLS only where the log could have shown TLS: this smtp
+            // process name logged TLS lines earlier (smtp_tls_loglevel >= 1),
+            // the connection is new and was made; otherwise unknown
+            // (smtp_tls_loglevel = 0, Postfix's default, logs no TLS at all)
+            None if conn_use == 1 && relay != "none" && self.tls_logging.contains(h.program) => {
                 r.encryption = Some("none".into());
                 r.tls_peer = Some("none".into());
             }
+            None => r.encryption = Some("unknown".into()),
         }
+        r.direction = Some(direction(daemon, relay).into());
         raw.push_str(text);
         r.raw = Some(raw);
         Parsed::Event(Box::new(r), line.number)
+    }
+}
+
+/// Where a delivery went: `lmtp` hands mail to a mailbox store and a relay
+/// on loopback is a content filter, both inside; a private address may be an
+/// internal smarthost (the mail's last hop unseen), so it is unknown; any
+/// other relay, or none reached, is outbound.
+fn direction(daemon: &str, relay: &str) -> &'static str {
+    if daemon == "lmtp" {
+        return "internal";
+    }
+    let host = relay.split('[').next().unwrap_or(relay);
+    let ip = relay
+        .split_once('[')
+        .and_then(|(_, r)| r.split_once(']'))
+        .map(|(ip, _)| ip.strip_prefix("IPv6:").unwrap_or(ip));
+    if host.eq_ignore_ascii_case("localhost") {
+        return "internal";
+    }
+    if relay == "none" {
+        // no server was reached: the mail did not leave, nor is it known
+        // where it would have gone
+        return "unknown";
+    }
+    match ip.and_then(|i| i.parse::<std::net::IpAddr>().ok()) {
+        Some(a) if a.is_loopback() => "internal",
+        Some(a) if a.is_multicast() || a.is_unspecified() => "unknown",
+        Some(std::net::IpAddr::V4(a))
+            if a.is_private() || a.is_link_local() || a.is_broadcast() =>
+        {
+            "unknown"
+        }
+        Some(std::net::IpAddr::V6(a)) if (a.segments()[0] & 0xfe00) == 0xfc00 => "unknown",
+        _ => "outbound",
     }
 }
 
@@ -383,9 +444,16 @@ impl Source for Postfix {
 
     fn sniff(&self, head: &[u8]) -> bool {
         let text = String::from_utf8_lossy(head);
-        text.lines()
-            .take(50)
-            .any(|l| l.contains(" postfix/") && l.contains("]: "))
+        // `postfix/smtp[..]: `, and instance names: `postfix-out/smtp[..]: `
+        text.lines().take(50).any(|l| {
+            l.contains("]: ")
+                && l.match_indices(" postfix").any(|(i, _)| {
+                    let rest = &l[i + " postfix".len()..];
+                    rest.starts_with('/')
+                        || (rest.starts_with('-')
+                            && rest.split(' ').next().is_some_and(|w| w.contains('/')))
+                })
+        })
     }
 
     fn parse(
@@ -443,7 +511,11 @@ mod tests {
         assert_eq!(r.ts.unwrap().to_canonical(), "2026-01-01T00:00:01.000000Z");
         assert_eq!(r.encryption.as_deref(), Some("tls"));
         assert_eq!(r.tls_peer.as_deref(), Some("verified"));
-        assert_eq!(r.message_id.as_deref(), Some("<a@h.example>"));
+        assert_eq!(
+            r.message_id.as_deref(),
+            Some("<a@h.example>"),
+            "as logged; derive() strips the brackets"
+        );
         assert_eq!(r.sender.as_deref(), Some("r@h.example"));
     }
 }

@@ -257,165 +257,401 @@ impl JsonRecord {
     }
 }
 
-/// Reads JSON records in any of the shapes vendors export: NDJSON (one
-/// object per line), a top-level array, or an object wrapping the array
-/// (`{"value":[...]}`, `{"response":{"authlogs":[...]}}`), pretty-printed or
-/// not. Streams: memory is bounded by the largest record. Records are the
-/// objects of the first array found; `wrapper_keys` name the keys that mark
-/// a one-line object as a wrapper rather than a record.
+/// Wrapper paths every JSON source accepts: the dotted key path, from the
+/// top-level object, of the array that holds the records. Graph and Azure
+/// (`value`, `records`), OData verbose (`d.results`), Duo v2 and v1
+/// (`response.authlogs`, `response`), and the common paging envelopes.
+/// Only the top-level object's own keys are looked at, so a record's nested
+/// arrays (an Okta `target`, a Gmail `destination`) are never taken for it.
+pub const WRAPPER_PATHS: &[&str] = &[
+    "value",
+    "records",
+    "Records",
+    "d.results",
+    "d",
+    "data.events",
+    "response.authlogs",
+    "response",
+    "authlogs",
+    "results",
+    "data",
+    "items",
+    "events",
+    "logs",
+    "statements",
+];
+
+/// Reads JSON records in every shape vendors export (FORMAT.md §11.4):
+///
+/// - a JSON document: a top-level array of records; an object holding the
+///   records in an array at one of the [`WRAPPER_PATHS`] (or `extra_paths`),
+///   e.g. `{"value":[...]}`, `{"d":{"results":[...]}}`,
+///   `{"stat":"OK","response":{"authlogs":[...]}}`; or one record, compact or
+///   pretty-printed; several such documents may follow one another;
+/// - NDJSON: one document per line, each of the shapes above (an Event Hub
+///   export has a `{"records":[...]}` per line).
+///
+/// The shape is read from the structure, never from where lines break: a
+/// document that puts one record per line is still one document. NDJSON is
+/// chosen only when the first non-blank line is a complete JSON value by
+/// itself (or, when the first line is broken, the second one is), so that one
+/// broken line costs one quarantined record, not the rest of the file.
+/// Streams: memory is bounded by [`MAX_LINE`] per record. Every record found
+/// is handed to `f`, including ones that are not JSON objects (they are then
+/// quarantined by the caller), so nothing read is lost.
 pub fn read_json_records(
     input: &mut dyn BufRead,
     file: &str,
-    wrapper_keys: &[&str],
+    extra_paths: &[&str],
     f: &mut dyn FnMut(JsonRecord) -> Result<(), IngestError>,
 ) -> Result<(), IngestError> {
     let io = |source| IngestError::Io {
         file: file.to_string(),
         source,
     };
-    // Look at the first non-blank line to pick the shape.
-    let mut first = Vec::new();
-    let mut first_line = 0u64;
-    loop {
-        first.clear();
+    let paths: Vec<&str> = WRAPPER_PATHS.iter().chain(extra_paths).copied().collect();
+    // The first two non-blank lines decide between NDJSON and a document.
+    let mut head: Vec<Vec<u8>> = Vec::new();
+    let mut blank_before = 0u64;
+    while head.len() < 2 {
+        let mut l = Vec::new();
         let n = (&mut *input)
             .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut first)
+            .read_until(b'\n', &mut l)
             .map_err(io)?;
         if n == 0 {
-            return Ok(());
+            break;
         }
-        first_line += 1;
-        if !first.iter().all(u8::is_ascii_whitespace) {
+        if head.is_empty() && l.iter().all(u8::is_ascii_whitespace) {
+            blank_before += 1;
+            continue;
+        }
+        head.push(l);
+        if n > MAX_LINE {
             break;
         }
     }
-    let trimmed = first
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .map(|p| &first[p..])
-        .unwrap_or(&[]);
-    let ndjson = trimmed.first() == Some(&b'{')
-        && first.last() == Some(&b'\n')
-        && match serde_json::from_slice::<serde_json::Value>(&first) {
-            Ok(serde_json::Value::Object(m)) => !wrapper_keys.iter().any(|k| m.contains_key(*k)),
-            Ok(_) => false,
-            // a broken first line of NDJSON is still NDJSON; a multi-line
-            // wrapper's first line is just "{"
-            Err(_) => trimmed.len() > 2,
-        };
-    if ndjson || trimmed.first() != Some(&b'{') && trimmed.first() != Some(&b'[') {
-        let mut chained = std::io::Cursor::new(first).chain(input);
+    if head.is_empty() {
+        return Ok(());
+    }
+    let complete = |l: &[u8]| {
+        l.len() <= MAX_LINE && serde_json::from_slice::<serde::de::IgnoredAny>(l).is_ok()
+    };
+    let first_ok = complete(&head[0]);
+    // `{`, `[`, or a first line that opens the records array of a document
+    // written one record per line (`{"stat":"OK","response":{"authlogs":[`)
+    let looks_like_document_start = matches!(head[0].trim_ascii().last(), Some(b'{' | b'['));
+    let ndjson = first_ok
+        || (!looks_like_document_start
+            && head.get(1).is_some_and(|l| {
+                let t = l.trim_ascii();
+                t.first() == Some(&b'{') && complete(l)
+            }));
+    let replay: Vec<u8> = head.concat();
+    let mut chained = std::io::Cursor::new(replay).chain(input);
+    if ndjson {
         return read_lines(&mut chained, file, &mut |line| {
             if line.bytes.iter().all(u8::is_ascii_whitespace) {
                 return Ok(());
             }
-            f(JsonRecord {
-                line: line.number + first_line - 1,
-                bytes: line.bytes,
-                overlong: line.overlong,
-            })
+            let number = line.number + blank_before;
+            // A line that could be a wrapper (or an array) is scanned for its
+            // records; any other line is one record as it stands.
+            let t = line.bytes.trim_ascii_start();
+            let may_wrap = line.overlong.is_none()
+                && (t.first() == Some(&b'[')
+                    || paths.iter().any(|p| {
+                        let k = p.split('.').next().unwrap_or(p);
+                        contains_key(&line.bytes, k)
+                    }));
+            if !may_wrap {
+                return f(JsonRecord {
+                    line: number,
+                    bytes: line.bytes,
+                    overlong: line.overlong,
+                });
+            }
+            let mut s = Scanner::new(&paths, number);
+            for &b in &line.bytes {
+                s.byte(b, f)?;
+            }
+            s.finish(f)
         });
     }
-    // Array or wrapper: scan bytes, emitting each object of the first array.
-    let mut reader = std::io::BufReader::new(std::io::Cursor::new(first).chain(input));
-    let mut line = first_line;
-    let (mut depth, mut in_str, mut esc) = (0usize, false, false);
-    let mut target: Option<usize> = None;
-    let mut cur: Option<JsonRecord> = None;
-    let mut hasher: Option<(Sha256, u64)> = None;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, chained);
+    let mut s = Scanner::new(&paths, 1 + blank_before);
     loop {
         let buf = reader.fill_buf().map_err(io)?;
         if buf.is_empty() {
             break;
         }
         let len = buf.len();
-        let mut start_of_chunk = 0usize;
-        for (i, &b) in buf.iter().enumerate() {
-            if b == b'\n' {
-                line += 1;
-            }
-            if in_str {
-                if esc {
-                    esc = false;
-                } else if b == b'\\' {
-                    esc = true;
-                } else if b == b'"' {
-                    in_str = false;
-                }
-                continue;
-            }
-            match b {
-                b'"' => in_str = true,
-                b'{' | b'[' => {
-                    if b == b'[' && target.is_none() {
-                        target = Some(depth + 1);
-                    } else if b == b'{' && Some(depth) == target && cur.is_none() {
-                        cur = Some(JsonRecord {
-                            line,
-                            bytes: Vec::new(),
-                            overlong: None,
-                        });
-                        hasher = None;
-                        start_of_chunk = i;
-                    }
-                    depth += 1;
-                }
-                b'}' | b']' => {
-                    depth = depth.saturating_sub(1);
-                    if b == b'}'
-                        && Some(depth) == target
-                        && let Some(mut rec) = cur.take()
-                    {
-                        append_capped(&mut rec, &mut hasher, &buf[start_of_chunk..=i]);
-                        finish_capped(&mut rec, hasher.take());
-                        f(rec)?;
-                    }
-                    if let Some(t) = target
-                        && depth < t
-                        && b == b']'
-                    {
-                        // the record array closed: ignore the rest (metadata)
-                        target = Some(usize::MAX);
-                    }
-                }
-                _ => {}
-            }
-        }
-        if let Some(rec) = cur.as_mut() {
-            append_capped(rec, &mut hasher, &buf[start_of_chunk..]);
+        for &b in buf {
+            s.byte(b, f)?;
         }
         reader.consume(len);
     }
-    if let Some(mut rec) = cur.take() {
-        finish_capped(&mut rec, hasher.take());
-        f(rec)?;
-    }
-    Ok(())
+    s.finish(f)
 }
 
-fn append_capped(rec: &mut JsonRecord, hasher: &mut Option<(Sha256, u64)>, chunk: &[u8]) {
-    if let Some((h, n)) = hasher.as_mut() {
-        h.update(chunk);
-        *n += chunk.len() as u64;
-        return;
+/// Whether `"key"` followed by optional whitespace and `:` occurs in `bytes`.
+fn contains_key(bytes: &[u8], key: &str) -> bool {
+    let needle = format!("\"{key}\"");
+    let n = needle.as_bytes();
+    bytes.windows(n.len()).enumerate().any(|(i, w)| {
+        w == n
+            && bytes[i + n.len()..]
+                .iter()
+                .find(|b| !b.is_ascii_whitespace())
+                == Some(&b':')
+    })
+}
+
+/// A record being collected, capped at [`MAX_LINE`] bytes (the rest hashed).
+struct Collect {
+    rec: JsonRecord,
+    hasher: Option<(Sha256, u64)>,
+}
+
+impl Collect {
+    fn new(line: u64) -> Collect {
+        Collect {
+            rec: JsonRecord {
+                line,
+                bytes: Vec::new(),
+                overlong: None,
+            },
+            hasher: None,
+        }
     }
-    if rec.bytes.len() + chunk.len() <= MAX_LINE {
-        rec.bytes.extend_from_slice(chunk);
-    } else {
-        let mut h = Sha256::new();
-        h.update(&rec.bytes);
-        h.update(chunk);
-        let n = (rec.bytes.len() + chunk.len()) as u64;
-        let keep = MAX_LINE - rec.bytes.len();
-        rec.bytes.extend_from_slice(&chunk[..keep]);
-        *hasher = Some((h, n));
+    fn push(&mut self, b: u8) {
+        if let Some((h, n)) = self.hasher.as_mut() {
+            h.update([b]);
+            *n += 1;
+        } else if self.rec.bytes.len() < MAX_LINE {
+            self.rec.bytes.push(b);
+        } else {
+            let mut h = Sha256::new();
+            h.update(&self.rec.bytes);
+            h.update([b]);
+            self.hasher = Some((h, self.rec.bytes.len() as u64 + 1));
+        }
+    }
+    fn done(mut self) -> JsonRecord {
+        if let Some((h, n)) = self.hasher {
+            self.rec.overlong = Some((n, h.finalize().into()));
+        }
+        let trimmed = self.rec.bytes.trim_ascii();
+        if trimmed.len() != self.rec.bytes.len() && self.rec.overlong.is_none() {
+            self.rec.bytes = trimmed.to_vec();
+        }
+        self.rec
     }
 }
 
-fn finish_capped(rec: &mut JsonRecord, hasher: Option<(Sha256, u64)>) {
-    if let Some((h, n)) = hasher {
-        rec.overlong = Some((n, h.finalize().into()));
+/// One level of nesting the scanner is inside.
+struct Frame {
+    object: bool,
+    /// The key whose value is being read (objects).
+    key: Vec<u8>,
+    /// An object waiting for its next key.
+    want_key: bool,
+    /// An array whose elements are records.
+    records: bool,
+}
+
+/// A byte-at-a-time structural JSON scanner that finds records: top-level
+/// values, or the elements of a wrapper array. It does not validate; each
+/// record's bytes are parsed strictly afterwards.
+struct Scanner<'p> {
+    paths: &'p [&'p str],
+    frames: Vec<Frame>,
+    in_str: bool,
+    esc: bool,
+    key: Option<Vec<u8>>,
+    line: u64,
+    /// The top-level object, a record unless it turns out to be a wrapper.
+    top: Option<Collect>,
+    /// A record inside a records array, and the depth of that array.
+    rec: Option<(Collect, usize)>,
+    /// Bytes at top level that are no JSON value, up to the end of the line.
+    junk: Option<Collect>,
+}
+
+impl<'p> Scanner<'p> {
+    fn new(paths: &'p [&'p str], line: u64) -> Scanner<'p> {
+        Scanner {
+            paths,
+            frames: Vec::new(),
+            in_str: false,
+            esc: false,
+            key: None,
+            line,
+            top: None,
+            rec: None,
+            junk: None,
+        }
+    }
+
+    fn path_is_wrapper(&self) -> bool {
+        if self.top.is_none() || !self.frames.iter().all(|f| f.object) {
+            return false;
+        }
+        let path: Vec<&[u8]> = self.frames.iter().map(|f| f.key.as_slice()).collect();
+        self.paths.iter().any(|p| {
+            let parts: Vec<&[u8]> = p.split('.').map(str::as_bytes).collect();
+            parts == path
+        })
+    }
+
+    fn push(&mut self, b: u8) {
+        if let Some(t) = self.top.as_mut() {
+            t.push(b);
+        }
+        if let Some((r, _)) = self.rec.as_mut() {
+            r.push(b);
+        }
+    }
+
+    fn byte(
+        &mut self,
+        b: u8,
+        f: &mut dyn FnMut(JsonRecord) -> Result<(), IngestError>,
+    ) -> Result<(), IngestError> {
+        if let Some(j) = self.junk.as_mut() {
+            if b == b'\n' {
+                let j = self.junk.take().map(Collect::done);
+                self.line += 1;
+                if let Some(j) = j {
+                    f(j)?;
+                }
+            } else {
+                j.push(b);
+            }
+            return Ok(());
+        }
+        if self.in_str {
+            self.push(b);
+            if b == b'\n' {
+                self.line += 1;
+            }
+            if self.esc {
+                self.esc = false;
+            } else if b == b'\\' {
+                self.esc = true;
+            } else if b == b'"' {
+                self.in_str = false;
+                if let Some(k) = self.key.take()
+                    && let Some(fr) = self.frames.last_mut()
+                {
+                    fr.key = k;
+                    fr.want_key = false;
+                }
+            } else if let Some(k) = self.key.as_mut()
+                && k.len() < 256
+            {
+                k.push(b);
+            }
+            return Ok(());
+        }
+        let depth = self.frames.len();
+        let in_records = self.frames.last().is_some_and(|fr| fr.records);
+        // A scalar element of a records array ends at the next `,` or `]`.
+        if let Some((_, d)) = &self.rec
+            && *d == depth
+            && matches!(b, b',' | b']')
+        {
+            if let Some((r, _)) = self.rec.take() {
+                f(r.done())?;
+            }
+        }
+        let starts_value = !b.is_ascii_whitespace() && !matches!(b, b',' | b':' | b'}' | b']');
+        if in_records && self.rec.is_none() && starts_value {
+            self.rec = Some((Collect::new(self.line), depth));
+        }
+        if depth == 0 && starts_value && b != b'{' && b != b'[' {
+            let mut j = Collect::new(self.line);
+            j.push(b);
+            self.junk = Some(j);
+            return Ok(());
+        }
+        if depth == 0 && b == b'{' {
+            self.top = Some(Collect::new(self.line));
+        }
+        self.push(b);
+        match b {
+            b'\n' => self.line += 1,
+            b'"' => {
+                self.in_str = true;
+                if self
+                    .frames
+                    .last()
+                    .is_some_and(|fr| fr.object && fr.want_key)
+                {
+                    self.key = Some(Vec::new());
+                }
+            }
+            b'{' => self.frames.push(Frame {
+                object: true,
+                key: Vec::new(),
+                want_key: true,
+                records: false,
+            }),
+            b'[' => {
+                let records = depth == 0 || self.path_is_wrapper();
+                if records && depth > 0 {
+                    // the top-level object is a wrapper, not a record
+                    self.top = None;
+                }
+                self.frames.push(Frame {
+                    object: false,
+                    key: Vec::new(),
+                    want_key: false,
+                    records,
+                });
+            }
+            b'}' | b']' => {
+                self.frames.pop();
+                let depth = self.frames.len();
+                if let Some((_, d)) = &self.rec
+                    && *d == depth
+                    && let Some((r, _)) = self.rec.take()
+                {
+                    f(r.done())?;
+                }
+                if depth == 0
+                    && let Some(t) = self.top.take()
+                {
+                    f(t.done())?;
+                }
+            }
+            b',' => {
+                if let Some(fr) = self.frames.last_mut()
+                    && fr.object
+                {
+                    fr.want_key = true;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// End of input: what is still open is handed on as it is (and will be
+    /// quarantined as incomplete JSON).
+    fn finish(
+        mut self,
+        f: &mut dyn FnMut(JsonRecord) -> Result<(), IngestError>,
+    ) -> Result<(), IngestError> {
+        if let Some(j) = self.junk.take() {
+            f(j.done())?;
+        }
+        if let Some((r, _)) = self.rec.take() {
+            f(r.done())?;
+        } else if let Some(t) = self.top.take() {
+            f(t.done())?;
+        }
+        Ok(())
     }
 }
 
@@ -548,6 +784,22 @@ pub fn parse_time(s: &str) -> Option<crate::model::Ts> {
     if let Some(t) = crate::model::Ts::parse_rfc3339(&s.replacen(' ', "T", 1)) {
         return Some(t);
     }
+    // offsets without a colon: journald `short-iso` (`+0000`), .NET
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z"] {
+        if let Ok(dt) = chrono::DateTime::parse_from_str(s, fmt) {
+            return Some(crate::model::Ts(dt.timestamp_micros()));
+        }
+    }
+    // OData verbose JSON: `/Date(1690000000000)/`, `/Date(1690000000000+0000)/`
+    if let Some(ms) = s
+        .strip_prefix("/Date(")
+        .and_then(|r| r.strip_suffix(")/"))
+        .map(|r| r.split(['+', '-']).next().unwrap_or(r))
+        .filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|r| r.parse::<i64>().ok())
+    {
+        return ms.checked_mul(1000).map(crate::model::Ts);
+    }
     for fmt in [
         "%Y-%m-%dT%H:%M:%S%.f",
         "%Y-%m-%d %H:%M:%S%.f",
@@ -596,12 +848,12 @@ pub enum Mapped {
 pub fn parse_json_source(
     input: &mut dyn BufRead,
     file: &str,
-    wrapper_keys: &[&str],
+    extra_paths: &[&str],
     emit: &mut super::Emit<'_>,
     map: &mut dyn FnMut(&serde_json::Value) -> Mapped,
 ) -> Result<(), IngestError> {
     use super::Parsed;
-    read_json_records(input, file, wrapper_keys, &mut |rec| {
+    read_json_records(input, file, extra_paths, &mut |rec| {
         if rec.overlong.is_some() {
             return emit(Parsed::bad(&rec.as_line(), ""));
         }
@@ -609,6 +861,9 @@ pub fn parse_json_source(
             Ok(v) => v,
             Err(reason) => return emit(Parsed::bad(&rec.as_line(), &reason)),
         };
+        if !v.is_object() {
+            return emit(Parsed::bad(&rec.as_line(), "record is not a JSON object"));
+        }
         match map(&v) {
             Mapped::Records(rs) => {
                 for mut r in rs {

@@ -306,13 +306,14 @@ impl Evidence {
                 .map_err(duck("empty store"))?;
             "empty_segments".to_string()
         } else {
-            format!("read_parquet([{}])", files.join(", "))
+            format!("read_parquet([{}], union_by_name = true)", files.join(", "))
         };
         self.set("tree_size", &Param::Int(self.checkpoint.size as i64))?;
         let views = QueryFile::load(&self.opened.queries, "views")?;
-        let sql = views
-            .text
-            .replace("read_parquet('segments/*.parquet')", &source);
+        let sql = views.text.replace(
+            "read_parquet('segments/*.parquet', union_by_name = true)",
+            &source,
+        );
         self.conn
             .execute_batch(&sql)
             .map_err(duck("queries/views.sql"))?;

@@ -294,10 +294,21 @@ async fn metrics(State(s): St, c: Caller) -> ApiResult<Response> {
 /// What happened to a pushed body.
 #[derive(Serialize, ToSchema)]
 pub struct IngestAnswer {
+    /// Records read from the body: always `accepted + duplicates +
+    /// quarantined_count + not_events` (nothing is dropped unaccounted).
+    read: u64,
     /// Records accepted and durable.
     accepted: u64,
-    /// Records already present (re-sent).
+    /// Records already present (same source event id and content; re-sent).
     duplicates: u64,
+    /// Records quarantined (durable, with their raw bytes).
+    quarantined_count: u64,
+    /// Records read and understood but not events (e.g. a Postfix
+    /// `connect from` line), by reason.
+    not_events: std::collections::BTreeMap<String, u64>,
+    /// Accepted records whose source event id an earlier, different record
+    /// has: both are kept (counted in `accepted`).
+    collisions: u64,
     /// Records quarantined, with their line and reason.
     quarantined: Vec<QuarantinedLine>,
 }
@@ -454,8 +465,12 @@ async fn ingest(
     Ok((
         StatusCode::ACCEPTED,
         Json(IngestAnswer {
+            read: sum.read,
             accepted: sum.sealed,
             duplicates: sum.duplicates,
+            quarantined_count: sum.quarantined_total(),
+            not_events: sum.skipped.clone(),
+            collisions: sum.collisions,
             quarantined,
         }),
     ))

@@ -21,7 +21,7 @@ pub mod segment;
 pub mod tree_index;
 pub mod wal;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -165,6 +165,62 @@ pub fn sha256_file(path: &Path) -> Result<Hash> {
     Ok(h.finalize().into())
 }
 
+/// What a record says, apart from when it was ingested: the first 8 bytes
+/// of the SHA-256 of its leaf without the `ingested_at` member. Two records
+/// with one identity are the same record only if this agrees (FORMAT.md §11).
+pub fn content_digest(leaf: &[u8]) -> [u8; 8] {
+    const KEY: &[u8] = b",\"ingested_at\":\"";
+    let mut h = Sha256::new();
+    // the member follows `ts` and its value holds no quote (FORMAT.md §2)
+    match leaf.windows(KEY.len()).position(|w| w == KEY) {
+        Some(p) => match leaf[p + KEY.len()..].iter().position(|&b| b == b'"') {
+            Some(q) => {
+                h.update(&leaf[..p]);
+                h.update(&leaf[p + KEY.len() + q + 1..]);
+            }
+            None => h.update(leaf),
+        },
+        None => h.update(leaf),
+    }
+    let d = h.finalize();
+    let mut c = [0u8; 8];
+    c.copy_from_slice(&d[..8]);
+    c
+}
+
+/// The records a store holds by identity: each identity's first content,
+/// and the further contents of identities that collided (two different
+/// records with one source event id, both kept).
+#[derive(Default)]
+struct Identities {
+    first: HashMap<[u8; 16], [u8; 8]>,
+    collided: HashSet<([u8; 16], [u8; 8])>,
+}
+
+impl Identities {
+    /// Adds a record: `None` if this identity and content are known
+    /// already (a duplicate), else whether the identity collided.
+    fn insert(&mut self, key: [u8; 16], content: [u8; 8]) -> Option<bool> {
+        match self.first.get(&key) {
+            None => {
+                self.first.insert(key, content);
+                Some(false)
+            }
+            Some(c) if *c == content => None,
+            Some(_) => self.collided.insert((key, content)).then_some(true),
+        }
+    }
+
+    /// Undoes an [`Identities::insert`] that returned `Some`.
+    fn remove(&mut self, key: [u8; 16], content: [u8; 8], collided: bool) {
+        if collided {
+            self.collided.remove(&(key, content));
+        } else {
+            self.first.remove(&key);
+        }
+    }
+}
+
 /// The identity a record is deduplicated by: SHA-256 of its source and its
 /// source's own event id, truncated to 16 bytes. Records without an id are
 /// never deduplicated.
@@ -219,8 +275,12 @@ fn read_marker(layout: &Layout) -> Result<StoreInfo> {
 pub enum Appended {
     /// Appended at this leaf index (durable after the next commit).
     New(u64),
-    /// Same source and source event id as an earlier record: skipped.
+    /// Same source, source event id and content as an earlier record: skipped.
     Duplicate,
+    /// Appended at this leaf index although an earlier record has the same
+    /// source and source event id: the two differ in content, so both are
+    /// kept and the collision is reported (FORMAT.md §11).
+    Collision(u64),
 }
 
 /// What opening the store had to repair.
@@ -250,7 +310,7 @@ pub struct Prepared {
     record: Record,
     leaf: Vec<u8>,
     hash: Hash,
-    key: Option<[u8; 16]>,
+    key: Option<([u8; 16], [u8; 8])>,
 }
 
 impl Prepared {
@@ -262,11 +322,11 @@ impl Prepared {
         }
         record.derive();
         record.validate()?;
+        let leaf = record.to_leaf();
         let key = match (&record.source, &record.source_event_id) {
-            (Some(s), Some(id)) => Some(dedupe_key(s, id)),
+            (Some(s), Some(id)) => Some((dedupe_key(s, id), content_digest(&leaf))),
             _ => None,
         };
-        let leaf = record.to_leaf();
         let hash = leaf_hash(&leaf);
         Ok(Prepared {
             record,
@@ -294,7 +354,7 @@ pub struct Appender {
     /// is rewritten without them only when they outnumber the rest, so a
     /// seal that finishes while appends go on costs no rewrite of those.
     wal_sealed: usize,
-    dedupe: HashSet<[u8; 16]>,
+    dedupe: Identities,
     merge: MergePolicy,
     /// What was repaired when the store was opened.
     pub recovery: Recovery,
@@ -565,7 +625,7 @@ impl Appender {
                 what: format!("WAL record {i}: {e}"),
             })?;
             if let (Some(s), Some(id)) = (&record.source, &record.source_event_id) {
-                dedupe.insert(dedupe_key(s, id));
+                dedupe.insert(dedupe_key(s, id), content_digest(&leaf));
             }
             pending.push(Pending { record, leaf, hash });
         }
@@ -625,21 +685,27 @@ impl Appender {
             hash,
             key,
         } = prepared;
-        if let Some(k) = key
-            && !self.dedupe.insert(k)
-        {
-            return Ok(Appended::Duplicate);
+        let mut collided = false;
+        if let Some((k, c)) = key {
+            match self.dedupe.insert(k, c) {
+                None => return Ok(Appended::Duplicate),
+                Some(x) => collided = x,
+            }
         }
         let path = self.layout.wal();
         if let Err(e) = self.wal.append(&leaf, &hash) {
-            if let Some(k) = key {
-                self.dedupe.remove(&k);
+            if let Some((k, c)) = key {
+                self.dedupe.remove(k, c, collided);
             }
             return Err(StoreError::Io { path, source: e });
         }
         let idx = self.frontier.size() + self.pending() as u64;
         self.pending.push(Pending { record, leaf, hash });
-        Ok(Appended::New(idx))
+        Ok(if collided {
+            Appended::Collision(idx)
+        } else {
+            Appended::New(idx)
+        })
     }
 
     /// Makes every appended record durable (fsync of the WAL). Only after this
@@ -676,7 +742,9 @@ impl Appender {
 
     /// Whether a record with this identity is already in the store.
     pub fn contains(&self, source: &str, source_event_id: &str) -> bool {
-        self.dedupe.contains(&dedupe_key(source, source_event_id))
+        self.dedupe
+            .first
+            .contains_key(&dedupe_key(source, source_event_id))
     }
 
     /// Seals every pending record: writes one segment, then the manifest,
@@ -1339,16 +1407,14 @@ impl Reader {
     }
 
     /// Identities of every sealed record of the manifest's segments.
-    fn dedupe_index(&self, manifest: &Manifest) -> Result<HashSet<[u8; 16]>> {
-        let mut set = HashSet::new();
+    fn dedupe_index(&self, manifest: &Manifest) -> Result<Identities> {
+        let mut set = Identities::default();
         for seg in &manifest.segments {
             let path = self.layout.segment(&seg.name);
-            let batches =
-                segment::read_columns(&path, &["source", "source_event_id"]).map_err(|source| {
-                    StoreError::Parquet {
-                        path: path.clone(),
-                        source,
-                    }
+            let batches = segment::read_columns(&path, &["source", "source_event_id", "leaf"])
+                .map_err(|source| StoreError::Parquet {
+                    path: path.clone(),
+                    source,
                 })?;
             for b in batches {
                 let b = b?;
@@ -1360,7 +1426,11 @@ impl Reader {
                     .column(1)
                     .as_any()
                     .downcast_ref::<arrow::array::StringArray>();
-                let (Some(s), Some(id)) = (s, id) else {
+                let leaf = b
+                    .column(2)
+                    .as_any()
+                    .downcast_ref::<arrow::array::BinaryArray>();
+                let (Some(s), Some(id), Some(leaf)) = (s, id, leaf) else {
                     return Err(StoreError::Corrupt {
                         path,
                         what: "source columns have the wrong type".into(),
@@ -1368,7 +1438,10 @@ impl Reader {
                 };
                 for i in 0..b.num_rows() {
                     if s.is_valid(i) && id.is_valid(i) {
-                        set.insert(dedupe_key(s.value(i), id.value(i)));
+                        set.insert(
+                            dedupe_key(s.value(i), id.value(i)),
+                            content_digest(leaf.value(i)),
+                        );
                     }
                 }
             }

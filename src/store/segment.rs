@@ -28,8 +28,9 @@ use crate::tlog::Hash;
 
 /// Key of the Parquet key-value metadata entry naming the segment format.
 pub const FORMAT_KEY: &str = "sealtrail.segment";
-/// Its value for this version.
-pub const FORMAT_VALUE: &str = "v1";
+/// Its value for this version: v2 adds the `direction` column at the end
+/// of the schema (FORMAT.md §7.1); v1 files (without it) are still read.
+pub const FORMAT_VALUE: &str = "v2";
 
 type StrCol = fn(&Record) -> Option<&str>;
 type BoolCol = fn(&Record) -> Option<bool>;
@@ -115,12 +116,29 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         false,
     ));
     fields.push(Field::new("chain", DataType::FixedSizeBinary(32), false));
+    // added in v2: typed columns that came later go after `chain`, so a v1
+    // file's columns are a prefix of a v2 file's
+    for (name, _) in LATER_STRING_COLUMNS {
+        fields.push(Field::new(*name, DataType::Utf8, true));
+    }
     Arc::new(Schema::new(fields))
 });
+
+/// String columns added after v1, at the end of the schema.
+const LATER_STRING_COLUMNS: &[(&str, StrCol)] = &[("direction", |r| r.direction.as_deref())];
 
 /// The segment schema (FORMAT.md §7.1).
 pub fn schema() -> SchemaRef {
     SCHEMA.clone()
+}
+
+/// Whether a file's fields are those of a segment: this version's schema,
+/// or v1's (the same without the columns added later).
+pub fn is_segment_schema(fields: &arrow::datatypes::Fields) -> bool {
+    let all = SCHEMA.fields();
+    fields == all
+        || (fields.len() + LATER_STRING_COLUMNS.len() == all.len()
+            && fields.iter().zip(all.iter()).all(|(a, b)| a == b))
 }
 
 /// One leaf ready to be written: its parsed record and its hashes.
@@ -145,7 +163,9 @@ pub fn leaves_to_batch(
     cols.push(Arc::new(UInt64Array::from_iter_values(
         (0..leaves.len() as u64).map(|i| first_idx + i),
     )));
-    cols.extend(typed_columns(&recs));
+    let mut typed = typed_columns(&recs);
+    let before_leaf = typed.len() - LATER_STRING_COLUMNS.len();
+    cols.extend(typed.drain(..before_leaf));
     let leaf_bytes = leaves.iter().map(|l| l.leaf.len()).sum();
     let mut leaf = arrow::array::BinaryBuilder::with_capacity(leaves.len(), leaf_bytes);
     for l in leaves {
@@ -158,11 +178,25 @@ pub fn leaves_to_batch(
     cols.push(Arc::new(FixedSizeBinaryArray::try_from_iter(
         leaves.iter().map(|l| l.chain),
     )?));
+    // what is left of the typed columns: those added after v1
+    cols.extend(typed);
     RecordBatch::try_new(schema(), cols)
 }
 
-/// The typed columns derived from records, in schema order: every column
-/// between `idx` and `leaf` (what `verify` rebuilds and compares).
+/// Names of the columns [`typed_columns`] returns, in its order.
+pub fn typed_column_names() -> Vec<&'static str> {
+    let mut v = vec!["kind", "ts", "ingested_at"];
+    v.extend(STRING_COLUMNS.iter().map(|(n, _)| *n));
+    v.extend(BOOL_COLUMNS.iter().map(|(n, _)| *n));
+    v.extend(TS_COLUMNS.iter().map(|(n, _)| *n));
+    v.extend(["suspended_until", "score", "count"]);
+    v.extend(LATER_STRING_COLUMNS.iter().map(|(n, _)| *n));
+    v
+}
+
+/// The typed columns derived from records, named by
+/// [`typed_column_names`]: every column but `idx`, `leaf`, `leaf_hash` and
+/// `chain` (what `verify` rebuilds and compares, by name).
 pub fn typed_columns(recs: &[&Record]) -> Vec<ArrayRef> {
     let mut cols: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(
@@ -206,6 +240,11 @@ pub fn typed_columns(recs: &[&Record]) -> Vec<ArrayRef> {
     cols.push(Arc::new(UInt64Array::from_iter(
         recs.iter().map(|r| r.count),
     )));
+    for (_, get) in LATER_STRING_COLUMNS {
+        cols.push(Arc::new(StringArray::from_iter(
+            recs.iter().map(|r| get(r)),
+        )));
+    }
     cols
 }
 
