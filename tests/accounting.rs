@@ -678,12 +678,14 @@ fn deadlines_extensions_and_fees_with_each_refusal() {
     );
 }
 
-/// One postfix delivery of `mid` (`tls`: over TLS 1.3, else in plaintext).
+/// One postfix delivery of `mid` (`tls`: over TLS 1.3, else in plaintext:
+/// another connection's TLS line shows TLS logging is on, and this
+/// delivery's connection logged none).
 fn postfix_delivery(queue: &str, mid: &str, to: &str, tls: bool) -> String {
     let tls_line = if tls {
         "Jan  2 09:00:02 mx-out1 postfix/smtp[4150]: Verified TLS connection established to mx1.partner.example[203.0.113.10]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)\n"
     } else {
-        ""
+        "Jan  2 08:59:00 mx-out1 postfix/smtp[4100]: Verified TLS connection established to mx.other.example[198.51.100.9]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)\n"
     };
     format!(
         "Jan  2 09:00:00 mx-out1 postfix/cleanup[4149]: {queue}: message-id=<{mid}>\n\

@@ -106,15 +106,15 @@ fn postfix_rotated_logs_tls_join_and_year_turn() {
             "SELECT message_id, sender, status, tls_version FROM leaves WHERE recipient = 'patient.liaison8@insurer.example' ORDER BY ts"
         ),
         [
-            "<msg0008@hospital.example>|records@hospital.example|deferred|NULL",
-            "<msg0008@hospital.example>|records@hospital.example|delivered|TLSv1.2"
+            "msg0008@hospital.example|records@hospital.example|deferred|NULL",
+            "msg0008@hospital.example|records@hospital.example|delivered|TLSv1.2"
         ]
     );
     // multi-recipient message on one connection; non-ASCII address; RFC 5424 microseconds
     assert_eq!(
         q(
             &env,
-            "SELECT count(*) FROM leaves WHERE message_id = '<msg0100@hospital.example>'"
+            "SELECT count(*) FROM leaves WHERE message_id = 'msg0100@hospital.example'"
         ),
         ["BigInt(3)"]
     );
@@ -190,7 +190,7 @@ fn m365_message_trace_v2_legacy_and_extended() {
     assert_eq!(
         q(
             &env,
-            "SELECT CAST(ts AS VARCHAR) FROM leaves WHERE message_id = '<OLD002@hospital.example>'"
+            "SELECT CAST(ts AS VARCHAR) FROM leaves WHERE message_id = 'OLD002@hospital.example'"
         ),
         ["2026-01-22 15:15:00+00"]
     );
@@ -205,7 +205,7 @@ fn m365_message_trace_v2_legacy_and_extended() {
     assert_eq!(
         q(
             &env,
-            "SELECT recipient, status FROM leaves WHERE message_id = '<HIST03@hospital.example>' ORDER BY recipient"
+            "SELECT recipient, status FROM leaves WHERE message_id = 'HIST03@hospital.example' ORDER BY recipient"
         ),
         [
             "late3@insurer.example|bounced",
@@ -254,7 +254,7 @@ fn gmail_bigquery_rows() {
     assert_eq!(
         q(
             &env,
-            "SELECT count(*) FROM leaves WHERE message_id = '<g027@hospital.example>'"
+            "SELECT count(*) FROM leaves WHERE message_id = 'g027@hospital.example'"
         ),
         ["BigInt(2)"]
     );
@@ -278,7 +278,9 @@ fn gmail_bigquery_rows() {
 fn okta_system_log_array_and_ndjson() {
     let env = Env::new();
     let s = ingest(&env, "okta", &files("okta"));
-    starts(&s, "okta: read 65, sealed 56, duplicates 0, quarantined 2,");
+    starts(&s, "okta: read 65, sealed 49, duplicates 0, quarantined 2,");
+    // the 7 SSO app accesses are not sign-ins (they were counted as 7 more
+    // successful push sign-ins with MFA)
     assert_eq!(
         q(
             &env,
@@ -288,7 +290,7 @@ fn okta_system_log_array_and_ndjson() {
             "denied|Boolean(false)|push|Boolean(false)|BigInt(13)",
             "failure|Boolean(false)|totp|Boolean(false)|BigInt(7)",
             "success|Boolean(false)|password|Boolean(false)|BigInt(7)",
-            "success|Boolean(true)|push|Boolean(false)|BigInt(13)",
+            "success|Boolean(true)|push|Boolean(false)|BigInt(6)",
             "success|Boolean(true)|sms|Boolean(false)|BigInt(4)",
             "success|Boolean(true)|totp|Boolean(false)|BigInt(4)",
             "success|Boolean(true)|webauthn|Boolean(true)|BigInt(8)"
@@ -351,7 +353,7 @@ fn entra_graph_page() {
     );
     assert_eq!(
         q(&env, "SELECT reason FROM leaves WHERE kind='quarantine'"),
-        ["missing field `status.errorCode`"]
+        ["missing field `status.errorCode` (or `resultType`)"]
     );
 }
 

@@ -954,7 +954,9 @@ fn stress_append(
     let mut n = start;
     loop {
         for _ in 0..batch {
-            let mut r = Record::new(Kind::Admin, Ts::now(), "stress");
+            // the same event every time it is re-sent (a restarted writer
+            // re-sends from its last acknowledgement): same id, same content
+            let mut r = Record::new(Kind::Admin, Ts(1_767_225_600_000_000 + n as i64), "stress");
             r.action = Some("stress".into());
             r.source_event_id = Some(format!("e{n}"));
             app.append(r)?;

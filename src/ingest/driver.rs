@@ -397,7 +397,13 @@ impl<'a> Ingest<'a> {
 fn check(rec: &Record) -> Result<(), String> {
     rec.validate().map_err(|e| e.to_string())?;
     let now = rec.ingested_at.unwrap_or_else(Ts::now);
-    for (field, t) in [("ts", rec.ts), ("completed_at", rec.completed_at)] {
+    // a training record not yet completed is dated by its due date, which
+    // may lie ahead: only its completion is an observed time
+    let observed = match rec.kind() {
+        Kind::Training => [("completed_at", rec.completed_at)],
+        _ => [("ts", rec.ts)],
+    };
+    for (field, t) in observed {
         if let Some(t) = t {
             crate::model::plausible_time(field, t, now)?;
         }

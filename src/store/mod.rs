@@ -169,6 +169,12 @@ pub fn sha256_file(path: &Path) -> Result<Hash> {
 /// of the SHA-256 of its leaf without the `ingested_at` member. Two records
 /// with one identity are the same record only if this agrees (FORMAT.md §11).
 pub fn content_digest(leaf: &[u8]) -> [u8; 8] {
+    // a quarantine leaf's `ts` is when it was quarantined, not input: its
+    // content is what its identity already names (line and raw bytes)
+    const QUARANTINE: &[u8] = b"{\"v\":1,\"kind\":\"quarantine\",";
+    if leaf.starts_with(QUARANTINE) {
+        return [0u8; 8];
+    }
     const KEY: &[u8] = b",\"ingested_at\":\"";
     let mut h = Sha256::new();
     // the member follows `ts` and its value holds no quote (FORMAT.md §2)
