@@ -27,8 +27,8 @@ fn input(env: &Env, name: &str, text: &str) -> PathBuf {
 }
 
 /// Ingests one file; returns the summary.
-fn ingest(env: &Env, source: &str, file: &PathBuf) -> String {
-    let o = env.ingest(&["--source", source], &[file.as_path()]);
+fn ingest(env: &Env, source: &str, file: &std::path::Path) -> String {
+    let o = env.ingest(&["--source", source], &[file]);
     assert!(o.status.success(), "{}", common::stderr(&o));
     stdout(&o)
 }

@@ -31,9 +31,9 @@ fn direction(mi: &serde_json::Value, d: &serde_json::Value) -> &'static str {
         "inbound"
     } else if to.starts_with("smtp-outbound") || to.starts_with("smtp_outbound") {
         "outbound"
-    } else if !from.is_empty() && !to.is_empty() {
-        "internal"
-    } else if jget(mi, "connection_info.is_internal").and_then(|b| b.as_bool()) == Some(true) {
+    } else if (!from.is_empty() && !to.is_empty())
+        || jget(mi, "connection_info.is_internal").and_then(|b| b.as_bool()) == Some(true)
+    {
         "internal"
     } else {
         "unknown"

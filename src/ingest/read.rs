@@ -560,10 +560,9 @@ impl<'p> Scanner<'p> {
         if let Some((_, d)) = &self.rec
             && *d == depth
             && matches!(b, b',' | b']')
+            && let Some((r, _)) = self.rec.take()
         {
-            if let Some((r, _)) = self.rec.take() {
-                f(r.done())?;
-            }
+            f(r.done())?;
         }
         let starts_value = !b.is_ascii_whitespace() && !matches!(b, b',' | b':' | b'}' | b']');
         if in_records && self.rec.is_none() && starts_value {
