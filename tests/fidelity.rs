@@ -67,6 +67,20 @@ fn postfix_without_tls_logging_is_unknown_never_plaintext() {
         ),
         ["unknown|outbound"]
     );
+    // the pack's transmission section names it as a finding on log collection
+    let gaps = common::ok(&[
+        "query",
+        "--store",
+        env.store().to_str().unwrap(),
+        "--csv",
+        "--param",
+        "period_start=2026-01-01",
+        "--param",
+        "period_end=2027-01-01",
+        "@transmission_evidence_gaps",
+    ]);
+    assert!(gaps.contains("postfix,1,1,100.0,0,"), "{gaps}");
+    assert!(gaps.contains("smtp_tls_loglevel = 1"), "{gaps}");
     // with TLS logging on (a TLS line of the same smtp process name earlier),
     // a new connection without a handshake of its own went without TLS
     let env = Env::new();

@@ -50,6 +50,11 @@ fn map(v: &serde_json::Value) -> Mapped {
         r.tls_peer = jstr(rc, "tls.peer").map(str::to_string);
         r.tls_failed = rc.get("tls_failed").and_then(|b| b.as_bool());
         r.relay = jstr(rc, "relay").map(str::to_string);
+        // where the gateway says (a secure-email gateway sends outbound mail;
+        // it is not assumed): `outbound`, `inbound`, `internal`
+        r.direction = jstr(rc, "direction")
+            .or_else(|| jstr(v, "direction"))
+            .map(str::to_string);
         r.dsn = jstr(rc, "dsn").map(str::to_string);
         r.raw = Some(raw.clone());
         out.push(r);
