@@ -476,25 +476,7 @@ fn every_bundled_fixture_accounts_for_every_record_read() {
         for f in files {
             let env = Env::new();
             let s = ingest(&env, &source, &f);
-            let first = s.lines().next().unwrap();
-            let n = |label: &str| -> u64 {
-                first
-                    .split(", ")
-                    .find_map(|p| {
-                        p.trim()
-                            .rsplit_once(' ')
-                            .filter(|(l, _)| l.ends_with(label))
-                    })
-                    .and_then(|(_, n)| n.parse().ok())
-                    .unwrap()
-            };
-            let skipped: u64 = s
-                .lines()
-                .filter_map(|l| l.trim().strip_prefix("not an event "))
-                .filter_map(|l| l.split(':').next()?.parse::<u64>().ok())
-                .sum();
-            let (read, sealed, dups, quar) =
-                (n("read"), n("sealed"), n("duplicates"), n("quarantined"));
+            let (read, sealed, dups, quar, skipped) = common::summary_counts(&s);
             assert!(read > 0, "{}: read nothing", f.display());
             assert_eq!(read, sealed + dups + quar + skipped, "{}: {s}", f.display());
         }

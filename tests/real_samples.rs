@@ -46,34 +46,6 @@ fn samples() -> Vec<(PathBuf, serde_json::Value)> {
     out
 }
 
-/// The counts of an ingest summary: (read, sealed, duplicates, quarantined, not events).
-fn counts(summary: &str) -> (u64, u64, u64, u64, u64) {
-    let first = summary.lines().next().unwrap_or("");
-    let num = |label: &str| -> u64 {
-        first
-            .split(", ")
-            .find_map(|p| {
-                p.trim()
-                    .rsplit_once(' ')
-                    .filter(|(l, _)| l.ends_with(label))
-            })
-            .and_then(|(_, n)| n.parse().ok())
-            .unwrap_or_else(|| panic!("no `{label}` in {first:?}"))
-    };
-    let skipped = summary
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("not an event "))
-        .filter_map(|l| l.split(':').next()?.parse::<u64>().ok())
-        .sum();
-    (
-        num("read"),
-        num("sealed"),
-        num("duplicates"),
-        num("quarantined"),
-        skipped,
-    )
-}
-
 /// The leaves of every event (not coverage, not quarantine), in log order.
 fn event_leaves(store: &Path) -> Vec<serde_json::Value> {
     let any_segment = fs::read_dir(store.join("segments"))
@@ -138,7 +110,7 @@ fn check_sample(sample: &Path, exp: &serde_json::Value, problems: &mut Vec<Strin
         return;
     }
     let summary = stdout(&o);
-    let (read, sealed, dups, quarantined, skipped) = counts(&summary);
+    let (read, sealed, dups, quarantined, skipped) = common::summary_counts(&summary);
     if read != sealed + dups + quarantined + skipped {
         problems.push(format!(
             "{name}: read {read} != sealed {sealed} + duplicates {dups} + quarantined {quarantined} + not events {skipped}"

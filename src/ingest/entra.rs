@@ -13,7 +13,7 @@
 //! method used: FIDO2, passkeys, Windows Hello for Business and certificates
 //! are phishing-resistant; SMS, voice, push and OTP are not.
 
-use super::okta::classify_factor;
+use super::okta::{classify_factor, factor_rank};
 use super::read::{Mapped, jget, jstr, parse_json_source, parse_time};
 use super::{Emit, IngestError, Source};
 use crate::model::{Kind, Record};
@@ -21,18 +21,6 @@ use crate::model::{Kind, Record};
 /// The Entra ID sign-in source.
 #[derive(Default)]
 pub struct Entra;
-
-fn rank(f: &str) -> u8 {
-    match f {
-        "webauthn" => 6,
-        "push" => 5,
-        "totp" => 4,
-        "sms" => 3,
-        "voice" => 2,
-        "other" => 1,
-        _ => 0,
-    }
-}
 
 /// Azure Monitor diagnostic-settings categories of sign-ins by people.
 const USER_CATEGORIES: &[&str] = &["SignInLogs", "NonInteractiveUserSignInLogs"];
@@ -117,7 +105,7 @@ fn map(record: &serde_json::Value) -> Mapped {
         if ok && f != "password" {
             second_factor_ok = true;
         }
-        if best.is_none_or(|(b, _)| rank(f) > rank(b)) {
+        if best.is_none_or(|(b, _)| factor_rank(f) > factor_rank(b)) {
             best = Some((f, pr));
         }
     }
@@ -128,7 +116,7 @@ fn map(record: &serde_json::Value) -> Mapped {
         if f != "password" {
             second_factor_ok = true;
         }
-        if best.is_none_or(|(b, _)| rank(f) > rank(b)) {
+        if best.is_none_or(|(b, _)| factor_rank(f) > factor_rank(b)) {
             best = Some((f, pr));
         }
     }

@@ -218,7 +218,8 @@ fn map(v: &serde_json::Value, meta: &mut Vec<Meta>) -> Mapped {
     Mapped::Records(vec![r])
 }
 
-fn rank(f: &str) -> u8 {
+/// How strong a canonical factor is, to keep the strongest one used.
+pub fn factor_rank(f: &str) -> u8 {
     match f {
         "webauthn" => 6,
         "push" => 5,
@@ -249,7 +250,7 @@ fn tie_sessions(
         }
         if let Some((f, pr)) = m.verified {
             let e = verified.entry(s.clone()).or_insert((f, pr));
-            if rank(f) > rank(e.0) {
+            if factor_rank(f) > factor_rank(e.0) {
                 *e = (f, pr);
             }
         }

@@ -223,3 +223,33 @@ pub fn small_seals_merged(source: &'static str) -> [&'static str; 8] {
         "3",
     ]
 }
+
+/// The counts of an ingest summary: (read, sealed, duplicates, quarantined,
+/// not events), so a test can check that nothing read was lost.
+#[allow(dead_code)]
+pub fn summary_counts(summary: &str) -> (u64, u64, u64, u64, u64) {
+    let first = summary.lines().next().unwrap_or("");
+    let num = |label: &str| -> u64 {
+        first
+            .split(", ")
+            .find_map(|p| {
+                p.trim()
+                    .rsplit_once(' ')
+                    .filter(|(l, _)| l.ends_with(label))
+            })
+            .and_then(|(_, n)| n.parse().ok())
+            .unwrap_or_else(|| panic!("no `{label}` in {first:?}"))
+    };
+    let skipped = summary
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("not an event "))
+        .filter_map(|l| l.split(':').next()?.parse::<u64>().ok())
+        .sum();
+    (
+        num("read"),
+        num("sealed"),
+        num("duplicates"),
+        num("quarantined"),
+        skipped,
+    )
+}
