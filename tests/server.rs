@@ -335,6 +335,26 @@ fn ingest_seal_verify_and_every_read_route_while_running() {
     assert_eq!(a["accepted"], 12);
     assert_eq!(a["duplicates"], 0);
     assert_eq!(a["quarantined"][0]["line"], 46);
+    // nothing read is lost: every line of the body is accounted for
+    let accounted = |a: &serde_json::Value| {
+        let not_events: u64 = a["not_events"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        a["accepted"].as_u64().unwrap()
+            + a["duplicates"].as_u64().unwrap()
+            + a["quarantined_count"].as_u64().unwrap()
+            + not_events
+    };
+    let lines = body
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count() as u64;
+    assert_eq!(a["read"].as_u64(), Some(lines), "{a}");
+    assert_eq!(accounted(&a), lines, "{a}");
+    assert_eq!(a["quarantined_count"], 1);
     assert!(
         a["quarantined"][0]["reason"]
             .as_str()
@@ -354,6 +374,7 @@ fn ingest_seal_verify_and_every_read_route_while_running() {
         (a["accepted"].as_u64(), a["duplicates"].as_u64()),
         (Some(0), Some(12))
     );
+    assert_eq!(accounted(&a), a["read"].as_u64().unwrap(), "{a}");
 
     // the background sealer grows the checkpoint
     wait_for_tree(&c, &srv, &auditor, before + 13, Duration::from_secs(10));
