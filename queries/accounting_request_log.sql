@@ -5,7 +5,7 @@
 -- Columns: request, patient_id, patient_key, received, window_start, window_end, due, extensions,
 --          extended_to, fulfilled, detail.
 WITH r AS (
-    SELECT source_event_id AS request, patient_id, upper(regexp_replace(patient_id, '\s+', '', 'g')) AS patient_key,
+    SELECT source_event_id AS request, patient_id, patient_key(patient_id) AS patient_key,
            ts AS received, window_start, window_end, due_at AS due, detail
     FROM accounting_requests WHERE action = 'request'
 ), e AS (

@@ -11,6 +11,12 @@
 CREATE OR REPLACE MACRO utc_week(t) AS
     DATE '1970-01-01' + CAST(floor(epoch_us(t) / 86400000000)
                              - ((floor(epoch_us(t) / 86400000000) + 3) % 7 + 7) % 7 AS INTEGER);
+-- patient_key(id): how patient ids are compared (FORMAT.md §17.1), exactly as sealtrail's Rust code
+-- does it: ASCII whitespace removed and ASCII letters upper-cased, nothing else (upper() would also
+-- fold É and é together, so a token for one patient could read another's disclosures).
+CREATE OR REPLACE MACRO patient_key(id) AS
+    translate(regexp_replace(id, '[\t\n\f\r ]+', '', 'g'),
+              'abcdefghijklmnopqrstuvwxyz', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ');
 CREATE OR REPLACE VIEW leaves AS
     SELECT * FROM read_parquet('segments/*.parquet', union_by_name = true) WHERE idx < getvariable('tree_size');
 CREATE OR REPLACE VIEW deliveries AS
@@ -33,7 +39,7 @@ CREATE OR REPLACE VIEW disclosures AS
     SELECT idx, ts, source, source_event_id, patient_id, recipient_name, recipient_address, description, purpose,
            basis, accountable, message_id, suspended_until, detail,
            -- the id as an accounting matches it (FORMAT.md §17): whitespace removed, upper-cased
-           upper(regexp_replace(patient_id, '\s+', '', 'g')) AS patient_key
+           patient_key(patient_id) AS patient_key
     FROM leaves WHERE kind = 'disclosure';
 CREATE OR REPLACE VIEW training AS
     SELECT idx, ts, source, "user", course, topic, status, completed_at, due_at, score

@@ -673,12 +673,14 @@ fn parsing_beforehand_gives_the_same_leaves_as_streaming() {
                     strict: false,
                     seal_every: usize::MAX,
                     coverage: false,
+                    allowed_sources: None,
                 };
                 let sum = if beforehand {
                     let parsed = sealtrail::ingest::parse_all(
                         sealtrail::ingest::source_by_name(source).unwrap(),
                         &mut &data[..],
                         &name,
+                        None,
                     )
                     .unwrap();
                     let mut run = sealtrail::ingest::Ingest::new(&mut app, src, opts);

@@ -54,14 +54,16 @@ fn deep_json_huge_lines_and_extreme_years() {
     writeln!(out, "{}{}", "[".repeat(10_000), "]".repeat(10_000)).unwrap();
     writeln!(
         out,
-        "{{\"kind\":\"admin\",\"ts\":\"2026-01-01T00:00:00Z\",\"action\":\"x\",\"detail\":{}1{}}}",
+        "{{\"kind\":\"access\",\"user\":\"u\",\"ts\":\"2026-01-01T00:00:00Z\",\"action\":\"x\",\"detail\":{}1{}}}",
         "[".repeat(10_000),
         "]".repeat(10_000)
     )
     .unwrap();
     // a 100 MB line
-    out.write_all(b"{\"kind\":\"admin\",\"ts\":\"2026-01-01T00:00:00Z\",\"action\":\"")
-        .unwrap();
+    out.write_all(
+        b"{\"kind\":\"access\",\"user\":\"u\",\"ts\":\"2026-01-01T00:00:00Z\",\"action\":\"",
+    )
+    .unwrap();
     let chunk = vec![b'A'; 1 << 20];
     for _ in 0..100 {
         out.write_all(&chunk).unwrap();
@@ -70,17 +72,17 @@ fn deep_json_huge_lines_and_extreme_years() {
     // the far future and the past
     writeln!(
         out,
-        "{{\"kind\":\"admin\",\"ts\":\"9999-12-31T23:59:59Z\",\"action\":\"far-future\"}}"
+        "{{\"kind\":\"access\",\"user\":\"u\",\"ts\":\"9999-12-31T23:59:59Z\",\"action\":\"far-future\"}}"
     )
     .unwrap();
     writeln!(
         out,
-        "{{\"kind\":\"admin\",\"ts\":\"1969-07-20T20:17:40Z\",\"action\":\"moon-landing\"}}"
+        "{{\"kind\":\"access\",\"user\":\"u\",\"ts\":\"1969-07-20T20:17:40Z\",\"action\":\"moon-landing\"}}"
     )
     .unwrap();
     writeln!(
         out,
-        "{{\"kind\":\"admin\",\"ts\":\"2026-01-01T00:00:00Z\",\"action\":\"nul\\u0000inside\"}}"
+        "{{\"kind\":\"access\",\"user\":\"u\",\"ts\":\"2026-01-01T00:00:00Z\",\"action\":\"nul\\u0000inside\"}}"
     )
     .unwrap();
     drop(out);
@@ -92,7 +94,7 @@ fn deep_json_huge_lines_and_extreme_years() {
         "{s}"
     );
     assert!(
-        s.contains("line is 104857656 bytes, longer than the 1048576-byte limit"),
+        s.contains("line is 104857668 bytes, longer than the 1048576-byte limit"),
         "{s}"
     );
     // the far future and the past are implausible event times: quarantined
@@ -105,7 +107,7 @@ fn deep_json_huge_lines_and_extreme_years() {
     );
     let events = duck(
         &env.store(),
-        "SELECT count(*) FROM leaves WHERE kind = 'admin'",
+        "SELECT count(*) FROM leaves WHERE kind = 'access'",
     );
     assert_eq!(events[0][0], "BigInt(1)");
     let cov = duck(
@@ -219,7 +221,7 @@ fn disk_full_during_ingest_then_space_returns() {
     let big = env.dir.path().join("big.jsonl");
     let mut f = fs::File::create(&big).unwrap();
     for i in 0..40_000 {
-        writeln!(f, "{{\"kind\":\"admin\",\"ts\":\"2026-01-01T00:00:00Z\",\"action\":\"fill\",\"source_event_id\":\"f{i}\",\"detail\":\"{}\"}}", "x".repeat(200)).unwrap();
+        writeln!(f, "{{\"kind\":\"access\",\"user\":\"u\",\"ts\":\"2026-01-01T00:00:00Z\",\"action\":\"fill\",\"source_event_id\":\"f{i}\",\"detail\":\"{}\"}}", "x".repeat(200)).unwrap();
     }
     drop(f);
     let mnt = env.dir.path().join("small");

@@ -82,13 +82,14 @@ fn bad_lines_are_quarantined_with_position_and_reason() {
     let dir = env.dir.path();
     let mut bytes = fs::read(fixture("jsonl/bad.jsonl")).unwrap();
     // a 10 MB line, then one more good line
-    let prefix = b"{\"kind\":\"admin\",\"ts\":\"2026-03-01T10:00:00Z\",\"action\":\"";
+    let prefix =
+        b"{\"kind\":\"access\",\"user\":\"u\",\"ts\":\"2026-03-01T10:00:00Z\",\"action\":\"";
     let big_len = prefix.len() + 10 * 1024 * 1024 + 2;
     bytes.extend_from_slice(prefix);
     bytes.extend(std::iter::repeat_n(b'A', 10 * 1024 * 1024));
     bytes.extend_from_slice(b"\"}\n");
     bytes.extend_from_slice(
-        b"{\"kind\":\"admin\",\"ts\":\"2026-03-01T11:00:00Z\",\"action\":\"after-big-line\"}\n",
+        b"{\"kind\":\"access\",\"user\":\"u\",\"ts\":\"2026-03-01T11:00:00Z\",\"action\":\"after-big-line\"}\n",
     );
     let input = dir.join("bad.jsonl");
     fs::write(&input, &bytes).unwrap();

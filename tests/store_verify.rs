@@ -487,7 +487,7 @@ fn key_rotation_is_a_signed_leaf_and_old_checkpoints_stay_verifiable() {
     let more = env.dir.path().join("more.jsonl");
     fs::write(
         &more,
-        "{\"kind\":\"admin\",\"ts\":\"2026-04-01T00:00:00Z\",\"action\":\"after-rotation\"}\n",
+        "{\"kind\":\"access\",\"user\":\"u\",\"ts\":\"2026-04-01T00:00:00Z\",\"action\":\"after-rotation\"}\n",
     )
     .unwrap();
     let o = run(&[

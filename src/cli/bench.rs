@@ -116,6 +116,7 @@ pub fn bench_cmd(
         strict: false,
         seal_every: 500_000,
         coverage: true,
+        allowed_sources: None,
     };
     let t0 = Instant::now();
     let mut app = Appender::open_or_create(&store, signer, None)?;

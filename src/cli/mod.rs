@@ -452,6 +452,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 strict,
                 seal_every: seal_every.max(1),
                 coverage: true,
+                allowed_sources: None,
             },
         ),
         Command::Seal { store, key } => {

@@ -33,6 +33,10 @@ pub struct Options {
     pub seal_every: usize,
     /// Append coverage leaves (per source, per hour of event time).
     pub coverage: bool,
+    /// The sources a canonical (`jsonl`) record may name: a gateway token's
+    /// bound sources over HTTP; `None` for the operator at the command line
+    /// (any source but the store's own). FORMAT.md §11.6.
+    pub allowed_sources: Option<Vec<String>>,
 }
 
 impl Default for Options {
@@ -41,6 +45,7 @@ impl Default for Options {
             strict: false,
             seal_every: 100_000,
             coverage: true,
+            allowed_sources: None,
         }
     }
 }
@@ -176,6 +181,8 @@ impl<'a> Ingest<'a> {
             ..
         } = self;
         let source_name = summary.source.clone();
+        let allowed_owned = opts.allowed_sources.clone();
+        let allowed = allowed_owned.as_deref();
         // Room for about one seal's worth of records, so parsing and
         // preparing go on while the appender seals (measured: 1.1-1.4x on 2
         // cores, for ~200 MiB more at the peak; docs/BENCHMARKS.md).
@@ -192,7 +199,7 @@ impl<'a> Ingest<'a> {
                     let mut steps = Vec::with_capacity(batch.len());
                     let mut failed = None;
                     for p in batch {
-                        match prepare(p, name, &source_name) {
+                        match prepare(p, name, &source_name, allowed) {
                             Ok(step) => steps.push(step),
                             Err(e) => {
                                 failed = Some(e);
@@ -288,7 +295,13 @@ impl<'a> Ingest<'a> {
                 Parsed::Event(mut rec, line) => {
                     rec.v = crate::model::LEAF_VERSION;
                     rec.derive();
-                    if let Err(reason) = check(&rec) {
+                    if let Err(reason) = trusted(
+                        &rec,
+                        self.source.name(),
+                        self.opts.allowed_sources.as_deref(),
+                    )
+                    .and_then(|()| check(&rec))
+                    {
                         first_bad = Some((line, reason));
                     }
                 }
@@ -340,8 +353,9 @@ impl<'a> Ingest<'a> {
                 ..
             } = self;
             let source_name = summary.source.clone();
+            let allowed = opts.allowed_sources.clone();
             let mut emit = |p: Parsed| {
-                let step = prepare(p, "(end of input)", &source_name)?;
+                let step = prepare(p, "(end of input)", &source_name, allowed.as_deref())?;
                 apply(appender, opts, summary, since_seal, hours, step)
             };
             source.finish(&mut emit)?;
@@ -390,6 +404,44 @@ impl<'a> Ingest<'a> {
     }
 }
 
+/// The name of the store's own source: only the store writes as it.
+pub const STORE_SOURCE: &str = "sealtrail";
+
+/// Whether input may say what a record claims to be (FORMAT.md §11.6): the
+/// kinds the store writes itself (administration and self-audit, coverage,
+/// accounting requests, quarantine, key rotations) are never read from any
+/// input; a record's source is its adapter's, and canonical (`jsonl`) input
+/// may name only a source its caller is allowed, never the store's own.
+fn trusted(rec: &Record, adapter: &str, allowed: Option<&[String]>) -> Result<(), String> {
+    // (a record without a kind is refused by validation, naming the field)
+    if let Some(
+        kind @ (Kind::Admin | Kind::Coverage | Kind::AccountingRequest | Kind::Quarantine),
+    ) = rec.kind
+    {
+        return Err(format!(
+            "field `kind`: `{kind}` records are written only by sealtrail itself, never read from input"
+        ));
+    }
+    let claimed = rec.source.as_deref().unwrap_or(adapter);
+    if claimed == STORE_SOURCE || claimed.starts_with("sealtrail-") {
+        return Err("field `source`: only sealtrail itself writes as source `sealtrail`".into());
+    }
+    if adapter == "jsonl" {
+        if let Some(allowed) = allowed
+            && claimed != "jsonl"
+            && !allowed.iter().any(|a| a == claimed)
+        {
+            return Err(
+                "field `source`: this token may not write records of that source (a gateway writes only its bound sources)"
+                    .into(),
+            );
+        }
+    } else if claimed != adapter {
+        return Err("field `source` differs from the source that read it".into());
+    }
+    Ok(())
+}
+
 /// Whether a record read from a source may be sealed as an event: it
 /// validates, and its event times are plausible (FORMAT.md §11.3: not
 /// before 2000, not more than a day after ingestion), so a unit error
@@ -415,12 +467,17 @@ fn check(rec: &Record) -> Result<(), String> {
 /// event is serialised and hashed; a bad record (or one that fails
 /// validation) becomes its quarantine leaf, with `file:line` and a reason
 /// that names fields, never values.
-pub fn prepare(p: Parsed, file: &str, source: &str) -> Result<Step, IngestError> {
+pub fn prepare(
+    p: Parsed,
+    file: &str,
+    source: &str,
+    allowed_sources: Option<&[String]>,
+) -> Result<Step, IngestError> {
     let (line, reason, raw, overlong) = match p {
         Parsed::Event(mut rec, line) => {
             rec.v = crate::model::LEAF_VERSION;
             rec.derive();
-            match check(&rec) {
+            match trusted(&rec, source, allowed_sources).and_then(|()| check(&rec)) {
                 Ok(()) => {
                     let src = rec.source.clone().unwrap_or_else(|| source.to_string());
                     let hour = rec.ts.map(|t| t.0).unwrap_or(0).div_euclid(HOUR) * HOUR;
@@ -541,15 +598,16 @@ pub fn parse_all(
     mut source: Box<dyn Source>,
     input: &mut dyn BufRead,
     name: &str,
+    allowed_sources: Option<&[String]>,
 ) -> Result<Vec<Step>, IngestError> {
     let source_name = source.name();
     let mut out: Vec<Step> = Vec::new();
     source.parse(input, name, &mut |p| {
-        out.push(prepare(p, name, source_name)?);
+        out.push(prepare(p, name, source_name, allowed_sources)?);
         Ok(())
     })?;
     source.finish(&mut |p| {
-        out.push(prepare(p, "(end of input)", source_name)?);
+        out.push(prepare(p, "(end of input)", source_name, allowed_sources)?);
         Ok(())
     })?;
     Ok(out)

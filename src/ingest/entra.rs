@@ -91,10 +91,17 @@ fn map(record: &serde_json::Value) -> Mapped {
             continue;
         };
         if method.eq_ignore_ascii_case("Previously satisfied") {
-            second_factor_ok |= s
-                .get("succeeded")
-                .and_then(|b| b.as_bool())
-                .unwrap_or(false);
+            // a claim in the token satisfied a requirement: MFA only if it
+            // says so ("MFA requirement satisfied by claim in the token"),
+            // never a first-factor claim
+            let names_mfa = jstr(s, "authenticationStepResultDetail")
+                .is_some_and(|d| d.to_ascii_lowercase().contains("mfa"))
+                || jstr(s, "authenticationStepRequirement")
+                    .is_some_and(|d| d.to_ascii_lowercase().contains("multifactor"));
+            second_factor_ok |= names_mfa
+                && s.get("succeeded")
+                    .and_then(|b| b.as_bool())
+                    .unwrap_or(false);
             continue;
         }
         let (f, pr) = classify_factor(method);

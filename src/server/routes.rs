@@ -132,7 +132,12 @@ fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<TokenRecord>, 
     let presented = h
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
+        // the scheme is case-insensitive (RFC 9110 §11.1)
+        .and_then(|v| {
+            v.get(..7)
+                .filter(|p| p.eq_ignore_ascii_case("bearer "))
+                .map(|_| &v[7..])
+        })
         .unwrap_or("");
     check_token(state, client_ip(parts), presented.trim()).map(Some)
 }
@@ -146,28 +151,25 @@ pub(super) fn check_token(
     presented: &str,
 ) -> Result<TokenRecord, ApiError> {
     let minute = Ts::now().0 / 60_000_000;
-    if let Some(ip) = ip
-        && let Ok(m) = state.auth_failures.lock()
-        && let Some((m0, n)) = m.get(&ip)
-        && *m0 == minute
-        && *n >= state.config.auth_failures_per_minute
-    {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many failed authentications from this address; wait a minute",
-        ));
-    }
+    // the token first: a valid token is never refused for others' failures
+    // from its address (behind a proxy, that is everyone's address)
     let all = tokens::load(&state.store).map_err(|e| ApiError::internal("reading tokens", e))?;
     match tokens::check(&all, presented, Ts::now().0) {
         Ok(t) => Ok(t.clone()),
         Err(why) => {
             if let (Some(ip), Ok(mut m)) = (ip, state.auth_failures.lock()) {
+                // only this minute's counts are kept: the map cannot grow
+                // beyond the addresses that failed in the last minute
+                m.retain(|_, (m0, _)| *m0 == minute);
                 let e = m.entry(ip).or_insert((minute, 0));
-                if e.0 != minute {
-                    *e = (minute, 0);
-                }
                 e.1 += 1;
+                if e.1 > state.config.auth_failures_per_minute {
+                    return Err(ApiError::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "rate_limited",
+                        "too many failed authentications from this address; wait a minute",
+                    ));
+                }
             }
             Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -410,9 +412,11 @@ async fn ingest(
     let label = format!("http:{}", &hex::encode(Sha256::digest(&data))[..12]);
     // parse on the blocking pool, so the one writer only appends
     let src_name = source.clone();
+    // canonical records may name only the sources this token is bound to
+    let allowed: Vec<String> = c.0.sources.iter().map(|s| s.to_string()).collect();
     let parsed = tokio::task::spawn_blocking(move || {
         let src = crate::ingest::source_by_name(&src_name)?;
-        crate::ingest::parse_all(src, &mut &data[..], &label)
+        crate::ingest::parse_all(src, &mut &data[..], &label, Some(&allowed))
     })
     .await
     .map_err(|e| ApiError::internal("ingest", e))?
@@ -430,6 +434,7 @@ async fn ingest(
                         strict: false,
                         seal_every: usize::MAX,
                         coverage: false,
+                        allowed_sources: None,
                     },
                 );
                 run.accept_prepared(parsed)?;
@@ -497,7 +502,32 @@ pub(super) fn checkpoint_text(s: &AppState, c: Option<&Caller>) -> ApiResult<Str
         .map_err(|e| ApiError::internal("reading the checkpoint", e))
 }
 
-/// The verifier keys (Go note format), one per line.
+/// Reads a file of the store for serving: never through a symbolic link
+/// (neither the file nor its directory), and only a regular file, so a link
+/// planted in the store (`keys/x.vkey -> ../../signing.key`) serves nothing.
+fn read_store_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent()
+        && std::fs::symlink_metadata(dir)?.file_type().is_symlink()
+    {
+        return Err(std::io::Error::other("the directory is a symbolic link"));
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut v = Vec::new();
+    f.read_to_end(&mut v)?;
+    Ok(v)
+}
+
+/// The verifier keys (Go note format), one per line: every key file must
+/// be a verifier key, or the answer is an error naming it (never a silent
+/// omission).
 pub(super) fn keys_text(s: &AppState, c: &Caller) -> ApiResult<String> {
     c.require(&[Role::Auditor])?;
     let dir = crate::store::Layout::new(&s.store).keys_dir();
@@ -509,7 +539,24 @@ pub(super) fn keys_text(s: &AppState, c: &Caller) -> ApiResult<String> {
         .collect();
     files.sort();
     for f in files {
-        out.push_str(&std::fs::read_to_string(f).unwrap_or_default());
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let text = read_store_file(&f)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .filter(|t| crate::tlog::Verifier::parse(t.trim()).is_ok())
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "bad_key_file",
+                    format!(
+                        "keys/{name} is not a verifier key file (a link, another file, or unreadable): the key list is incomplete until it is removed"
+                    ),
+                )
+            })?;
+        out.push_str(&text);
     }
     Ok(out)
 }
@@ -543,8 +590,23 @@ pub(super) async fn segment_bytes(s: &AppState, c: &Caller, name: &str) -> ApiRe
     if crate::store::layout::parse_segment_name(name).is_none() {
         return Err(ApiError::not_found());
     }
+    // only a file the latest signed manifest names
+    let r = Reader::open(&s.store).map_err(|e| ApiError::internal("opening the store", e))?;
+    let listed = r
+        .checkpoint(&s.keys)
+        .and_then(|cp| r.manifest(cp.size, &s.keys))
+        .map_err(|e| ApiError::internal("reading the signed manifest", e))?
+        .segments
+        .iter()
+        .any(|seg| seg.name == name);
+    if !listed {
+        return Err(ApiError::not_found());
+    }
     let path = crate::store::Layout::new(&s.store).segment(name);
-    let bytes = tokio::fs::read(&path).await.map_err(|_| {
+    let bytes = tokio::task::spawn_blocking(move || read_store_file(&path))
+        .await
+        .map_err(|e| ApiError::internal("reading a segment", e))?;
+    let bytes = bytes.map_err(|_| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -577,9 +639,10 @@ pub(super) fn manifest_sizes(s: &AppState, c: &Caller) -> ApiResult<Vec<u64>> {
 pub(super) async fn manifest_note(s: &AppState, c: &Caller, size: u64) -> ApiResult<String> {
     c.require(&[Role::Auditor])?;
     let p = crate::store::Layout::new(&s.store).manifest(size);
-    tokio::fs::read_to_string(&p)
-        .await
-        .map_err(|_| ApiError::not_found())
+    read_store_file(&p)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(ApiError::not_found)
 }
 
 /// An inclusion proof for leaf `idx` in the tree of `size` (default: latest).
@@ -705,14 +768,15 @@ fn own_patient(c: &Caller, patient: &str) -> ApiResult<()> {
     }
 }
 
-fn patient_ref(patient: &str) -> String {
-    // self-audit names the patient by a hash of the normalised id, not the id
-    format!(
-        "patient-key-sha256 {}",
-        &hex::encode(Sha256::digest(
-            crate::model::patient_key(patient).as_bytes()
-        ))[..16]
-    )
+/// The day an accounting is computed or a request received: the server's
+/// today for a patient (a patient cannot move it to lift a suspension,
+/// 164.528(a)(2), or to backdate a request past the fee rule); an officer
+/// may name another day.
+fn day_for(c: &Caller, asked: Option<chrono::NaiveDate>) -> chrono::NaiveDate {
+    match asked {
+        Some(d) if c.0.role != Role::Patient => d,
+        _ => today(),
+    }
 }
 
 fn today() -> chrono::NaiveDate {
@@ -749,7 +813,7 @@ pub(super) async fn request_accounting(
     from: Option<chrono::NaiveDate>,
 ) -> ApiResult<crate::accounting::RequestState> {
     own_patient(c, patient)?;
-    let received = received.unwrap_or_else(today);
+    let received = day_for(c, received);
     let settings = crate::accounting::Settings::load(&s.config.reports)
         .map_err(|e| ApiError::internal("accounting settings", e))?;
     let existing = all_requests(s).await?;
@@ -763,9 +827,18 @@ pub(super) async fn request_accounting(
             let _ = tx.send(r);
         }))
         .map_err(|_| busy(s))?;
-    rx.await
+    let state = rx
+        .await
         .map_err(|e| ApiError::internal("recording the request", e))?
-        .map_err(refused("recording the request"))
+        .map_err(refused("recording the request"))?;
+    audit(
+        s,
+        c,
+        "write:accounting-request",
+        format!("request {}", state.id),
+    )
+    .await?;
+    Ok(state)
 }
 
 /// Every accounting request (officers only).
@@ -795,6 +868,7 @@ pub(super) async fn extend_request(
 ) -> ApiResult<chrono::NaiveDate> {
     c.require(&[Role::Officer])?;
     let (tx, rx) = tokio::sync::oneshot::channel();
+    let rid = id.to_string();
     let (st, id, reason) = (s.clone(), id.to_string(), reason.to_string());
     s.writer
         .try_run(Box::new(move |app, _| {
@@ -804,9 +878,18 @@ pub(super) async fn extend_request(
             let _ = tx.send(r);
         }))
         .map_err(|_| busy(s))?;
-    rx.await
+    let until = rx
+        .await
         .map_err(|e| ApiError::internal("extending the request", e))?
-        .map_err(refused("extending the request"))
+        .map_err(refused("extending the request"))?;
+    audit(
+        s,
+        c,
+        "write:accounting-extend",
+        format!("request {rid} to {until}"),
+    )
+    .await?;
+    Ok(until)
 }
 
 /// Answers request `id` today: builds the accounting, renders the letter,
@@ -833,9 +916,19 @@ pub(super) async fn fulfil_request(s: &Arc<AppState>, c: &Caller, id: &str) -> A
                 let acc = st
                     .accountant
                     .build(&req.patient_id, req.to, Some(req.from))?;
-                let json = serde_json::to_vec_pretty(&acc).unwrap_or_default();
+                // never the hash of an empty document: refuse instead
+                let json = serde_json::to_vec_pretty(&acc).map_err(|_| {
+                    crate::accounting::AccountingError::Refused(
+                        "the accounting could not be written as JSON".into(),
+                    )
+                })?;
                 let on = today();
                 let pdf = crate::report::letter::render(&acc, &settings, &on.to_string());
+                if pdf.is_empty() {
+                    return Err(crate::accounting::AccountingError::Refused(
+                        "the letter could not be rendered".into(),
+                    ));
+                }
                 let sent = vec![
                     ("accounting.json".to_string(), Sha256::digest(&json).into()),
                     (
@@ -854,6 +947,7 @@ pub(super) async fn fulfil_request(s: &Arc<AppState>, c: &Caller, id: &str) -> A
         .map_err(|e| ApiError::internal("fulfilling the request", e))?
         .map_err(refused("fulfilling the request"))?;
     s.letters.put(id, pdf.clone());
+    audit(s, c, "write:accounting-fulfil", format!("request {id}")).await?;
     Ok(pdf)
 }
 
@@ -875,7 +969,7 @@ pub(super) async fn accounting_for(
     from: Option<chrono::NaiveDate>,
 ) -> ApiResult<crate::accounting::Accounting> {
     own_patient(c, patient)?;
-    let as_of = as_of.unwrap_or_else(today);
+    let as_of = day_for(c, as_of);
     let st = s.clone();
     let p2 = patient.to_string();
     let acc = tokio::task::spawn_blocking(move || st.accountant.build(&p2, as_of, from))
@@ -886,7 +980,9 @@ pub(super) async fn accounting_for(
         s,
         c,
         "read:accounting",
-        format!("accounting for {} as of {as_of}", patient_ref(patient)),
+        // who read, not whom: no patient reference (a hash of a patient id
+        // is recovered by brute force in under a second)
+        format!("accounting as of {as_of}"),
     )
     .await?;
     Ok(acc)
@@ -903,7 +999,7 @@ pub(super) async fn letter_pdf(
     let settings = crate::accounting::Settings::load(&s.config.reports)
         .map_err(|e| ApiError::internal("accounting settings", e))?;
     let acc = accounting_for(s, c, patient, as_of, from).await?;
-    let dated = as_of.unwrap_or_else(today).to_string();
+    let dated = day_for(c, as_of).to_string();
     tokio::task::spawn_blocking(move || crate::report::letter::render(&acc, &settings, &dated))
         .await
         .map_err(|e| ApiError::internal("rendering the letter", e))
@@ -1456,5 +1552,19 @@ async fn request_log(req: axum::extract::Request, next: axum::middleware::Next) 
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", v);
     }
+    let h = resp.headers_mut();
+    // evidence and PHI are never kept by caches or proxies
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // browsers ignore it over plain HTTP (RFC 6797 §8.1), so it is sent always
+    h.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
     resp
 }

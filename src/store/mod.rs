@@ -165,6 +165,23 @@ pub fn sha256_file(path: &Path) -> Result<Hash> {
     Ok(h.finalize().into())
 }
 
+/// First line of the signed note a key rotation leaf holds in `detail`:
+/// `sealtrail key rotation v1`, then the new verifier key, signed by the
+/// key being replaced (FORMAT.md §5.4).
+pub const ROTATION_NOTE: &str = "sealtrail key rotation v1";
+
+/// The new verifier key a key-rotation `detail` introduces, if it is a
+/// note signed by one of `keys`; `None` otherwise (a bare key, a note
+/// signed by anyone else).
+pub fn rotated_key(detail: &str, keys: &[Verifier]) -> Option<Verifier> {
+    let body = crate::tlog::note::open_note(detail, keys).ok()?;
+    let mut lines = body.lines();
+    if lines.next() != Some(ROTATION_NOTE) {
+        return None;
+    }
+    Verifier::parse(lines.next()?).ok()
+}
+
 /// What a record says, apart from when it was ingested: the first 8 bytes
 /// of the SHA-256 of its leaf without the `ingested_at` member. Two records
 /// with one identity are the same record only if this agrees (FORMAT.md §11).
@@ -900,7 +917,16 @@ impl Appender {
         let mut r = Record::new(crate::model::Kind::Admin, Ts::now(), "sealtrail");
         r.action = Some("key_rotation".into());
         r.user = user.map(str::to_string);
-        r.detail = Some(vkey.clone());
+        // the rotation proves itself: a signed note by the old key over the
+        // new one (FORMAT.md §5.4), so no leaf can introduce a key on its own
+        r.detail = Some(
+            self.signer
+                .sign_note(&format!("{ROTATION_NOTE}\n{vkey}\n"))
+                .map_err(|source| StoreError::Note {
+                    path: self.layout.keys_dir(),
+                    source,
+                })?,
+        );
         r.source_event_id = Some(format!("key_rotation:{vkey}"));
         self.append(r)?;
         self.commit()?;

@@ -643,7 +643,9 @@ fn earlier_verification(
 }
 
 /// Keys introduced by `key_rotation` leaves that lie inside a checkpoint
-/// signed by a key already trusted, repeated until nothing new is learned.
+/// signed by a key already trusted and that carry the new key in a note
+/// signed by a key already trusted (the key being replaced), repeated until
+/// nothing new is learned.
 /// Trust flows only from the auditor's key through signed checkpoints; the
 /// leaves read here are verified against those roots by the full check.
 fn learn_rotated_keys(layout: &Layout, given: &[Verifier]) -> Vec<Verifier> {
@@ -695,7 +697,7 @@ fn learn_rotated_keys(layout: &Layout, given: &[Verifier]) -> Vec<Verifier> {
                         && action.is_valid(i)
                         && action.value(i) == "key_rotation"
                         && detail.is_valid(i)
-                        && let Ok(v) = Verifier::parse(detail.value(i))
+                        && let Some(v) = crate::store::rotated_key(detail.value(i), &keys)
                         && !keys.contains(&v)
                     {
                         keys.push(v);

@@ -2,6 +2,8 @@
 //! build stores from fixtures.
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,0 +1,370 @@
+//! The attacks of the trust-boundary review (issue 19), each tried over real
+//! HTTP on 127.0.0.1 or on real files, asserting that it now fails. Each
+//! test names the attack's number in the issue.
+
+mod common;
+
+use std::time::Duration;
+
+use common::server::{Server, client, token};
+use common::{Env, duck, ok};
+use reqwest::StatusCode;
+
+fn body_of(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+fn post(
+    c: &reqwest::blocking::Client,
+    srv: &Server,
+    source: &str,
+    tok: &str,
+    body: String,
+) -> serde_json::Value {
+    let r = c
+        .post(srv.url(&format!("/v1/ingest/{source}")))
+        .bearer_auth(tok)
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    r.json().unwrap()
+}
+
+fn seal_and_stop(env: &Env, srv: Server) {
+    assert!(srv.stop().success());
+    let s = env.store();
+    let k = env.key();
+    ok(&[
+        "seal",
+        "--store",
+        s.to_str().unwrap(),
+        "--key",
+        k.to_str().unwrap(),
+    ]);
+}
+
+/// Attacks 1 and 2: a gateway token cannot write the store's own records
+/// (a key rotation, coverage, self-audit, an accounting fulfilment) nor
+/// records of a source it is not bound to.
+#[test]
+fn a_gateway_cannot_forge_the_stores_own_records_or_another_source() {
+    let env = Env::new();
+    let srv = Server::start(&env, &[]);
+    let c = client();
+    let gw = token(&env, &["--role", "gateway", "--source", "jsonl"]);
+    // an attacker's key, offered as a rotation
+    let evil = env.dir.path().join("evil");
+    ok(&[
+        "keygen",
+        "--name",
+        "test.example/log",
+        "--out",
+        evil.to_str().unwrap(),
+    ]);
+    let evil_vkey = std::fs::read_to_string(evil.join("test.example_log.vkey")).unwrap();
+    let ts = "2026-06-01T10:00:00Z";
+    let lines = vec![
+        serde_json::json!({"kind":"admin","ts":ts,"source":"sealtrail","action":"key_rotation","detail":evil_vkey.trim()}).to_string(),
+        serde_json::json!({"kind":"delivery","ts":ts,"source":"postfix","recipient":"a@partner.example","status":"delivered","encryption":"tls"}).to_string(),
+        serde_json::json!({"kind":"coverage","ts":ts,"source":"okta","window_start":ts,"window_end":"2026-06-01T11:00:00Z","count":999}).to_string(),
+        serde_json::json!({"kind":"admin","ts":ts,"source":"sealtrail-server","action":"read:pack","user":"token:00000000"}).to_string(),
+        serde_json::json!({"kind":"accounting_request","ts":ts,"source":"sealtrail","patient_id":"MRN-1","action":"fulfil","source_event_id":"AR-0000"}).to_string(),
+        serde_json::json!({"kind":"access","ts":ts,"user":"nurse@h.example","action":"view","source":"ehr-but-not-bound"}).to_string(),
+        serde_json::json!({"kind":"access","ts":ts,"user":"nurse@h.example","action":"view"}).to_string(),
+    ];
+    let a = post(&c, &srv, "jsonl", &gw, body_of(&lines));
+    assert_eq!(a["read"], 7, "{a}");
+    assert_eq!(a["accepted"], 1, "{a}");
+    assert_eq!(a["quarantined_count"], 6, "{a}");
+    let reasons: Vec<&str> = a["quarantined"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons[0].contains("written only by sealtrail itself"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].contains("may not write records of that source"),
+        "{reasons:?}"
+    );
+    seal_and_stop(&env, srv);
+    let store = env.store();
+    assert_eq!(
+        duck(
+            &store,
+            "SELECT count(*) FROM leaves WHERE action = 'key_rotation' OR (kind = 'coverage' AND \"count\" = 999) OR source = 'postfix' OR kind = 'accounting_request'"
+        )[0][0],
+        "BigInt(0)"
+    );
+    // and verify trusts only the key it was given
+    let v = env.verify(&[]);
+    assert!(v.status.success(), "{}", common::stderr(&v));
+}
+
+/// Attack 1, at the root: a key is learnt from a rotation leaf only if the
+/// key it replaces signed it; a bare key in a leaf introduces nothing.
+#[test]
+fn a_rotation_leaf_must_be_signed_by_the_key_it_replaces() {
+    use sealtrail::tlog::Signer;
+    let old = Signer::from_seed("test.example/log", [1; 32]).unwrap();
+    let new = Signer::from_seed("test.example/log", [2; 32]).unwrap();
+    let evil = Signer::from_seed("test.example/log", [3; 32]).unwrap();
+    let keys = [old.verifier()];
+    let vkey = new.verifier().to_vkey_string();
+    let body = format!("{}\n{vkey}\n", sealtrail::store::ROTATION_NOTE);
+    assert_eq!(
+        sealtrail::store::rotated_key(&old.sign_note(&body).unwrap(), &keys),
+        Some(new.verifier())
+    );
+    assert_eq!(
+        sealtrail::store::rotated_key(&vkey, &keys),
+        None,
+        "a bare key"
+    );
+    assert_eq!(
+        sealtrail::store::rotated_key(&evil.sign_note(&body).unwrap(), &keys),
+        None,
+        "signed by another key"
+    );
+}
+
+/// Attack 2, last case: a record claimed in advance under another's
+/// identity does not make the real one a duplicate: both are kept.
+#[test]
+fn an_identity_claimed_in_advance_does_not_drop_the_real_record() {
+    let env = Env::new();
+    let srv = Server::start(&env, &[]);
+    let c = client();
+    let gw = token(&env, &["--role", "gateway", "--source", "postfix"]);
+    let line = |relay: &str| {
+        format!(
+            "Jun  1 10:00:02 mx postfix/smtp[21]: 1A2B3C4D5E: to=<a@partner.example>, relay={relay}, delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok)\n"
+        )
+    };
+    let fake = post(
+        &c,
+        &srv,
+        "postfix",
+        &gw,
+        line("fake.example[198.51.100.1]:25"),
+    );
+    assert_eq!(fake["accepted"], 1);
+    let real = post(
+        &c,
+        &srv,
+        "postfix",
+        &gw,
+        line("mx.partner.example[203.0.113.5]:25"),
+    );
+    assert_eq!(
+        (
+            real["accepted"].as_u64(),
+            real["duplicates"].as_u64(),
+            real["collisions"].as_u64()
+        ),
+        (Some(1), Some(0), Some(1)),
+        "{real}"
+    );
+    seal_and_stop(&env, srv);
+    assert_eq!(
+        duck(
+            &env.store(),
+            "SELECT count(*) FROM leaves WHERE kind = 'delivery'"
+        )[0][0],
+        "BigInt(2)"
+    );
+}
+
+fn disclosures(env: &Env, rows: &[&str]) {
+    let f = env.dir.path().join("roi.csv");
+    let mut text = String::from(
+        "disclosure_id,date,patient_id,recipient_name,recipient_address,description,purpose,basis,message_id,suspended_until\n",
+    );
+    for r in rows {
+        text.push_str(r);
+        text.push('\n');
+    }
+    std::fs::write(&f, text).unwrap();
+    let o = env.ingest(&["--source", "disclosures"], &[f.as_path()]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+}
+
+/// Attack 3: a patient cannot lift a law-enforcement suspension
+/// (164.528(a)(2)) by asking for a later `as_of`, nor backdate a request.
+#[test]
+fn a_patient_cannot_move_the_day_to_lift_a_suspension_or_dodge_the_fee() {
+    let env = Env::new();
+    let until = (chrono::Utc::now().date_naive() + chrono::Days::new(200)).to_string();
+    disclosures(
+        &env,
+        &[&format!(
+            "LE-1,2026-01-10,MRN-9,County Sheriff,,records,investigation,law_enforcement,,{until}"
+        )],
+    );
+    let srv = Server::start(&env, &[]);
+    let c = client();
+    let patient = token(&env, &["--role", "patient", "--patient", "MRN-9"]);
+    let officer = token(&env, &["--role", "officer"]);
+    let later = (chrono::Utc::now().date_naive() + chrono::Days::new(400)).to_string();
+    let get = |tok: &str| -> serde_json::Value {
+        c.get(srv.url(&format!("/v1/accounting/MRN-9?as_of={later}")))
+            .bearer_auth(tok)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let mine = get(&patient);
+    assert_eq!(mine["entries"].as_array().unwrap().len(), 0, "{mine}");
+    assert_eq!(mine["withheld_count"], 1, "{mine}");
+    // an officer may ask about another day (and sees the suspension end)
+    let officers = get(&officer);
+    assert_eq!(officers["withheld_count"], 0, "{officers}");
+    // the letter is dated today for the patient as well
+    let r = c
+        .get(srv.url(&format!("/v1/accounting/MRN-9/letter?as_of={later}")))
+        .bearer_auth(&patient)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // a patient's request is received today, whatever the body says
+    let req: serde_json::Value = c
+        .post(srv.url("/v1/accounting/requests"))
+        .bearer_auth(&patient)
+        .json(&serde_json::json!({"patient_id": "MRN-9", "received": "2020-01-01"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        req["received"],
+        chrono::Utc::now().date_naive().to_string(),
+        "{req}"
+    );
+}
+
+/// Attack 4: a symbolic link planted in the store serves nothing, and only
+/// segments the signed manifest names are served.
+#[test]
+fn links_planted_in_the_store_never_serve_the_private_key() {
+    let env = Env::new();
+    let o = env.ingest(
+        &["--source", "postfix"],
+        &[common::fixture("postfix/maillog-20260101").as_path()],
+    );
+    assert!(o.status.success());
+    let keys_dir = env.store().join("keys");
+    std::os::unix::fs::symlink(env.key(), keys_dir.join("zz.vkey")).unwrap();
+    let seg = std::fs::read_dir(env.store().join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .unwrap();
+    let unlisted = env
+        .store()
+        .join("segments/00000000000099999990-00000000000099999999.parquet");
+    std::os::unix::fs::symlink(env.key(), &unlisted).unwrap();
+    let srv = Server::start(&env, &[]);
+    let c = client();
+    let auditor = token(&env, &["--role", "auditor"]);
+    let private = std::fs::read_to_string(env.key()).unwrap();
+    let secret = private.trim().rsplit('+').next().unwrap().to_string();
+    let r = c
+        .get(srv.url("/v1/keys"))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let text = r.text().unwrap();
+    assert!(!text.contains(&secret), "the private key was served");
+    assert!(text.contains("keys/zz.vkey"), "{text}");
+    let r = c
+        .get(srv.url(&format!(
+            "/v1/segments/{}",
+            unlisted.file_name().unwrap().to_string_lossy()
+        )))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // a listed segment replaced by a link is not followed either
+    let name = seg.file_name().unwrap().to_string_lossy().to_string();
+    std::fs::rename(&seg, env.dir.path().join("moved.parquet")).unwrap();
+    std::os::unix::fs::symlink(env.key(), &seg).unwrap();
+    let r = c
+        .get(srv.url(&format!("/v1/segments/{name}")))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(!r.text().unwrap().contains(&secret));
+}
+
+/// Attacks 8 and 9: patient ids compare the same way in Rust and SQL (no
+/// Unicode case folding), and self-audit leaves name who read, not whom.
+#[test]
+fn patient_ids_compare_one_way_and_self_audit_names_no_patient() {
+    let env = Env::new();
+    disclosures(
+        &env,
+        &["D-1,2026-01-10,éve-7,County Health,,lab result,report,public_health,,"],
+    );
+    let srv = Server::start(&env, &[]);
+    let c = client();
+    let patient = token(&env, &["--role", "patient", "--patient", "ÉVE-7"]);
+    let acc: serde_json::Value = c
+        .get(srv.url("/v1/accounting/%C3%89VE-7"))
+        .bearer_auth(&patient)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        acc["entries"].as_array().unwrap().len(),
+        0,
+        "another patient's disclosure: {acc}"
+    );
+    let owner = token(&env, &["--role", "patient", "--patient", "éve-7"]);
+    let acc: serde_json::Value = c
+        .get(srv.url("/v1/accounting/%C3%A9ve-7"))
+        .bearer_auth(&owner)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(acc["entries"].as_array().unwrap().len(), 1, "{acc}");
+    std::thread::sleep(Duration::from_millis(300));
+    seal_and_stop(&env, srv);
+    let details = duck(
+        &env.store(),
+        "SELECT detail FROM leaves WHERE kind = 'admin' AND action = 'read:accounting'",
+    );
+    assert_eq!(details.len(), 2);
+    for d in details {
+        assert!(
+            !d[0].contains("patient") && !d[0].contains("sha256"),
+            "{d:?}"
+        );
+    }
+}
+
+/// Attack 7 and the lower items: JSON answers are not cached, HSTS is sent.
+#[test]
+fn answers_are_never_cached_and_say_strict_transport() {
+    let env = Env::new();
+    let srv = Server::start(&env, &[]);
+    let c = client();
+    let auditor = token(&env, &["--role", "auditor"]);
+    let r = c
+        .get(srv.url("/v1/checkpoint"))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap();
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert!(r.headers().contains_key("strict-transport-security"));
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+}

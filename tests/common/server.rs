@@ -1,0 +1,99 @@
+//! A `sealtrail serve` child process on 127.0.0.1 for tests, and tokens.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::Client;
+
+use super::{Env, bin, ok};
+
+/// A running server (killed when dropped).
+pub struct Server {
+    child: Child,
+    pub base: String,
+}
+
+impl Server {
+    pub fn start(env: &Env, extra: &[&str]) -> Server {
+        let cfg = env.dir.path().join("server.toml");
+        if !cfg.exists() {
+            std::fs::write(&cfg, "seal_interval_ms = 200\nqueue_capacity = 16\nmax_body_bytes = 2000000\ncoverage_sources = [\"postfix\"]\n").unwrap();
+        }
+        let mut child = Command::new(bin())
+            .args([
+                "serve",
+                "--store",
+                env.store().to_str().unwrap(),
+                "--key",
+                env.key().to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+                "--config",
+                cfg.to_str().unwrap(),
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("server did not start: {line:?}"))
+            .to_string();
+        Server {
+            child,
+            base: format!("http://{addr}"),
+        }
+    }
+    pub fn url(&self, p: &str) -> String {
+        format!("{}{p}", self.base)
+    }
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        unsafe { libc_kill(self.child.id() as i32, 15) };
+        let t0 = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "server did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+pub fn token(env: &Env, args: &[&str]) -> String {
+    let s = env.store();
+    let mut a = vec!["token", "create", "--store", s.to_str().unwrap()];
+    a.extend_from_slice(args);
+    ok(&a).trim().to_string()
+}
+
+/// A blocking HTTP client with a generous timeout.
+pub fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
