@@ -368,3 +368,41 @@ fn answers_are_never_cached_and_say_strict_transport() {
     assert!(r.headers().contains_key("strict-transport-security"));
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
 }
+
+/// Attack 10: revocations beside creations are never lost (the token file
+/// is edited under a lock).
+#[test]
+fn revocations_beside_creations_are_never_lost() {
+    let env = Env::new();
+    let s = env.store();
+    // a store to hold the tokens
+    let o = env.ingest(
+        &["--source", "postfix"],
+        &[common::fixture("postfix/maillog-20260101").as_path()],
+    );
+    assert!(o.status.success());
+    let ids: Vec<String> = (0..20)
+        .map(|_| {
+            let t = token(&env, &["--role", "auditor"]);
+            t.split('_').nth(1).unwrap().to_string()
+        })
+        .collect();
+    let store = s.to_str().unwrap().to_string();
+    std::thread::scope(|sc| {
+        for id in &ids {
+            let st = store.clone();
+            sc.spawn(move || ok(&["token", "revoke", "--store", &st, "--id", id]));
+            let st = store.clone();
+            sc.spawn(move || ok(&["token", "create", "--store", &st, "--role", "auditor"]));
+        }
+    });
+    let list = ok(&["token", "list", "--store", s.to_str().unwrap()]);
+    for id in &ids {
+        let line = list.lines().find(|l| l.starts_with(id.as_str())).unwrap();
+        assert!(
+            line.contains("REVOKED"),
+            "{id} lost its revocation:\n{list}"
+        );
+    }
+    assert_eq!(list.lines().count(), 40, "{list}");
+}

@@ -153,7 +153,8 @@ pub(super) fn check_token(
     let minute = Ts::now().0 / 60_000_000;
     // the token first: a valid token is never refused for others' failures
     // from its address (behind a proxy, that is everyone's address)
-    let all = tokens::load(&state.store).map_err(|e| ApiError::internal("reading tokens", e))?;
+    let all =
+        tokens::load_cached(&state.store).map_err(|e| ApiError::internal("reading tokens", e))?;
     match tokens::check(&all, presented, Ts::now().0) {
         Ok(t) => Ok(t.clone()),
         Err(why) => {

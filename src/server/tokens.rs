@@ -108,8 +108,68 @@ pub fn tokens_path(store: &Path) -> PathBuf {
     store.join("tokens").join("tokens.json")
 }
 
-/// Reads all tokens.
+/// Reads all tokens from the file.
 pub fn load(store: &Path) -> Result<Vec<TokenRecord>, TokenError> {
+    read_file(store)
+}
+
+/// The tokens as the server checks them on every request: read again only
+/// when the file changed (its modification time, size or inode), so a
+/// revocation takes effect on the next request without a read per request.
+pub fn load_cached(store: &Path) -> Result<std::sync::Arc<Vec<TokenRecord>>, TokenError> {
+    use std::collections::HashMap;
+    use std::os::unix::fs::MetadataExt;
+    use std::sync::{Arc, Mutex};
+    type Stamp = (i64, i64, u64, u64);
+    static CACHE: Mutex<Option<HashMap<PathBuf, (Stamp, Arc<Vec<TokenRecord>>)>>> =
+        Mutex::new(None);
+    let p = tokens_path(store);
+    let stamp: Stamp = match std::fs::metadata(&p) {
+        Ok(m) => (m.mtime(), m.mtime_nsec(), m.size(), m.ino()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (0, 0, 0, 0),
+        Err(e) => return Err(TokenError::Io(p, e.to_string())),
+    };
+    if let Ok(c) = CACHE.lock()
+        && let Some((s, t)) = c.as_ref().and_then(|m| m.get(&p))
+        && *s == stamp
+    {
+        return Ok(t.clone());
+    }
+    let fresh = Arc::new(read_file(store)?);
+    if let Ok(mut c) = CACHE.lock() {
+        c.get_or_insert_with(HashMap::new)
+            .insert(p, (stamp, fresh.clone()));
+    }
+    Ok(fresh)
+}
+
+/// Runs `edit` on the tokens under an exclusive lock on the token
+/// directory's lock file, so two edits (a `create` beside a `revoke`)
+/// cannot both read the old file and one of them be lost.
+fn edit<T>(
+    store: &Path,
+    edit: impl FnOnce(&mut Vec<TokenRecord>) -> Result<T, TokenError>,
+) -> Result<T, TokenError> {
+    let p = tokens_path(store);
+    let dir = p.parent().unwrap_or(store).to_path_buf();
+    std::fs::create_dir_all(&dir).map_err(|e| TokenError::Io(dir.clone(), e.to_string()))?;
+    let lock_path = dir.join("tokens.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| TokenError::Io(lock_path.clone(), e.to_string()))?;
+    lock.lock()
+        .map_err(|e| TokenError::Io(lock_path.clone(), e.to_string()))?;
+    let mut all = read_file(store)?;
+    let out = edit(&mut all)?;
+    save(store, &all)?;
+    drop(lock);
+    Ok(out)
+}
+
+fn read_file(store: &Path) -> Result<Vec<TokenRecord>, TokenError> {
     let p = tokens_path(store);
     match std::fs::read(&p) {
         Ok(b) => serde_json::from_slice(&b)
@@ -124,7 +184,12 @@ fn save(store: &Path, tokens: &[TokenRecord]) -> Result<(), TokenError> {
     if let Some(d) = p.parent() {
         std::fs::create_dir_all(d).map_err(|e| TokenError::Io(d.to_path_buf(), e.to_string()))?;
     }
-    let bytes = serde_json::to_vec_pretty(tokens).unwrap_or_default();
+    let bytes = serde_json::to_vec_pretty(tokens).map_err(|e| {
+        TokenError::Io(
+            p.clone(),
+            format!("the token file could not be written: {e}"),
+        )
+    })?;
     crate::store::atomic_write(&p, &bytes).map_err(|e| TokenError::Io(p.clone(), e.to_string()))?;
     #[cfg(unix)]
     {
@@ -199,22 +264,24 @@ pub fn create(
         created: now,
         secret_sha256: hex::encode(Sha256::digest(secret.as_bytes())),
     };
-    let mut all = load(store)?;
-    all.push(rec.clone());
-    save(store, &all)?;
+    edit(store, |all| {
+        all.push(rec.clone());
+        Ok(())
+    })?;
     Ok((format!("st_{id}_{secret}"), rec))
 }
 
 /// Revokes a token by id.
 pub fn revoke(store: &Path, id: &str) -> Result<(), TokenError> {
-    let mut all = load(store)?;
-    let t = all.iter_mut().find(|t| t.id == id).ok_or_else(|| {
-        TokenError::Invalid(format!(
-            "no token with id {id}; `sealtrail token list` shows them"
-        ))
-    })?;
-    t.revoked = true;
-    save(store, &all)
+    edit(store, |all| {
+        let t = all.iter_mut().find(|t| t.id == id).ok_or_else(|| {
+            TokenError::Invalid(format!(
+                "no token with id {id}; `sealtrail token list` shows them"
+            ))
+        })?;
+        t.revoked = true;
+        Ok(())
+    })
 }
 
 /// The record of token `id` if it is still usable (not revoked, not
