@@ -406,3 +406,72 @@ fn revocations_beside_creations_are_never_lost() {
     }
     assert_eq!(list.lines().count(), 40, "{list}");
 }
+
+/// Attack 5: connections that send nothing are closed, and many of them do
+/// not make the server unanswerable.
+#[test]
+fn silent_connections_are_closed_and_do_not_starve_the_server() {
+    use std::io::Read;
+    let env = Env::new();
+    std::fs::write(
+        env.dir.path().join("server.toml"),
+        "first_byte_timeout_ms = 300\n",
+    )
+    .unwrap();
+    let srv = Server::start(&env, &[]);
+    let addr = srv.base.trim_start_matches("http://").to_string();
+    let silent: Vec<std::net::TcpStream> = (0..300)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    let c = client();
+    assert_eq!(
+        c.get(srv.url("/healthz")).send().unwrap().status(),
+        StatusCode::OK
+    );
+    // each silent socket is closed by the server (EOF or reset), none left open
+    for mut s in silent {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut b = [0u8; 16];
+        match s.read(&mut b) {
+            Ok(0) => {}
+            Ok(n) => panic!("the server sent {n} bytes to a silent socket"),
+            Err(e) => assert!(
+                e.kind() == std::io::ErrorKind::ConnectionReset,
+                "still open after the deadline: {e}"
+            ),
+        }
+    }
+}
+
+/// Attack 6: the bodies held at once across requests are bounded.
+#[test]
+fn bodies_beyond_the_in_flight_budget_are_refused_not_buffered() {
+    let env = Env::new();
+    std::fs::write(
+        env.dir.path().join("server.toml"),
+        "max_in_flight_bytes = 4096\n",
+    )
+    .unwrap();
+    let srv = Server::start(&env, &[]);
+    let c = client();
+    let gw = token(&env, &["--role", "gateway", "--source", "jsonl"]);
+    let line =
+        serde_json::json!({"kind":"access","ts":"2026-06-01T10:00:00Z","user":"u","action":"view"})
+            .to_string();
+    let small = format!("{line}\n");
+    let big: String = (0..200).map(|_| format!("{line}\n")).collect();
+    let r = c
+        .post(srv.url("/v1/ingest/jsonl"))
+        .bearer_auth(&gw)
+        .body(big)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let r = c
+        .post(srv.url("/v1/ingest/jsonl"))
+        .bearer_auth(&gw)
+        .body(small)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+}

@@ -83,6 +83,14 @@ pub struct Config {
     /// Verified-state file (outside the store) that packs read, written by
     /// a scheduled `sealtrail verify --state` (FORMAT.md §10.1).
     pub verify_state: Option<PathBuf>,
+    /// A connection that sends no byte of a request this long after it was
+    /// accepted (and, under TLS, after its handshake) is closed
+    /// (milliseconds): silent sockets, a bare HTTP/2 preface's idle
+    /// connection, a finished handshake and then nothing.
+    pub first_byte_timeout_ms: u64,
+    /// Decompressed ingest bodies held at once across all requests (bytes);
+    /// a request beyond it is answered 503 with Retry-After.
+    pub max_in_flight_bytes: usize,
 }
 
 impl Default for Config {
@@ -105,6 +113,8 @@ impl Default for Config {
             auth_failures_per_minute: 30,
             session_minutes: 30,
             verify_state: None,
+            first_byte_timeout_ms: 10_000,
+            max_in_flight_bytes: 512 * 1024 * 1024,
         }
     }
 }
@@ -161,6 +171,8 @@ pub struct AppState {
     pub tls: bool,
     /// Accountings of disclosures, from one DuckDB connection kept open.
     pub accountant: crate::accounting::Accountant,
+    /// What is left of `max_in_flight_bytes`, in KiB permits.
+    pub in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 /// Files the server built and keeps in memory for download (packs, sent
@@ -230,7 +242,9 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
         },
     };
     let (writer, join) = writer::start(app, wcfg, metrics.clone());
+    let in_flight_kib = (opts.config.max_in_flight_bytes / 1024).clamp(1, u32::MAX as usize >> 4);
     let state = Arc::new(AppState {
+        in_flight: Arc::new(tokio::sync::Semaphore::new(in_flight_kib)),
         store: opts.store.clone(),
         keys,
         writer: writer.clone(),
@@ -250,6 +264,7 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
             tracing::warn!(error = %e, "accountings: warm-up failed; the first one will build its tables");
         }
     });
+    let first_byte_ms = state.config.first_byte_timeout_ms;
     let router = routes::router(state);
     let result = rt.block_on(async move {
         let handle = axum_server::Handle::new();
@@ -260,6 +275,7 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
             h2.graceful_shutdown(Some(Duration::from_secs(30)));
         });
         let make = router.into_make_service_with_connect_info::<SocketAddr>();
+        let first_byte = Duration::from_millis(first_byte_ms.max(1));
         let on_listen = opts.on_listen;
         let h3 = handle.clone();
         tokio::spawn(async move {
@@ -281,7 +297,9 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
                             key.display()
                         ))
                     })?;
-                let mut server = axum_server::bind_rustls(opts.listen, tls).handle(handle);
+                let mut server = axum_server::bind_rustls(opts.listen, tls)
+                    .handle(handle)
+                    .map(|a| FirstByteDeadline::new(a, first_byte));
                 configure_http(server.http_builder());
                 server
                     .serve(make)
@@ -289,7 +307,9 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
                     .map_err(|e| ServerError::Io(format!("{}: {e}", opts.listen)))
             }
             None => {
-                let mut server = axum_server::bind(opts.listen).handle(handle);
+                let mut server = axum_server::bind(opts.listen)
+                    .handle(handle)
+                    .map(|a| FirstByteDeadline::new(a, first_byte));
                 configure_http(server.http_builder());
                 server
                     .serve(make)
@@ -304,11 +324,137 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
     result
 }
 
-/// Cuts off slow clients: headers must arrive within 10 seconds.
+/// Cuts off slow clients: HTTP/1 headers must arrive within 10 seconds;
+/// an HTTP/2 connection that does not answer a ping within 20 seconds is
+/// closed, and carries at most 64 streams at once.
 fn configure_http(b: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>) {
     b.http1()
         .header_read_timeout(Duration::from_secs(10))
         .max_buf_size(64 * 1024);
+    b.http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(20)))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .max_concurrent_streams(64);
+}
+
+/// An acceptor that closes a connection which sends no byte within a
+/// deadline after it was accepted (after the TLS handshake, under TLS): a
+/// socket that only sits there holds nothing of the server for long.
+#[derive(Clone)]
+struct FirstByteDeadline<A> {
+    inner: A,
+    wait: Duration,
+}
+
+impl<A> FirstByteDeadline<A> {
+    fn new(inner: A, wait: Duration) -> Self {
+        FirstByteDeadline { inner, wait }
+    }
+}
+
+impl<A, I, S> axum_server::accept::Accept<I, S> for FirstByteDeadline<A>
+where
+    A: axum_server::accept::Accept<I, S>,
+    A::Future: Send + 'static,
+    A::Stream: 'static,
+    A::Service: 'static,
+{
+    type Stream = Deadline<A::Stream>;
+    type Service = A::Service;
+    type Future = std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = std::io::Result<(Self::Stream, Self::Service)>> + Send,
+        >,
+    >;
+
+    fn accept(&self, stream: I, service: S) -> Self::Future {
+        let wait = self.wait;
+        let f = self.inner.accept(stream, service);
+        Box::pin(async move {
+            let (s, svc) = f.await?;
+            Ok((
+                Deadline {
+                    inner: s,
+                    sleep: Some(Box::pin(tokio::time::sleep(wait))),
+                },
+                svc,
+            ))
+        })
+    }
+}
+
+/// A stream whose reads fail with `TimedOut` if no byte arrived before the
+/// deadline; after the first byte it is the stream itself.
+struct Deadline<S> {
+    inner: S,
+    sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Deadline<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        let before = buf.filled().len();
+        let this = &mut *self;
+        match std::pin::Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                if buf.filled().len() > before {
+                    this.sleep = None;
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                let expired = this
+                    .sleep
+                    .as_mut()
+                    .is_some_and(|s| s.as_mut().poll(cx).is_ready());
+                if expired {
+                    Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "no request arrived in time",
+                    )))
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Deadline<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
 }
 
 fn rustls_ring_default() -> Result<(), ()> {

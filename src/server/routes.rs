@@ -410,6 +410,14 @@ async fn ingest(
     } else {
         body.to_vec()
     };
+    // a budget across requests: the bodies being parsed and appended at once
+    // are bounded (503 beyond it), not only each body on its own
+    let kib = u32::try_from(data.len() / 1024 + 1).unwrap_or(u32::MAX);
+    let _in_flight = s
+        .in_flight
+        .clone()
+        .try_acquire_many_owned(kib)
+        .map_err(|_| busy(&s))?;
     let label = format!("http:{}", &hex::encode(Sha256::digest(&data))[..12]);
     // parse on the blocking pool, so the one writer only appends
     let src_name = source.clone();
