@@ -544,6 +544,8 @@ fn ocsf_ingest_and_round_trip() {
         "export",
         "--store",
         src.store().to_str().unwrap(),
+        "--vkey",
+        src.vkey().to_str().unwrap(),
         "--format",
         "ocsf",
         "--out",

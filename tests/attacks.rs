@@ -475,3 +475,44 @@ fn bodies_beyond_the_in_flight_budget_are_refused_not_buffered() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::ACCEPTED);
 }
+
+/// Also found in review: `export` reads only what the signed manifest lists,
+/// so a file put in the directory is not exported as evidence.
+#[test]
+fn export_reads_only_what_the_signed_manifest_lists() {
+    let env = Env::new();
+    let o = env.ingest(
+        &["--source", "postfix"],
+        &[common::fixture("postfix/maillog-20260101").as_path()],
+    );
+    assert!(o.status.success());
+    let export = |env: &Env| -> usize {
+        let out = env.dir.path().join("out.ndjson");
+        ok(&[
+            "export",
+            "--store",
+            env.store().to_str().unwrap(),
+            "--vkey",
+            env.vkey().to_str().unwrap(),
+            "--format",
+            "ocsf",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        std::fs::read_to_string(out).unwrap().lines().count()
+    };
+    let before = export(&env);
+    assert!(before > 0);
+    let seg = std::fs::read_dir(env.store().join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .unwrap();
+    std::fs::copy(
+        &seg,
+        env.store()
+            .join("segments/00000000000090000000-00000000000090000099.parquet"),
+    )
+    .unwrap();
+    assert_eq!(export(&env), before, "an injected file was exported");
+}

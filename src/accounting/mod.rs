@@ -53,6 +53,10 @@ pub enum AccountingError {
     /// The settings file is missing or invalid.
     #[error("{0}")]
     Settings(String),
+    /// The store's own evidence is inconsistent (never papered over with a
+    /// default: a patient would be given another leaf's proof).
+    #[error("the sealed evidence is inconsistent: {0}; run `sealtrail verify`")]
+    Evidence(String),
 }
 
 type Result<T> = std::result::Result<T, AccountingError>;
@@ -398,7 +402,9 @@ fn assemble(
                 continue;
             }
         }
-        let idx: u64 = get("idx").parse().unwrap_or(0);
+        let idx: u64 = get("idx").parse().map_err(|_| {
+            AccountingError::Evidence("a disclosure row has no readable leaf index".into())
+        })?;
         let key = (
             get("recipient_name")
                 .to_lowercase()
@@ -438,7 +444,12 @@ fn assemble(
         // O(log n) reads per entry from the tree index
         let mut proofs = reader.proofs(&cp)?;
         for e in &mut entries {
-            let path = proofs.inclusion(e.idx)?.unwrap_or_default();
+            let path = proofs.inclusion(e.idx)?.ok_or_else(|| {
+                AccountingError::Evidence(format!(
+                    "no inclusion proof of leaf {} in the checkpoint's tree",
+                    e.idx
+                ))
+            })?;
             e.proof = proof::format_inclusion(e.idx, &path, &note, None);
         }
     }

@@ -293,6 +293,10 @@ enum Command {
         /// Store directory.
         #[arg(long)]
         store: PathBuf,
+        /// Verifier key: only what its signed checkpoint and manifest cover
+        /// is exported.
+        #[arg(long)]
+        vkey: PathBuf,
         /// Output schema.
         #[arg(long, value_parser = ["ocsf"])]
         format: String,
@@ -515,9 +519,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         ),
         Command::Export {
             store,
+            vkey,
             format: _,
             out,
-        } => export_ocsf(&store, out.as_deref()),
+        } => export_ocsf(&store, &vkey, out.as_deref()),
         Command::Pack {
             store,
             vkey,
@@ -974,9 +979,14 @@ fn stress_append(
     }
 }
 
-fn export_ocsf(store: &Path, out: Option<&Path>) -> Result<ExitCode> {
+fn export_ocsf(store: &Path, vkey: &Path, out: Option<&Path>) -> Result<ExitCode> {
     use std::io::Write;
+    let keys = load_verifiers(vkey)?;
     let reader = Reader::open(store).map_err(|e| Usage(e.to_string()))?;
+    // the files the signed manifest lists, and the leaves its checkpoint
+    // covers: never a file that was merely put in the directory
+    let cp = reader.checkpoint(&keys)?;
+    let manifest = reader.manifest(cp.size, &keys)?;
     let mut w: Box<dyn Write> = match out {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("{}", p.display()))?,
@@ -984,8 +994,14 @@ fn export_ocsf(store: &Path, out: Option<&Path>) -> Result<ExitCode> {
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     let mut n = 0u64;
-    for (name, _, _) in reader.segment_files()? {
-        let path = reader.layout().segment(&name);
+    for seg in &manifest.segments {
+        let path = reader.layout().segment(&seg.name);
+        if sealtrail::store::sha256_file(&path)? != seg.sha256 {
+            bail!(
+                "{}: the file differs from the signed manifest; run `sealtrail verify`",
+                path.display()
+            );
+        }
         for batch in sealtrail::store::segment::read_columns(&path, &["idx", "leaf"])
             .with_context(|| format!("{}", path.display()))?
         {
@@ -1001,6 +1017,9 @@ fn export_ocsf(store: &Path, out: Option<&Path>) -> Result<ExitCode> {
                 .downcast_ref::<arrow::array::BinaryArray>()
                 .context("leaf column")?;
             for i in 0..batch.num_rows() {
+                if idx.value(i) >= cp.size {
+                    continue;
+                }
                 let rec = sealtrail::model::Record::from_leaf(leaf.value(i))
                     .with_context(|| format!("{}: idx {}", path.display(), idx.value(i)))?;
                 if let Some(v) = sealtrail::ingest::ocsf::to_ocsf(&rec, idx.value(i)) {

@@ -121,8 +121,8 @@ pub fn load_cached(store: &Path) -> Result<std::sync::Arc<Vec<TokenRecord>>, Tok
     use std::os::unix::fs::MetadataExt;
     use std::sync::{Arc, Mutex};
     type Stamp = (i64, i64, u64, u64);
-    static CACHE: Mutex<Option<HashMap<PathBuf, (Stamp, Arc<Vec<TokenRecord>>)>>> =
-        Mutex::new(None);
+    type Cached = HashMap<PathBuf, (Stamp, Arc<Vec<TokenRecord>>)>;
+    static CACHE: Mutex<Option<Cached>> = Mutex::new(None);
     let p = tokens_path(store);
     let stamp: Stamp = match std::fs::metadata(&p) {
         Ok(m) => (m.mtime(), m.mtime_nsec(), m.size(), m.ino()),
