@@ -516,3 +516,47 @@ fn export_reads_only_what_the_signed_manifest_lists() {
     .unwrap();
     assert_eq!(export(&env), before, "an injected file was exported");
 }
+
+/// Attack 4, first half: tokens live outside the store, so a token written
+/// into the store directory by someone who may write the store is refused.
+#[test]
+fn a_token_planted_in_the_store_does_not_work() {
+    let env = Env::new();
+    let o = env.ingest(
+        &["--source", "postfix"],
+        &[common::fixture("postfix/maillog-20260101").as_path()],
+    );
+    assert!(o.status.success());
+    let srv = Server::start(&env, &[]);
+    let c = client();
+    let real = token(&env, &["--role", "auditor"]);
+    assert!(
+        !env.store().join("tokens").exists(),
+        "tokens were written into the store"
+    );
+    assert!(env.dir.path().join("store.state/tokens.json").exists());
+    // the insider makes a token of their own (another store's state) and
+    // plants its file where tokens used to live
+    let other = Env::new();
+    let o = other.ingest(
+        &["--source", "postfix"],
+        &[common::fixture("postfix/maillog-20260101").as_path()],
+    );
+    assert!(o.status.success());
+    let planted = token(&other, &["--role", "officer"]);
+    std::fs::create_dir_all(env.store().join("tokens")).unwrap();
+    std::fs::copy(
+        other.dir.path().join("store.state/tokens.json"),
+        env.store().join("tokens/tokens.json"),
+    )
+    .unwrap();
+    let get = |t: &str| {
+        c.get(srv.url("/v1/keys"))
+            .bearer_auth(t)
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(get(&planted), StatusCode::UNAUTHORIZED);
+    assert_eq!(get(&real), StatusCode::OK);
+}

@@ -240,6 +240,9 @@ enum Command {
         /// Settings file (TOML; see docs/SERVER.md).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// State directory holding the tokens (default: STORE.state, beside the store).
+        #[arg(long)]
+        state: Option<PathBuf>,
     },
     /// Create, list and revoke API tokens.
     Token {
@@ -406,7 +409,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             tls_key,
             insecure_http,
             config,
-        } => serve::serve(store, key, listen, tls_cert, tls_key, insecure_http, config),
+            state,
+        } => serve::serve(
+            store,
+            key,
+            listen,
+            tls_cert,
+            tls_key,
+            insecure_http,
+            config,
+            state,
+        ),
         Command::Token { cmd } => serve::token(cmd),
         Command::Gen { events, seed, out } => bench::gen_cmd(events, seed, &out),
         Command::Bench {

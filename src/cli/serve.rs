@@ -17,6 +17,9 @@ pub enum TokenCmd {
     Create {
         #[arg(long)]
         store: PathBuf,
+        /// State directory holding the tokens (default: STORE.state, beside the store).
+        #[arg(long)]
+        state: Option<PathBuf>,
         /// gateway, officer, auditor or patient.
         #[arg(long)]
         role: String,
@@ -34,11 +37,17 @@ pub enum TokenCmd {
     List {
         #[arg(long)]
         store: PathBuf,
+        /// State directory holding the tokens (default: STORE.state).
+        #[arg(long)]
+        state: Option<PathBuf>,
     },
     /// Revoke a token by id.
     Revoke {
         #[arg(long)]
         store: PathBuf,
+        /// State directory holding the tokens (default: STORE.state).
+        #[arg(long)]
+        state: Option<PathBuf>,
         /// The token id (the 8 hex digits after `st_`).
         #[arg(long)]
         id: String,
@@ -50,6 +59,7 @@ pub fn token(cmd: TokenCmd) -> Result<ExitCode> {
     match cmd {
         TokenCmd::Create {
             store,
+            state,
             role,
             patient,
             sources,
@@ -74,7 +84,9 @@ pub fn token(cmd: TokenCmd) -> Result<ExitCode> {
                 })?),
                 None => None,
             };
-            let (tok, rec) = tokens::create(&store, role, patient.as_deref(), &sources, expires)
+            let state = tokens::state_dir(&store, state.as_deref());
+            tokens::check_not_in_store(&store, &state).map_err(|e| Usage(e.to_string()))?;
+            let (tok, rec) = tokens::create(&state, role, patient.as_deref(), &sources, expires)
                 .map_err(|e| Usage(e.to_string()))?;
             eprintln!(
                 "token {} ({}) created; it is shown only now, keep it secret:",
@@ -84,8 +96,10 @@ pub fn token(cmd: TokenCmd) -> Result<ExitCode> {
             println!("{tok}");
             Ok(ExitCode::SUCCESS)
         }
-        TokenCmd::List { store } => {
-            for t in tokens::load(&store)? {
+        TokenCmd::List { store, state } => {
+            let state = tokens::state_dir(&store, state.as_deref());
+            tokens::check_not_in_store(&store, &state).map_err(|e| Usage(e.to_string()))?;
+            for t in tokens::load(&state)? {
                 let exp = t
                     .expires
                     .map(|e| sealtrail::model::Ts(e).to_canonical())
@@ -104,8 +118,10 @@ pub fn token(cmd: TokenCmd) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        TokenCmd::Revoke { store, id } => {
-            tokens::revoke(&store, &id).map_err(|e| Usage(e.to_string()))?;
+        TokenCmd::Revoke { store, state, id } => {
+            let state = tokens::state_dir(&store, state.as_deref());
+            tokens::check_not_in_store(&store, &state).map_err(|e| Usage(e.to_string()))?;
+            tokens::revoke(&state, &id).map_err(|e| Usage(e.to_string()))?;
             println!("token {id} revoked");
             Ok(ExitCode::SUCCESS)
         }
@@ -122,8 +138,17 @@ pub fn serve(
     tls_key: Option<PathBuf>,
     insecure_http: bool,
     config: Option<PathBuf>,
+    state: Option<PathBuf>,
 ) -> Result<ExitCode> {
     let signer = load_signer(&key)?;
+    let state = tokens::state_dir(&store, state.as_deref());
+    tokens::check_not_in_store(&store, &state).map_err(|e| Usage(e.to_string()))?;
+    if sealtrail::store::Layout::new(&store).contains(&state) {
+        bail!(Usage(format!(
+            "--state {}: the state directory (tokens) must not be inside the store",
+            state.display()
+        )));
+    }
     if sealtrail::store::Layout::new(&store).contains(&key) {
         bail!(Usage(format!(
             "{}: the signing key must not be kept inside the store directory",
@@ -154,6 +179,7 @@ pub fn serve(
         .try_init();
     server::serve(server::ServeOptions {
         store,
+        state,
         signer,
         listen,
         tls,

@@ -132,6 +132,8 @@ impl Config {
 pub struct ServeOptions {
     /// Store directory.
     pub store: PathBuf,
+    /// State directory (tokens), outside the store.
+    pub state: PathBuf,
     /// The signing key (already loaded; its file was checked to be outside the store).
     pub signer: Signer,
     /// Listen address.
@@ -150,6 +152,8 @@ pub struct ServeOptions {
 pub struct AppState {
     /// Store directory.
     pub store: PathBuf,
+    /// State directory: the tokens, outside the store.
+    pub state: PathBuf,
     /// Verifier keys of the store's signer.
     pub keys: Vec<Verifier>,
     /// The writer.
@@ -245,6 +249,7 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
     let in_flight_kib = (opts.config.max_in_flight_bytes / 1024).clamp(1, u32::MAX as usize >> 4);
     let state = Arc::new(AppState {
         in_flight: Arc::new(tokio::sync::Semaphore::new(in_flight_kib)),
+        state: opts.state.clone(),
         store: opts.store.clone(),
         keys,
         writer: writer.clone(),

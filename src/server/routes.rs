@@ -154,7 +154,7 @@ pub(super) fn check_token(
     // the token first: a valid token is never refused for others' failures
     // from its address (behind a proxy, that is everyone's address)
     let all =
-        tokens::load_cached(&state.store).map_err(|e| ApiError::internal("reading tokens", e))?;
+        tokens::load_cached(&state.state).map_err(|e| ApiError::internal("reading tokens", e))?;
     match tokens::check(&all, presented, Ts::now().0) {
         Ok(t) => Ok(t.clone()),
         Err(why) => {

@@ -2,8 +2,10 @@
 //! revocation, and checking a presented token in constant time.
 //!
 //! Tokens look like `st_<8 hex id>_<43 base64url secret>`. Only the SHA-256
-//! of the secret is kept, in `STORE/tokens/tokens.json` (beside the log, not
-//! in it: tokens are not evidence), written atomically. A token carries one
+//! of the secret is kept, in `STATE/tokens.json`: a state directory outside
+//! the store (default `STORE.state`, beside it; `--state`), so whoever may
+//! write the store's files cannot add a token; written atomically under a
+//! lock. A token carries one
 //! role and, for gateways, the sources it may push; for patients, the one
 //! patient whose accounting it may read.
 
@@ -103,27 +105,58 @@ pub enum Refusal {
     Revoked,
 }
 
-/// The token file of a store.
-pub fn tokens_path(store: &Path) -> PathBuf {
-    store.join("tokens").join("tokens.json")
+/// The state directory of a store: `explicit`, or `STORE.state` beside the
+/// store directory (never inside it: secrets are never in the store).
+pub fn state_dir(store: &Path, explicit: Option<&Path>) -> PathBuf {
+    match explicit {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let clean: PathBuf = store.components().collect();
+            match clean.file_name() {
+                Some(n) => clean.with_file_name(format!("{}.state", n.to_string_lossy())),
+                None => clean.join("..").join("sealtrail.state"),
+            }
+        }
+    }
+}
+
+/// Refuses a store that still keeps its tokens inside (before tokens moved
+/// to the state directory), saying what to do.
+pub fn check_not_in_store(store: &Path, state: &Path) -> Result<(), TokenError> {
+    let old = store.join("tokens").join("tokens.json");
+    if old.exists() {
+        return Err(TokenError::Invalid(format!(
+            "{} holds tokens inside the store, where anyone who may write the store could add one; move it out: mkdir -p {} && mv {} {}",
+            old.display(),
+            state.display(),
+            old.display(),
+            tokens_path(state).display()
+        )));
+    }
+    Ok(())
+}
+
+/// The token file in a state directory.
+pub fn tokens_path(state: &Path) -> PathBuf {
+    state.join("tokens.json")
 }
 
 /// Reads all tokens from the file.
-pub fn load(store: &Path) -> Result<Vec<TokenRecord>, TokenError> {
-    read_file(store)
+pub fn load(state: &Path) -> Result<Vec<TokenRecord>, TokenError> {
+    read_file(state)
 }
 
 /// The tokens as the server checks them on every request: read again only
 /// when the file changed (its modification time, size or inode), so a
 /// revocation takes effect on the next request without a read per request.
-pub fn load_cached(store: &Path) -> Result<std::sync::Arc<Vec<TokenRecord>>, TokenError> {
+pub fn load_cached(state: &Path) -> Result<std::sync::Arc<Vec<TokenRecord>>, TokenError> {
     use std::collections::HashMap;
     use std::os::unix::fs::MetadataExt;
     use std::sync::{Arc, Mutex};
     type Stamp = (i64, i64, u64, u64);
     type Cached = HashMap<PathBuf, (Stamp, Arc<Vec<TokenRecord>>)>;
     static CACHE: Mutex<Option<Cached>> = Mutex::new(None);
-    let p = tokens_path(store);
+    let p = tokens_path(state);
     let stamp: Stamp = match std::fs::metadata(&p) {
         Ok(m) => (m.mtime(), m.mtime_nsec(), m.size(), m.ino()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (0, 0, 0, 0),
@@ -135,7 +168,7 @@ pub fn load_cached(store: &Path) -> Result<std::sync::Arc<Vec<TokenRecord>>, Tok
     {
         return Ok(t.clone());
     }
-    let fresh = Arc::new(read_file(store)?);
+    let fresh = Arc::new(read_file(state)?);
     if let Ok(mut c) = CACHE.lock() {
         c.get_or_insert_with(HashMap::new)
             .insert(p, (stamp, fresh.clone()));
@@ -147,12 +180,16 @@ pub fn load_cached(store: &Path) -> Result<std::sync::Arc<Vec<TokenRecord>>, Tok
 /// directory's lock file, so two edits (a `create` beside a `revoke`)
 /// cannot both read the old file and one of them be lost.
 fn edit<T>(
-    store: &Path,
+    state: &Path,
     edit: impl FnOnce(&mut Vec<TokenRecord>) -> Result<T, TokenError>,
 ) -> Result<T, TokenError> {
-    let p = tokens_path(store);
-    let dir = p.parent().unwrap_or(store).to_path_buf();
+    let p = tokens_path(state);
+    let dir = p.parent().unwrap_or(state).to_path_buf();
     std::fs::create_dir_all(&dir).map_err(|e| TokenError::Io(dir.clone(), e.to_string()))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+    }
     let lock_path = dir.join("tokens.lock");
     let lock = std::fs::OpenOptions::new()
         .create(true)
@@ -162,15 +199,15 @@ fn edit<T>(
         .map_err(|e| TokenError::Io(lock_path.clone(), e.to_string()))?;
     lock.lock()
         .map_err(|e| TokenError::Io(lock_path.clone(), e.to_string()))?;
-    let mut all = read_file(store)?;
+    let mut all = read_file(state)?;
     let out = edit(&mut all)?;
-    save(store, &all)?;
+    save(state, &all)?;
     drop(lock);
     Ok(out)
 }
 
-fn read_file(store: &Path) -> Result<Vec<TokenRecord>, TokenError> {
-    let p = tokens_path(store);
+fn read_file(state: &Path) -> Result<Vec<TokenRecord>, TokenError> {
+    let p = tokens_path(state);
     match std::fs::read(&p) {
         Ok(b) => serde_json::from_slice(&b)
             .map_err(|e| TokenError::Io(p, format!("not a token file: {e}"))),
@@ -179,8 +216,8 @@ fn read_file(store: &Path) -> Result<Vec<TokenRecord>, TokenError> {
     }
 }
 
-fn save(store: &Path, tokens: &[TokenRecord]) -> Result<(), TokenError> {
-    let p = tokens_path(store);
+fn save(state: &Path, tokens: &[TokenRecord]) -> Result<(), TokenError> {
+    let p = tokens_path(state);
     if let Some(d) = p.parent() {
         std::fs::create_dir_all(d).map_err(|e| TokenError::Io(d.to_path_buf(), e.to_string()))?;
     }
@@ -215,7 +252,7 @@ pub fn parse_duration(s: &str) -> Option<i64> {
 
 /// Creates a token; returns the full token string (shown once) and its record.
 pub fn create(
-    store: &Path,
+    state: &Path,
     role: Role,
     patient: Option<&str>,
     sources: &[String],
@@ -264,7 +301,7 @@ pub fn create(
         created: now,
         secret_sha256: hex::encode(Sha256::digest(secret.as_bytes())),
     };
-    edit(store, |all| {
+    edit(state, |all| {
         all.push(rec.clone());
         Ok(())
     })?;
@@ -272,8 +309,8 @@ pub fn create(
 }
 
 /// Revokes a token by id.
-pub fn revoke(store: &Path, id: &str) -> Result<(), TokenError> {
-    edit(store, |all| {
+pub fn revoke(state: &Path, id: &str) -> Result<(), TokenError> {
+    edit(state, |all| {
         let t = all.iter_mut().find(|t| t.id == id).ok_or_else(|| {
             TokenError::Invalid(format!(
                 "no token with id {id}; `sealtrail token list` shows them"

@@ -134,7 +134,7 @@ impl FromRequestParts<Arc<AppState>> for Signed {
             return Err(to_signin());
         };
         // the token is checked again on every request: revoking it ends the session
-        let all = tokens::load_cached(&state.store)
+        let all = tokens::load_cached(&state.state)
             .map_err(|e| page_error(None, ApiError::internal("reading tokens", e)))?;
         match tokens::current(&all, &token_id, now) {
             Ok(t) => Ok(Signed {
