@@ -330,9 +330,11 @@ pub fn build(req: &PackRequest<'_>) -> Result<Pack> {
             run(&c.query)?;
         }
     }
-    let coverage_running = ev
-        .run("coverage in period", "SELECT count(*) FROM coverage WHERE window_start >= getvariable('period_start') AND window_start < getvariable('period_end') AND \"count\" > 0")?
-        .num(0, "count_star()")
+    // every SQL the pack runs is a file it ships (queries/, csv/)
+    run("pack_coverage_running")?;
+    let coverage_running = ran["pack_coverage_running"]
+        .table
+        .num(0, "hours_with_events")
         > 0.0;
     let report = verifying
         .join()
