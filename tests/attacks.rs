@@ -560,3 +560,33 @@ fn a_token_planted_in_the_store_does_not_work() {
     assert_eq!(get(&planted), StatusCode::UNAUTHORIZED);
     assert_eq!(get(&real), StatusCode::OK);
 }
+
+/// Lower items: what sealtrail writes is readable by its account only, and a
+/// signing key others can read is refused.
+#[test]
+fn files_are_private_and_a_readable_key_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let o = env.ingest(
+        &["--source", "postfix"],
+        &[common::fixture("postfix/maillog-20260101").as_path()],
+    );
+    assert!(o.status.success());
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&env.store()), 0o700);
+    for e in std::fs::read_dir(env.store().join("segments")).unwrap() {
+        assert_eq!(mode(&e.unwrap().path()), 0o600);
+    }
+    assert_eq!(mode(&env.store().join("checkpoint")), 0o600);
+    std::fs::set_permissions(env.key(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = env.ingest(
+        &["--source", "postfix"],
+        &[common::fixture("postfix/maillog-20260101").as_path()],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        common::stderr(&o).contains("chmod 600"),
+        "{}",
+        common::stderr(&o)
+    );
+}

@@ -375,6 +375,13 @@ impl std::error::Error for Usage {}
 
 pub fn main() -> ExitCode {
     init_tracing();
+    // everything sealtrail writes (store, keys, tokens, packs, letters)
+    // holds PHI or secrets: readable by the service account only (files
+    // 0600, directories 0700), whatever the caller's umask
+    // SAFETY: umask only sets the process's file-mode creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -589,6 +596,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 pub(crate) fn load_signer(path: &Path) -> Result<Signer> {
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(m) = std::fs::metadata(path)
+            && m.permissions().mode() & 0o077 != 0
+        {
+            bail!(Usage(format!(
+                "{}: the signing key is readable by other users (mode {:o}); run chmod 600 on it",
+                path.display(),
+                m.permissions().mode() & 0o777
+            )));
+        }
+    }
     let text = std::fs::read_to_string(path).map_err(|e| {
         Usage(format!(
             "{}: cannot read the signing key: {e}",
