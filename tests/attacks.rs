@@ -590,3 +590,43 @@ fn files_are_private_and_a_readable_key_is_refused() {
         common::stderr(&o)
     );
 }
+
+/// Lower items: a malformed path or body is answered as JSON that echoes
+/// nothing of the input.
+#[test]
+fn malformed_requests_are_answered_without_echoing_input() {
+    let env = Env::new();
+    let srv = Server::start(&env, &[]);
+    let c = client();
+    let auditor = token(&env, &["--role", "auditor"]);
+    let officer = token(&env, &["--role", "officer"]);
+    let r = c
+        .get(srv.url("/v1/manifests/MRN-12345-not-a-size"))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap();
+    assert!(r.status().is_client_error());
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert!(!r.text().unwrap().contains("MRN-12345"));
+    let r = c
+        .get(srv.url("/v1/proof/inclusion?idx=MRN-777"))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap();
+    assert!(r.status().is_client_error());
+    assert!(!r.text().unwrap().contains("MRN-777"));
+    let r = c
+        .post(srv.url("/v1/packs"))
+        .bearer_auth(&officer)
+        .header("content-type", "application/json")
+        .body("{\"from\": \"MRN-888\"")
+        .send()
+        .unwrap();
+    assert!(r.status().is_client_error());
+    assert!(!r.text().unwrap().contains("MRN-888"));
+}

@@ -468,7 +468,9 @@ pub fn build(req: &PackRequest<'_>) -> Result<Pack> {
         "sections": results,
         "files": files.iter().map(|(n, b)| ManifestFile { name: n, sha256: hex::encode(Sha256::digest(b)), bytes: b.len() }).collect::<Vec<_>>(),
     });
-    let manifest_bytes = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
+    // never a signed empty manifest
+    let manifest_bytes = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| PackError::Pdf(format!("manifest.json could not be written: {e}")))?;
     if let Some(signer) = req.signer {
         let text = format!(
             "sealtrail.dev/pack-manifest@v1\n{}\n",

@@ -102,7 +102,7 @@ impl Default for Config {
             merge_at: crate::store::MergePolicy::default().at,
             queue_capacity: 64,
             max_body_bytes: 32 * 1024 * 1024,
-            max_decompressed_bytes: 256 * 1024 * 1024,
+            max_decompressed_bytes: 64 * 1024 * 1024,
             max_gzip_ratio: 100,
             public_checkpoint: false,
             coverage_sources: Vec::new(),
@@ -114,7 +114,9 @@ impl Default for Config {
             session_minutes: 30,
             verify_state: None,
             first_byte_timeout_ms: 10_000,
-            max_in_flight_bytes: 512 * 1024 * 1024,
+            // parsing holds ~25x a body's decompressed size (measured on
+            // NDJSON): 128 MiB in flight bounds the ingest peak near 3 GB
+            max_in_flight_bytes: 128 * 1024 * 1024,
         }
     }
 }

@@ -1561,6 +1561,27 @@ async fn request_log(req: axum::extract::Request, next: axum::middleware::Next) 
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", v);
     }
+    // axum's own rejections (a malformed path, query or JSON body) are
+    // plain text that may echo the input: answered as JSON naming no value
+    if resp.status().is_client_error()
+        && resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/plain"))
+    {
+        let status = resp.status();
+        let id = resp.headers().get("x-request-id").cloned();
+        resp = ApiError::new(
+            status,
+            "bad_request",
+            "the request's path, query or body could not be read; /openapi.json describes each route",
+        )
+        .into_response();
+        if let Some(v) = id {
+            resp.headers_mut().insert("x-request-id", v);
+        }
+    }
     let h = resp.headers_mut();
     // evidence and PHI are never kept by caches or proxies
     if !h.contains_key(header::CACHE_CONTROL) {
