@@ -135,7 +135,7 @@ fn day_or_today(flag: &str, s: Option<&str>) -> Result<NaiveDate> {
 
 fn open(store: &Path, key: &Path) -> Result<Appender> {
     let signer = load_signer(key)?;
-    if !store.join("sealtrail-store").exists() {
+    if !store.join(sealtrail::store::layout::MARKER).exists() {
         anyhow::bail!(Usage(format!(
             "{}: not a sealtrail store; check --store",
             store.display()

@@ -474,13 +474,10 @@ fn http_bench(me: &Path, work: &Path, load: &HttpLoad) -> Result<(f64, f64)> {
         total += n;
         lat.extend(l);
     }
-    unsafe { kill(child.id() as i32, 15) };
+    // SAFETY: kill(2) with a child's pid and SIGTERM has no memory effects.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     let _ = child.wait();
     Ok((total as f64 / seconds as f64, percentile(&mut lat, 0.99)))
-}
-
-unsafe extern "C" {
-    fn kill(pid: i32, sig: i32) -> i32;
 }
 
 /// A minimal HTTP/1.1 POST (one connection per request); true on 202.

@@ -495,7 +495,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let mut app = open_appender(&store, &key)?;
             let new = load_signer(&new_key)?;
-            if app.dir().join("sealtrail-store").exists()
+            if app.dir().join(sealtrail::store::layout::MARKER).exists()
                 && sealtrail::store::Layout::new(&store).contains(&new_key)
             {
                 bail!(Usage(format!(
@@ -689,7 +689,7 @@ fn keygen(name: &str, out: &Path) -> Result<ExitCode> {
     std::fs::create_dir_all(out)
         .with_context(|| format!("{}: cannot create directory", out.display()))?;
     let abs = std::fs::canonicalize(out)?;
-    if abs.ancestors().any(|a| a.join("sealtrail-store").exists()) {
+    if abs.ancestors().any(|a| a.join(sealtrail::store::layout::MARKER).exists()) {
         bail!(Usage(format!(
             "{}: is inside a sealtrail store; keep the signing key elsewhere",
             out.display()
@@ -820,7 +820,7 @@ fn verify_cmd(
     threads: Option<usize>,
 ) -> Result<ExitCode> {
     let keys = load_verifiers(vkey)?;
-    if !store.join("sealtrail-store").exists() {
+    if !store.join(sealtrail::store::layout::MARKER).exists() {
         bail!(Usage(format!(
             "{}: not a sealtrail store (no sealtrail-store marker file); check --store",
             store.display()
@@ -1137,7 +1137,7 @@ pub(crate) fn pack_cmd(
     if to < from {
         bail!(Usage(format!("--to {to} is before --from {from}")));
     }
-    if !store.join("sealtrail-store").exists() {
+    if !store.join(sealtrail::store::layout::MARKER).exists() {
         bail!(Usage(format!(
             "{}: not a sealtrail store; check --store",
             store.display()

@@ -65,7 +65,7 @@ pub fn token(cmd: TokenCmd) -> Result<ExitCode> {
             sources,
             expires,
         } => {
-            if !store.join("sealtrail-store").exists() {
+            if !store.join(sealtrail::store::layout::MARKER).exists() {
                 bail!(Usage(format!(
                     "{}: not a sealtrail store; check --store",
                     store.display()
