@@ -71,11 +71,6 @@ impl fmt::Display for Kind {
 pub struct Ts(pub i64);
 
 impl Ts {
-    /// Microseconds since the Unix epoch.
-    pub fn micros(self) -> i64 {
-        self.0
-    }
-
     /// The current wall-clock time, truncated to microseconds.
     pub fn now() -> Ts {
         Ts(Utc::now().timestamp_micros())
@@ -598,7 +593,7 @@ impl Record {
     /// order of this struct, absent fields omitted.
     pub fn to_leaf(&self) -> Vec<u8> {
         // Serialising a struct of strings, numbers and bools cannot fail;
-        // non-finite scores are rejected by validate_leaf on read.
+        // non-finite scores are refused by `validate` before any leaf is made.
         serde_json::to_vec(self).unwrap_or_default()
     }
 

@@ -34,7 +34,10 @@ const LEAF_ONLY: [&str; 3] = ["v", "raw", "raw_b64"];
 #[test]
 fn every_record_field_is_a_typed_segment_column_and_back() {
     let all = record_fields();
-    assert!(all.len() > 40 && all.iter().any(|f| f == "direction"), "{all:?}");
+    assert!(
+        all.len() > 40 && all.iter().any(|f| f == "direction"),
+        "{all:?}"
+    );
     let fields: BTreeSet<String> = record_fields()
         .into_iter()
         .filter(|f| !LEAF_ONLY.contains(&f.as_str()))

@@ -689,7 +689,10 @@ fn keygen(name: &str, out: &Path) -> Result<ExitCode> {
     std::fs::create_dir_all(out)
         .with_context(|| format!("{}: cannot create directory", out.display()))?;
     let abs = std::fs::canonicalize(out)?;
-    if abs.ancestors().any(|a| a.join(sealtrail::store::layout::MARKER).exists()) {
+    if abs
+        .ancestors()
+        .any(|a| a.join(sealtrail::store::layout::MARKER).exists())
+    {
         bail!(Usage(format!(
             "{}: is inside a sealtrail store; keep the signing key elsewhere",
             out.display()

@@ -493,7 +493,7 @@ async fn ingest(
 // ---------------------------------------------------------------- operations
 //
 // Each operation below states the roles it admits and writes its self-audit
-// leaf. The JSON handlers and the web console (`console.rs`) both call these,
+// leaf. The JSON handlers and the web console (`console/`) both call these,
 // so a page can never allow what the API refuses.
 
 /// The latest signed checkpoint note; without a caller only when the server

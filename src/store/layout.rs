@@ -82,7 +82,8 @@ impl Layout {
     pub fn leaf_hashes(&self) -> PathBuf {
         self.index_dir().join("leaf-hashes.bin")
     }
-    /// `accounting/`: not used by the store itself; reserved for callers.
+    /// The suffix of a file being written (temp file, fsync, rename): a
+    /// file with it is an interrupted write, removed by the next writer.
     pub fn tmp_suffix() -> &'static str {
         ".tmp"
     }

@@ -1286,11 +1286,6 @@ impl Reader {
         read_string(&self.layout.checkpoint())
     }
 
-    /// The signed checkpoint note kept for tree size `size`.
-    pub fn checkpoint_note_at(&self, size: u64) -> Result<String> {
-        read_string(&self.layout.checkpoint_at(size))
-    }
-
     /// Verifies and parses the latest checkpoint.
     pub fn checkpoint(&self, keys: &[Verifier]) -> Result<Checkpoint> {
         Checkpoint::open(&self.checkpoint_note()?, keys).map_err(|source| StoreError::Note {

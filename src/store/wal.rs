@@ -139,16 +139,6 @@ impl Wal {
         self.out.flush()?;
         self.out.get_ref().sync_data()
     }
-
-    /// Bytes in the file, header included.
-    pub fn len(&self) -> u64 {
-        self.bytes
-    }
-
-    /// Whether no record was ever appended.
-    pub fn is_empty(&self) -> bool {
-        self.bytes <= HEADER_LEN
-    }
 }
 
 #[cfg(test)]

@@ -799,8 +799,6 @@ fn match_files(cx: &mut Ctx<'_>, manifest: &Manifest) -> Vec<(SegmentEntry, Opti
     plan
 }
 
-/// Rebuilds the tree from recomputed leaf hashes and checks the latest,
-/// every kept and the trusted checkpoint against it.
 /// Leaves of an earlier verification that a merge moved into a new file
 /// (FORMAT.md §10.1): their chain, recomputed from the last unchanged
 /// segment's value, must reach the chain value the state recorded at its
@@ -822,6 +820,8 @@ impl Reread {
     }
 }
 
+/// Rebuilds the tree from recomputed leaf hashes and checks the latest,
+/// every kept and the trusted checkpoint against it.
 struct TreeCheck {
     frontier: Frontier,
     broken: bool,
@@ -997,7 +997,7 @@ struct LeafSink {
 }
 
 impl LeafSink {
-    fn push(&mut self, _cx: &mut Ctx<'_>, h: Hash) {
+    fn push(&mut self, h: Hash) {
         self.leaves.push(h);
     }
 }
@@ -1188,7 +1188,7 @@ fn check_segment_into(
             );
         }
         *chain = *stored_chain;
-        tree.push(cx, *lh);
+        tree.push(*lh);
     }
     if *chain != entry.chain && !cx.report.problems.iter().any(|p| p.file == r) {
         cx.problem(

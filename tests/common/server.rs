@@ -80,7 +80,6 @@ impl Drop for Server {
     }
 }
 
-
 pub fn token(env: &Env, args: &[&str]) -> String {
     let s = env.store();
     let mut a = vec!["token", "create", "--store", s.to_str().unwrap()];
