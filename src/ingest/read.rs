@@ -350,6 +350,18 @@ pub fn read_json_records(
     let replay: Vec<u8> = head.concat();
     let mut chained = std::io::Cursor::new(replay).chain(input);
     if ndjson {
+        // the first key of each wrapper path, quoted, searched once per line
+        let mut firsts: Vec<&str> = paths
+            .iter()
+            .map(|p| p.split('.').next().unwrap_or(p))
+            .collect();
+        firsts.sort_unstable();
+        firsts.dedup();
+        let needles: Vec<String> = firsts.iter().map(|k| format!("\"{k}\"")).collect();
+        let keys: Vec<memchr::memmem::Finder<'_>> = needles
+            .iter()
+            .map(|n| memchr::memmem::Finder::new(n.as_bytes()))
+            .collect();
         return read_lines(&mut chained, file, &mut |line| {
             if line.bytes.iter().all(u8::is_ascii_whitespace) {
                 return Ok(());
@@ -359,11 +371,7 @@ pub fn read_json_records(
             // records; any other line is one record as it stands.
             let t = line.bytes.trim_ascii_start();
             let may_wrap = line.overlong.is_none()
-                && (t.first() == Some(&b'[')
-                    || paths.iter().any(|p| {
-                        let k = p.split('.').next().unwrap_or(p);
-                        contains_key(&line.bytes, k)
-                    }));
+                && (t.first() == Some(&b'[') || keys.iter().any(|k| contains_key(&line.bytes, k)));
             if !may_wrap {
                 return f(JsonRecord {
                     line: number,
@@ -394,17 +402,12 @@ pub fn read_json_records(
     s.finish(f)
 }
 
-/// Whether `"key"` followed by optional whitespace and `:` occurs in `bytes`.
-fn contains_key(bytes: &[u8], key: &str) -> bool {
-    let needle = format!("\"{key}\"");
-    let n = needle.as_bytes();
-    bytes.windows(n.len()).enumerate().any(|(i, w)| {
-        w == n
-            && bytes[i + n.len()..]
-                .iter()
-                .find(|b| !b.is_ascii_whitespace())
-                == Some(&b':')
-    })
+/// Whether the quoted key `key` finds, followed by optional whitespace and
+/// `:`, occurs in `bytes`.
+fn contains_key(bytes: &[u8], key: &memchr::memmem::Finder<'_>) -> bool {
+    let n = key.needle().len();
+    key.find_iter(bytes)
+        .any(|i| bytes[i + n..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b':'))
 }
 
 /// A record being collected, capped at [`MAX_LINE`] bytes (the rest hashed).
