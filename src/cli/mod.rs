@@ -374,7 +374,6 @@ impl std::fmt::Display for Usage {
 impl std::error::Error for Usage {}
 
 pub fn main() -> ExitCode {
-    init_tracing();
     // everything sealtrail writes (store, keys, tokens, packs, letters)
     // holds PHI or secrets: readable by the service account only (files
     // 0600, directories 0700), whatever the caller's umask
@@ -383,6 +382,7 @@ pub fn main() -> ExitCode {
         libc::umask(0o077);
     }
     let cli = Cli::parse();
+    init_tracing(matches!(cli.command, Command::Serve { .. }));
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -396,13 +396,21 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+/// Logs to stderr, filtered by `SEALTRAIL_LOG`: the service (`serve`)
+/// writes JSON lines from `info` (one per request, route templates only);
+/// every other command only warnings and errors, as text.
+fn init_tracing(service: bool) {
+    let default = if service { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SEALTRAIL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if service {
+        fmt.json().try_init()
+    } else {
+        fmt.try_init()
+    };
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {

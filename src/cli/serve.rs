@@ -169,14 +169,7 @@ pub fn serve(
         Some(p) => server::Config::load(&p)?,
         None => server::Config::default(),
     };
-    // JSON logs for the service; the default filter keeps request lines
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SEALTRAIL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    // (logging: JSON request lines from `info`, set up in cli::main)
     server::serve(server::ServeOptions {
         store,
         state,
