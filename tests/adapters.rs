@@ -8,7 +8,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use common::{Env, duck, fixture, stdout};
+use common::{Env, duck, fixture, rows as q, starts, stdout};
 
 fn files(source: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = fs::read_dir(fixture(source))
@@ -39,21 +39,6 @@ fn ingest(env: &Env, source: &str, paths: &[PathBuf]) -> String {
     let o = env.ingest(&["--source", source], &refs);
     assert!(o.status.success(), "{}", common::stderr(&o));
     stdout(&o).lines().next().unwrap().to_string()
-}
-
-fn q(env: &Env, sql: &str) -> Vec<String> {
-    duck(&env.store(), sql)
-        .into_iter()
-        .map(|r| r.join("|"))
-        .collect()
-}
-
-#[track_caller]
-fn starts(summary: &str, want: &str) {
-    assert!(
-        summary.starts_with(want),
-        "summary {summary:?} should start with {want:?}"
-    );
 }
 
 #[test]

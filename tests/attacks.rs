@@ -636,43 +636,16 @@ fn malformed_requests_are_answered_without_echoing_input() {
 /// patient id).
 #[test]
 fn the_service_logs_json_request_lines_by_default() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
     let env = Env::new();
     let log = env.dir.path().join("serve.log");
-    let mut child = Command::new(common::bin())
-        .args([
-            "serve",
-            "--store",
-            env.store().to_str().unwrap(),
-            "--key",
-            env.key().to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env_remove("SEALTRAIL_LOG")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = format!(
-        "http://{}",
-        line.trim().strip_prefix("listening on ").unwrap()
-    );
+    let srv = Server::start_logging(&env, &[], Some(&log));
     let patient = token(&env, &["--role", "patient", "--patient", "MRN-4242"]);
-    let c = client();
-    let _ = c
-        .get(format!("{base}/v1/accounting/MRN-4242"))
+    let _ = client()
+        .get(srv.url("/v1/accounting/MRN-4242"))
         .bearer_auth(&patient)
         .send()
         .unwrap();
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    let _ = child.wait();
+    assert!(srv.stop().success());
     let text = std::fs::read_to_string(&log).unwrap();
     let requests: Vec<serde_json::Value> = text
         .lines()

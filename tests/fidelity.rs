@@ -10,7 +10,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use common::{Env, duck, repo, stdout};
+use common::{Env, repo, rows as q, starts, stdout};
 
 /// Writes `text` as `name` in the test's directory, dated 2026-06-30 (the
 /// year classic syslog lines are read in).
@@ -31,21 +31,6 @@ fn ingest(env: &Env, source: &str, file: &std::path::Path) -> String {
     let o = env.ingest(&["--source", source], &[file]);
     assert!(o.status.success(), "{}", common::stderr(&o));
     stdout(&o)
-}
-
-fn q(env: &Env, sql: &str) -> Vec<String> {
-    duck(&env.store(), sql)
-        .into_iter()
-        .map(|r| r.join("|"))
-        .collect()
-}
-
-#[track_caller]
-fn starts(summary: &str, want: &str) {
-    assert!(
-        summary.starts_with(want),
-        "summary {summary:?} should start with {want:?}"
-    );
 }
 
 const TLS_LINE: &str = "Jun  1 10:00:01 mx postfix/smtp[20]: Verified TLS connection established to mx.partner.example[203.0.113.5]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)\n";

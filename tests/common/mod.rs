@@ -255,3 +255,20 @@ pub fn summary_counts(summary: &str) -> (u64, u64, u64, u64, u64) {
         skipped,
     )
 }
+
+/// Rows of a DuckDB query over `env`'s store, each row's values joined by `|`.
+pub fn rows(env: &Env, sql: &str) -> Vec<String> {
+    duck(&env.store(), sql)
+        .into_iter()
+        .map(|r| r.join("|"))
+        .collect()
+}
+
+/// Asserts an ingest summary begins as `want` does.
+#[track_caller]
+pub fn starts(summary: &str, want: &str) {
+    assert!(
+        summary.starts_with(want),
+        "summary {summary:?} should start with {want:?}"
+    );
+}

@@ -16,7 +16,13 @@ pub struct Server {
 }
 
 impl Server {
+    /// Starts `sealtrail serve` on a free port of 127.0.0.1 (its log discarded).
     pub fn start(env: &Env, extra: &[&str]) -> Server {
+        Server::start_logging(env, extra, None)
+    }
+
+    /// Starts the server with its stderr (the service log) written to `log`.
+    pub fn start_logging(env: &Env, extra: &[&str], log: Option<&std::path::Path>) -> Server {
         let cfg = env.dir.path().join("server.toml");
         if !cfg.exists() {
             std::fs::write(&cfg, "seal_interval_ms = 200\nqueue_capacity = 16\nmax_body_bytes = 2000000\ncoverage_sources = [\"postfix\"]\n").unwrap();
@@ -34,8 +40,12 @@ impl Server {
                 cfg.to_str().unwrap(),
             ])
             .args(extra)
+            .env_remove("SEALTRAIL_LOG")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(match log {
+                Some(p) => Stdio::from(std::fs::File::create(p).unwrap()),
+                None => Stdio::null(),
+            })
             .spawn()
             .unwrap();
         let mut line = String::new();
