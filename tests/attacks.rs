@@ -660,3 +660,91 @@ fn the_service_logs_json_request_lines_by_default() {
     );
     assert!(!text.contains("MRN-4242"), "{text}");
 }
+
+/// Attack 7, behind a TLS proxy: the client address is the proxy's
+/// `X-Forwarded-For` only when the proxy is a configured trusted one, so one
+/// client's failures do not lock out the others, and no client can pick its
+/// own address by sending the header itself.
+#[test]
+fn the_client_address_comes_from_a_trusted_proxy_only() {
+    let attempt = |srv: &Server, from: &str| {
+        client()
+            .get(srv.url("/v1/keys"))
+            .bearer_auth("st_00000000_guess")
+            .header("x-forwarded-for", from)
+            .send()
+            .unwrap()
+            .status()
+    };
+    // behind a trusted proxy (this test's loopback connection is the proxy)
+    let env = Env::new();
+    std::fs::write(
+        env.dir.path().join("server.toml"),
+        "auth_failures_per_minute = 2\ntrusted_proxies = [\"127.0.0.1\"]\n",
+    )
+    .unwrap();
+    let srv = Server::start(&env, &[]);
+    for _ in 0..2 {
+        assert_eq!(attempt(&srv, "198.51.100.1"), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(attempt(&srv, "198.51.100.1"), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        attempt(&srv, "203.0.113.9, 198.51.100.2"),
+        StatusCode::UNAUTHORIZED,
+        "another client"
+    );
+    drop(srv);
+    // no trusted proxy: the header is the client's own words and is ignored
+    let env = Env::new();
+    std::fs::write(
+        env.dir.path().join("server.toml"),
+        "auth_failures_per_minute = 2\n",
+    )
+    .unwrap();
+    let srv = Server::start(&env, &[]);
+    for _ in 0..2 {
+        assert_eq!(attempt(&srv, "198.51.100.1"), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(attempt(&srv, "198.51.100.2"), StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// Attack 3, last part: a patient token has a daily limit on accountings,
+/// letters and requests; officers are not limited by it.
+#[test]
+fn a_patient_token_has_a_daily_limit() {
+    let env = Env::new();
+    disclosures(
+        &env,
+        &["D-1,2026-01-10,MRN-5,County Health,,lab result,report,public_health,,"],
+    );
+    std::fs::write(
+        env.dir.path().join("server.toml"),
+        "patient_reads_per_day = 3\n",
+    )
+    .unwrap();
+    let srv = Server::start(&env, &[]);
+    let c = client();
+    let patient = token(&env, &["--role", "patient", "--patient", "MRN-5"]);
+    let officer = token(&env, &["--role", "officer"]);
+    let get = |t: &str, p: &str| c.get(srv.url(p)).bearer_auth(t).send().unwrap().status();
+    assert_eq!(get(&patient, "/v1/accounting/MRN-5"), StatusCode::OK);
+    assert_eq!(get(&patient, "/v1/accounting/MRN-5/letter"), StatusCode::OK);
+    assert_eq!(get(&patient, "/v1/accounting/MRN-5"), StatusCode::OK);
+    assert_eq!(
+        get(&patient, "/v1/accounting/MRN-5"),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    for _ in 0..5 {
+        assert_eq!(get(&officer, "/v1/accounting/MRN-5"), StatusCode::OK);
+    }
+    let req = |t: &str| {
+        c.post(srv.url("/v1/accounting/requests"))
+            .bearer_auth(t)
+            .json(&serde_json::json!({"patient_id": "MRN-5"}))
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert!(req(&patient).is_success());
+    assert_eq!(req(&patient), StatusCode::TOO_MANY_REQUESTS);
+}

@@ -91,6 +91,15 @@ pub struct Config {
     /// Decompressed ingest bodies held at once across all requests (bytes);
     /// a request beyond it is answered 503 with Retry-After.
     pub max_in_flight_bytes: usize,
+    /// Addresses of TLS proxies in front of the server: for a connection
+    /// from one of them, the client is the last address of
+    /// `X-Forwarded-For` (what the proxy appended); from anyone else the
+    /// header is ignored, so no client can choose its own address.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Accounting reads and letters a patient token may ask for per day
+    /// (UTC); requests for a formal accounting are limited to a tenth of
+    /// it (at least 1). 429 beyond it.
+    pub patient_reads_per_day: u32,
 }
 
 impl Default for Config {
@@ -117,6 +126,8 @@ impl Default for Config {
             // parsing holds ~25x a body's decompressed size (measured on
             // NDJSON): 128 MiB in flight bounds the ingest peak near 3 GB
             max_in_flight_bytes: 128 * 1024 * 1024,
+            trusted_proxies: Vec::new(),
+            patient_reads_per_day: 50,
         }
     }
 }
@@ -179,6 +190,8 @@ pub struct AppState {
     pub accountant: crate::accounting::Accountant,
     /// What is left of `max_in_flight_bytes`, in KiB permits.
     pub in_flight: Arc<tokio::sync::Semaphore>,
+    /// Patient tokens' reads and requests today: token id → (day, reads, requests).
+    pub patient_use: Mutex<std::collections::HashMap<String, (i64, u32, u32)>>,
 }
 
 /// Files the server built and keeps in memory for download (packs, sent
@@ -251,6 +264,7 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
     let in_flight_kib = (opts.config.max_in_flight_bytes / 1024).clamp(1, u32::MAX as usize >> 4);
     let state = Arc::new(AppState {
         in_flight: Arc::new(tokio::sync::Semaphore::new(in_flight_kib)),
+        patient_use: Mutex::new(std::collections::HashMap::new()),
         state: opts.state.clone(),
         store: opts.store.clone(),
         keys,

@@ -118,11 +118,59 @@ impl Caller {
     }
 }
 
-pub(super) fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
-    parts
+/// The client's address: the peer's, or, when the peer is one of the
+/// configured `trusted_proxies`, the last `X-Forwarded-For` address (the one
+/// that proxy appended; earlier ones were written by the client).
+pub(super) fn client_ip(parts: &Parts, state: &AppState) -> Option<std::net::IpAddr> {
+    let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
+        .map(|c| c.0.ip())?;
+    if !state.config.trusted_proxies.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+        .next_back();
+    Some(forwarded.unwrap_or(peer))
+}
+
+/// Counts one use of a patient token today and refuses beyond the daily
+/// limit (429): a patient token may not be used to hammer the accounting
+/// or have letters built without end. Other roles are not counted here.
+pub(super) fn patient_quota(s: &AppState, c: &Caller, request: bool) -> ApiResult<()> {
+    if c.0.role != Role::Patient {
+        return Ok(());
+    }
+    let day = Ts::now().0.div_euclid(86_400_000_000);
+    let reads_max = s.config.patient_reads_per_day;
+    let requests_max = (reads_max / 10).max(1);
+    let mut m = s
+        .patient_use
+        .lock()
+        .map_err(|_| ApiError::internal("patient limits", "lock poisoned"))?;
+    m.retain(|_, (d, _, _)| *d == day);
+    let e = m.entry(c.0.id.clone()).or_insert((day, 0, 0));
+    let over = if request {
+        e.2 += 1;
+        e.2 > requests_max
+    } else {
+        e.1 += 1;
+        e.1 > reads_max
+    };
+    if over {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "this patient token has reached today's limit; try again tomorrow or contact the privacy office",
+        ));
+    }
+    Ok(())
 }
 
 fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<TokenRecord>, ApiError> {
@@ -139,7 +187,7 @@ fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<TokenRecord>, 
                 .map(|_| &v[7..])
         })
         .unwrap_or("");
-    check_token(state, client_ip(parts), presented.trim()).map(Some)
+    check_token(state, client_ip(parts, state), presented.trim()).map(Some)
 }
 
 /// Checks a presented token (from the Authorization header or the console's
@@ -822,6 +870,7 @@ pub(super) async fn request_accounting(
     from: Option<chrono::NaiveDate>,
 ) -> ApiResult<crate::accounting::RequestState> {
     own_patient(c, patient)?;
+    patient_quota(s, c, true)?;
     let received = day_for(c, received);
     let settings = crate::accounting::Settings::load(&s.config.reports)
         .map_err(|e| ApiError::internal("accounting settings", e))?;
@@ -978,6 +1027,7 @@ pub(super) async fn accounting_for(
     from: Option<chrono::NaiveDate>,
 ) -> ApiResult<crate::accounting::Accounting> {
     own_patient(c, patient)?;
+    patient_quota(s, c, false)?;
     let as_of = day_for(c, as_of);
     let st = s.clone();
     let p2 = patient.to_string();

@@ -288,7 +288,7 @@ struct SigninForm {
 async fn signin(State(s): St, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let nonce = cookie(&parts, signin_cookie(&s)).unwrap_or("").to_string();
-    let ip = routes::client_ip(&parts);
+    let ip = routes::client_ip(&parts, &s);
     let form = Form::<SigninForm>::from_request(Request::from_parts(parts, body), &s).await;
     let Ok(Form(f)) = form else {
         return signin_page(
