@@ -95,7 +95,9 @@ fn map_trace(v: &serde_json::Value, raw: Option<String>) -> Mapped {
         else {
             return Mapped::Bad("missing or unreadable field `origin_timestamp_utc`".into());
         };
-        let rs = field(v, &["recipient_status"]).unwrap_or_default();
+        let Some(rs) = field(v, &["recipient_status"]) else {
+            return Mapped::Bad("missing field `recipient_status`".into());
+        };
         let mut list = Vec::new();
         for part in rs.split(';').filter(|p| !p.trim().is_empty()) {
             let (addr, events) = part.split_once("##").unwrap_or((part, ""));
