@@ -748,3 +748,31 @@ fn a_patient_token_has_a_daily_limit() {
     assert!(req(&patient).is_success());
     assert_eq!(req(&patient), StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// Attack 5, HTTP/2: a connection that sends the preface and then nothing
+/// is closed once idle, not kept open by keep-alive pings.
+#[test]
+fn an_idle_http2_connection_is_closed() {
+    use std::io::{Read, Write};
+    let env = Env::new();
+    std::fs::write(
+        env.dir.path().join("server.toml"),
+        "request_timeout_secs = 1\nidle_timeout_ms = 500\n",
+    )
+    .unwrap();
+    let srv = Server::start(&env, &[]);
+    let addr = srv.base.trim_start_matches("http://").to_string();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,    // closed by the server
+            Ok(_) => continue, // its SETTINGS, and a GOAWAY before closing
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the idle HTTP/2 connection is still open: {e}"),
+        }
+    }
+}

@@ -88,6 +88,9 @@ pub struct Config {
     /// (milliseconds): silent sockets, a bare HTTP/2 preface's idle
     /// connection, a finished handshake and then nothing.
     pub first_byte_timeout_ms: u64,
+    /// A connection on which nothing is read or written this long is closed
+    /// (milliseconds; at least the request timeout plus 1 s).
+    pub idle_timeout_ms: u64,
     /// Decompressed ingest bodies held at once across all requests (bytes);
     /// a request beyond it is answered 503 with Retry-After.
     pub max_in_flight_bytes: usize,
@@ -123,6 +126,7 @@ impl Default for Config {
             session_minutes: 30,
             verify_state: None,
             first_byte_timeout_ms: 10_000,
+            idle_timeout_ms: 300_000,
             // parsing holds ~25x a body's decompressed size (measured on
             // NDJSON): 128 MiB in flight bounds the ingest peak near 3 GB
             max_in_flight_bytes: 128 * 1024 * 1024,
@@ -286,6 +290,11 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
         }
     });
     let first_byte_ms = state.config.first_byte_timeout_ms;
+    // longer than any request may take, so no request is cut by it
+    let idle_ms = state
+        .config
+        .idle_timeout_ms
+        .max(state.config.request_timeout_secs.saturating_mul(1000) + 1_000);
     let router = routes::router(state);
     let result = rt.block_on(async move {
         let handle = axum_server::Handle::new();
@@ -297,6 +306,7 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
         });
         let make = router.into_make_service_with_connect_info::<SocketAddr>();
         let first_byte = Duration::from_millis(first_byte_ms.max(1));
+        let idle = Duration::from_millis(idle_ms.max(1));
         let on_listen = opts.on_listen;
         let h3 = handle.clone();
         tokio::spawn(async move {
@@ -320,7 +330,7 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
                     })?;
                 let mut server = axum_server::bind_rustls(opts.listen, tls)
                     .handle(handle)
-                    .map(|a| FirstByteDeadline::new(a, first_byte));
+                    .map(|a| FirstByteDeadline::new(a, first_byte, idle));
                 configure_http(server.http_builder());
                 server
                     .serve(make)
@@ -330,7 +340,7 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
             None => {
                 let mut server = axum_server::bind(opts.listen)
                     .handle(handle)
-                    .map(|a| FirstByteDeadline::new(a, first_byte));
+                    .map(|a| FirstByteDeadline::new(a, first_byte, idle));
                 configure_http(server.http_builder());
                 server
                     .serve(make)
@@ -346,31 +356,32 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
 }
 
 /// Cuts off slow clients: HTTP/1 headers must arrive within 10 seconds;
-/// an HTTP/2 connection that does not answer a ping within 20 seconds is
-/// closed, and carries at most 64 streams at once.
+/// an HTTP/2 connection carries at most 64 streams at once. (No HTTP/2
+/// keep-alive pings: their answers would count as activity and keep an
+/// idle connection open past the idle timeout.)
 fn configure_http(b: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>) {
     b.http1()
         .header_read_timeout(Duration::from_secs(10))
         .max_buf_size(64 * 1024);
-    b.http2()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .keep_alive_interval(Some(Duration::from_secs(20)))
-        .keep_alive_timeout(Duration::from_secs(20))
-        .max_concurrent_streams(64);
+    b.http2().max_concurrent_streams(64);
 }
 
-/// An acceptor that closes a connection which sends no byte within a
-/// deadline after it was accepted (after the TLS handshake, under TLS): a
-/// socket that only sits there holds nothing of the server for long.
+/// An acceptor that closes connections that do nothing: one that sends no
+/// byte within `first` of being accepted (after the TLS handshake, under
+/// TLS), and one on which nothing moves, neither read nor written, for
+/// `idle` (longer than any request may take). Silent sockets, an HTTP/2
+/// connection left open without streams and a finished handshake followed
+/// by nothing hold nothing of the server for long.
 #[derive(Clone)]
 struct FirstByteDeadline<A> {
     inner: A,
-    wait: Duration,
+    first: Duration,
+    idle: Duration,
 }
 
 impl<A> FirstByteDeadline<A> {
-    fn new(inner: A, wait: Duration) -> Self {
-        FirstByteDeadline { inner, wait }
+    fn new(inner: A, first: Duration, idle: Duration) -> Self {
+        FirstByteDeadline { inner, first, idle }
     }
 }
 
@@ -390,14 +401,15 @@ where
     >;
 
     fn accept(&self, stream: I, service: S) -> Self::Future {
-        let wait = self.wait;
+        let (first, idle) = (self.first, self.idle);
         let f = self.inner.accept(stream, service);
         Box::pin(async move {
             let (s, svc) = f.await?;
             Ok((
                 Deadline {
                     inner: s,
-                    sleep: Some(Box::pin(tokio::time::sleep(wait))),
+                    sleep: Box::pin(tokio::time::sleep(first)),
+                    idle,
                 },
                 svc,
             ))
@@ -405,11 +417,19 @@ where
     }
 }
 
-/// A stream whose reads fail with `TimedOut` if no byte arrived before the
-/// deadline; after the first byte it is the stream itself.
+/// A stream whose reads fail with `TimedOut` once its deadline passes: the
+/// first byte's, then `idle` after the last byte read or written.
 struct Deadline<S> {
     inner: S,
-    sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    idle: Duration,
+}
+
+impl<S> Deadline<S> {
+    fn moved(&mut self) {
+        let at = tokio::time::Instant::now() + self.idle;
+        self.sleep.as_mut().reset(at);
+    }
 }
 
 impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Deadline<S> {
@@ -424,19 +444,15 @@ impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Deadline<S> {
         match std::pin::Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(r) => {
                 if buf.filled().len() > before {
-                    this.sleep = None;
+                    this.moved();
                 }
                 Poll::Ready(r)
             }
             Poll::Pending => {
-                let expired = this
-                    .sleep
-                    .as_mut()
-                    .is_some_and(|s| s.as_mut().poll(cx).is_ready());
-                if expired {
+                if this.sleep.as_mut().poll(cx).is_ready() {
                     Poll::Ready(Err(std::io::Error::new(
                         std::io::ErrorKind::TimedOut,
-                        "no request arrived in time",
+                        "the connection was idle too long",
                     )))
                 } else {
                     Poll::Pending
@@ -452,7 +468,13 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Deadline<S> {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+        let r = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = &r
+            && *n > 0
+        {
+            self.moved();
+        }
+        r
     }
     fn poll_flush(
         mut self: std::pin::Pin<&mut Self>,
@@ -471,7 +493,13 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Deadline<S> {
         cx: &mut std::task::Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let r = std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let std::task::Poll::Ready(Ok(n)) = &r
+            && *n > 0
+        {
+            self.moved();
+        }
+        r
     }
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
