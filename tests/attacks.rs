@@ -776,3 +776,43 @@ fn an_idle_http2_connection_is_closed() {
         }
     }
 }
+
+/// Attack 6, within one body: a body larger than one part is parsed and
+/// appended part by part, every record counted, and answered once durable.
+#[test]
+fn a_large_body_is_appended_in_parts_and_counted_whole() {
+    let env = Env::new();
+    std::fs::write(
+        env.dir.path().join("server.toml"),
+        "max_body_bytes = 8000000
+seal_every = 5000
+seal_interval_ms = 200
+",
+    )
+    .unwrap();
+    let srv = Server::start(&env, &[]);
+    let c = client();
+    let gw = token(&env, &["--role", "gateway", "--source", "jsonl"]);
+    let body: String = (0..25_000)
+        .map(|i| {
+            format!(
+                "{}\n",
+                serde_json::json!({"kind":"access","ts":"2026-06-01T10:00:00Z","user":"u","action":"view","source_event_id":format!("big-{i}")})
+            )
+        })
+        .collect();
+    let a = post(&c, &srv, "jsonl", &gw, body);
+    assert_eq!(
+        (a["read"].as_u64(), a["accepted"].as_u64()),
+        (Some(25_000), Some(25_000)),
+        "{a}"
+    );
+    seal_and_stop(&env, srv);
+    assert_eq!(
+        duck(
+            &env.store(),
+            "SELECT count(DISTINCT source_event_id) FROM leaves WHERE kind = 'access'"
+        )[0][0],
+        "BigInt(25000)"
+    );
+}

@@ -589,6 +589,58 @@ fn maybe_seal(
     Ok(())
 }
 
+/// Like [`parse_all`], but hands the prepared steps on `chunk` at a time,
+/// in input order, so that a large input is never held prepared all at
+/// once: the server appends each chunk as it comes (FORMAT.md §11.1).
+pub fn parse_in_chunks(
+    mut source: Box<dyn Source>,
+    input: &mut dyn BufRead,
+    name: &str,
+    allowed_sources: Option<&[String]>,
+    chunk: usize,
+    f: &mut dyn FnMut(Vec<Step>) -> Result<(), IngestError>,
+) -> Result<(), IngestError> {
+    let source_name = source.name();
+    let chunk = chunk.max(1);
+    let mut out: Vec<Step> = Vec::with_capacity(chunk.min(1 << 16));
+    source.parse(input, name, &mut |p| {
+        out.push(prepare(p, name, source_name, allowed_sources)?);
+        if out.len() >= chunk {
+            f(std::mem::take(&mut out))?;
+        }
+        Ok(())
+    })?;
+    source.finish(&mut |p| {
+        out.push(prepare(p, "(end of input)", source_name, allowed_sources)?);
+        Ok(())
+    })?;
+    if !out.is_empty() {
+        f(out)?;
+    }
+    Ok(())
+}
+
+impl Summary {
+    /// Adds the counts of a later part of the same input.
+    pub fn add(&mut self, other: Summary) {
+        self.read += other.read;
+        self.sealed += other.sealed;
+        self.duplicates += other.duplicates;
+        self.collisions += other.collisions;
+        for (k, v) in other.skipped {
+            *self.skipped.entry(k).or_default() += v;
+        }
+        for (k, v) in other.quarantined {
+            *self.quarantined.entry(k).or_default() += v;
+        }
+        let room = 1000usize.saturating_sub(self.quarantine_refs.len());
+        self.quarantine_refs
+            .extend(other.quarantine_refs.into_iter().take(room));
+        self.coverage_leaves += other.coverage_leaves;
+        self.elapsed += other.elapsed;
+    }
+}
+
 /// Parses and [`prepare`]s a whole input with a fresh `source` without
 /// touching a store: every record, bad record and skip, in order, under the
 /// input name it was read under (records the source holds back to the end,

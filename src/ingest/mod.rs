@@ -25,7 +25,7 @@ pub mod postfix;
 pub mod read;
 pub mod training;
 
-pub use driver::{Ingest, Options, ProgressFn, Step, Summary, parse_all, prepare};
+pub use driver::{Ingest, Options, ProgressFn, Step, Summary, parse_all, parse_in_chunks, prepare};
 pub use read::{content_id, json_reason, open_input, read_lines, sniff_head};
 
 use std::io::BufRead;

@@ -400,6 +400,29 @@ fn gunzip(s: &AppState, body: &[u8]) -> ApiResult<Vec<u8>> {
     Ok(out)
 }
 
+/// Prepared records handed to the writer per job: a large body is appended
+/// in parts of this size, the writer free to seal between them.
+const INGEST_CHUNK: usize = 10_000;
+
+/// One part of an ingest body, appended by the writer.
+type ChunkJob = Box<
+    dyn FnOnce(
+            &mut crate::store::Appender,
+            &mut super::writer::Coverage,
+        ) -> Result<crate::ingest::Summary, String>
+        + Send,
+>;
+
+/// Why an ingest body could not be taken.
+enum IngestFailure {
+    /// The writer's queue was full for the body's first part.
+    Busy,
+    /// Reading the body failed.
+    Ingest(crate::ingest::IngestError),
+    /// The writer failed.
+    Internal(String),
+}
+
 #[utoipa::path(post, path = "/v1/ingest/{source}", tag = "ingest",
     params(("source" = String, Path, description = "Source format, e.g. postfix, okta")),
     request_body(content = String, description = "The source's native body (NDJSON, CSV, syslog text); gzip accepted", content_type = "application/octet-stream"),
@@ -467,49 +490,101 @@ async fn ingest(
         .try_acquire_many_owned(kib)
         .map_err(|_| busy(&s))?;
     let label = format!("http:{}", &hex::encode(Sha256::digest(&data))[..12]);
-    // parse on the blocking pool, so the one writer only appends
+    // Parse on the blocking pool and hand the writer one chunk at a time,
+    // each a job of its own: a large body is never held prepared whole, and
+    // the writer may seal between chunks, which frees what it held. Only
+    // after the last chunk is everything committed (fsync) and answered.
     let src_name = source.clone();
     // canonical records may name only the sources this token is bound to
     let allowed: Vec<String> = c.0.sources.iter().map(|s| s.to_string()).collect();
-    let parsed = tokio::task::spawn_blocking(move || {
-        let src = crate::ingest::source_by_name(&src_name)?;
-        crate::ingest::parse_all(src, &mut &data[..], &label, Some(&allowed))
-    })
-    .await
-    .map_err(|e| ApiError::internal("ingest", e))?
-    .map_err(|e| ApiError::internal("ingest", e))?;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let src_name = source.clone();
-    s.writer
-        .try_run(Box::new(move |app, cov| {
-            let res = (|| {
-                let src = crate::ingest::source_by_name(&src_name)?;
-                let mut run = crate::ingest::Ingest::new(
-                    app,
-                    src,
-                    crate::ingest::Options {
-                        strict: false,
-                        seal_every: usize::MAX,
-                        coverage: false,
-                        allowed_sources: None,
-                    },
-                );
-                run.accept_prepared(parsed)?;
-                let sum = run.append_only()?;
-                // durable (fsync) before the request is answered
-                app.commit()?;
-                Ok::<_, crate::ingest::IngestError>(sum)
-            })();
-            if let Ok(sum) = &res {
-                cov.add(&src_name, sum.sealed);
+    let writer = s.writer.clone();
+    let sum =
+        tokio::task::spawn_blocking(move || -> Result<crate::ingest::Summary, IngestFailure> {
+            let src = crate::ingest::source_by_name(&src_name).map_err(IngestFailure::Ingest)?;
+            let mut total = crate::ingest::Summary::default();
+            // the first part is refused at once when the writer is busy (503);
+            // later parts of an admitted body wait for room
+            let mut first = true;
+            let mut send = |job: ChunkJob| -> Result<crate::ingest::Summary, IngestFailure> {
+                let (tx, rx) = std::sync::mpsc::channel();
+                let wrapped: super::writer::Job = Box::new(move |app, cov| {
+                    let _ = tx.send(job(app, cov));
+                });
+                let queued = if first {
+                    writer.try_run(wrapped)
+                } else {
+                    writer.run_waiting(wrapped)
+                };
+                first = false;
+                queued.map_err(|_| IngestFailure::Busy)?;
+                rx.recv()
+                    .map_err(|_| IngestFailure::Internal("the writer stopped".into()))?
+                    .map_err(IngestFailure::Internal)
+            };
+            let mut failed: Option<IngestFailure> = None;
+            let parsed = crate::ingest::parse_in_chunks(
+                src,
+                &mut &data[..],
+                &label,
+                Some(&allowed),
+                INGEST_CHUNK,
+                &mut |steps| {
+                    let name = src_name.clone();
+                    let part = send(Box::new(move |app, cov| {
+                        let res = (|| {
+                            let src = crate::ingest::source_by_name(&name)?;
+                            let mut run = crate::ingest::Ingest::new(
+                                app,
+                                src,
+                                crate::ingest::Options {
+                                    strict: false,
+                                    seal_every: usize::MAX,
+                                    coverage: false,
+                                    allowed_sources: None,
+                                },
+                            );
+                            run.accept_prepared(steps)?;
+                            run.append_only()
+                        })();
+                        if let Ok(sum) = &res {
+                            cov.add(&name, sum.sealed);
+                        }
+                        res.map_err(|e| e.to_string())
+                    }));
+                    match part {
+                        Ok(part) => {
+                            total.add(part);
+                            Ok(())
+                        }
+                        Err(f) => {
+                            // stop reading; the failure itself is returned below
+                            failed = Some(f);
+                            Err(crate::ingest::IngestError::Io {
+                                file: "http body".into(),
+                                source: std::io::Error::other("the writer refused a part"),
+                            })
+                        }
+                    }
+                },
+            );
+            if let Some(f) = failed {
+                return Err(f);
             }
-            let _ = tx.send(res.map_err(|e| e.to_string()));
-        }))
-        .map_err(|_| busy(&s))?;
-    let sum = rx
+            parsed.map_err(IngestFailure::Ingest)?;
+            // durable (fsync) before the request is answered
+            send(Box::new(|app, _| {
+                app.commit().map_err(|e| e.to_string())?;
+                Ok(crate::ingest::Summary::default())
+            }))?;
+            Ok(total)
+        })
         .await
         .map_err(|e| ApiError::internal("ingest", e))?
-        .map_err(|e| ApiError::internal("ingest", e))?;
+        .map_err(|e| match e {
+            IngestFailure::Busy => busy(&s),
+            IngestFailure::Ingest(e) => ApiError::internal("ingest", e),
+            IngestFailure::Internal(e) => ApiError::internal("ingest", e),
+        })?;
     s.metrics
         .ingested(&source, sum.sealed, sum.quarantined_total(), sum.duplicates);
     let quarantined = sum

@@ -68,6 +68,13 @@ impl WriterHandle {
         }
     }
 
+    /// Queues a job, waiting for room when the queue is full (for the later
+    /// parts of a request already admitted); refuses only when the writer
+    /// has stopped.
+    pub fn run_waiting(&self, job: Job) -> Result<(), Busy> {
+        self.tx.send(Msg::Run(job)).map_err(|_| Busy)
+    }
+
     /// Asks the writer to seal what is pending and stop.
     pub fn shutdown(&self) {
         let _ = self.tx.send(Msg::Shutdown);
