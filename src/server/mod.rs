@@ -127,8 +127,6 @@ impl Default for Config {
             verify_state: None,
             first_byte_timeout_ms: 10_000,
             idle_timeout_ms: 300_000,
-            // parsing holds ~25x a body's decompressed size (measured on
-            // NDJSON): 128 MiB in flight bounds the ingest peak near 3 GB
             max_in_flight_bytes: 128 * 1024 * 1024,
             trusted_proxies: Vec::new(),
             patient_reads_per_day: 50,
