@@ -104,3 +104,19 @@ pub fn client() -> Client {
         .build()
         .unwrap()
 }
+
+/// Waits until at least 10 seconds remain of the current UTC minute: the
+/// failed-authentication limit counts per calendar minute, so a test of it
+/// must not straddle a minute's end.
+pub fn away_from_a_minute_boundary() {
+    loop {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() % 60)
+            .unwrap_or(0);
+        if secs < 50 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
