@@ -647,20 +647,22 @@ impl Summary {
 /// like Postfix deliveries waiting for their TLS line, come under
 /// `(end of input)`). [`Ingest::accept_prepared`] then appends them.
 pub fn parse_all(
-    mut source: Box<dyn Source>,
+    source: Box<dyn Source>,
     input: &mut dyn BufRead,
     name: &str,
     allowed_sources: Option<&[String]>,
 ) -> Result<Vec<Step>, IngestError> {
-    let source_name = source.name();
-    let mut out: Vec<Step> = Vec::new();
-    source.parse(input, name, &mut |p| {
-        out.push(prepare(p, name, source_name, allowed_sources)?);
-        Ok(())
-    })?;
-    source.finish(&mut |p| {
-        out.push(prepare(p, "(end of input)", source_name, allowed_sources)?);
-        Ok(())
-    })?;
-    Ok(out)
+    let mut all: Vec<Step> = Vec::new();
+    parse_in_chunks(
+        source,
+        input,
+        name,
+        allowed_sources,
+        usize::MAX,
+        &mut |steps| {
+            all.extend(steps);
+            Ok(())
+        },
+    )?;
+    Ok(all)
 }
