@@ -220,30 +220,7 @@ enum Command {
         cmd: accounting::AccountingCmd,
     },
     /// Run the HTTP API (gateways push logs; officers, auditors and patients read).
-    Serve {
-        #[arg(long)]
-        store: PathBuf,
-        #[arg(long)]
-        key: PathBuf,
-        /// Address to listen on (port 0 picks a free one).
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: String,
-        /// TLS certificate chain (PEM).
-        #[arg(long)]
-        tls_cert: Option<PathBuf>,
-        /// TLS private key (PEM).
-        #[arg(long)]
-        tls_key: Option<PathBuf>,
-        /// Allow plain HTTP on a non-loopback address (behind a TLS proxy).
-        #[arg(long)]
-        insecure_http: bool,
-        /// Settings file (TOML; see docs/SERVER.md).
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// State directory holding the tokens (default: STORE.state, beside the store).
-        #[arg(long)]
-        state: Option<PathBuf>,
-    },
+    Serve(serve::ServeArgs),
     /// Create, list and revoke API tokens.
     Token {
         #[command(subcommand)]
@@ -382,7 +359,7 @@ pub fn main() -> ExitCode {
         libc::umask(0o077);
     }
     let cli = Cli::parse();
-    init_tracing(matches!(cli.command, Command::Serve { .. }));
+    init_tracing(matches!(cli.command, Command::Serve(_)));
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -416,25 +393,7 @@ fn init_tracing(service: bool) {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Accounting { cmd } => accounting::run(cmd),
-        Command::Serve {
-            store,
-            key,
-            listen,
-            tls_cert,
-            tls_key,
-            insecure_http,
-            config,
-            state,
-        } => serve::serve(
-            store,
-            key,
-            listen,
-            tls_cert,
-            tls_key,
-            insecure_http,
-            config,
-            state,
-        ),
+        Command::Serve(args) => serve::serve(args),
         Command::Token { cmd } => serve::token(cmd),
         Command::Gen { events, seed, out } => bench::gen_cmd(events, seed, &out),
         Command::Bench {

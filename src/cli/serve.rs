@@ -128,18 +128,45 @@ pub fn token(cmd: TokenCmd) -> Result<ExitCode> {
     }
 }
 
-/// `sealtrail serve`.
-#[allow(clippy::too_many_arguments)]
-pub fn serve(
+/// The arguments of `sealtrail serve`.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    #[arg(long)]
     store: PathBuf,
+    #[arg(long)]
     key: PathBuf,
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
+    /// TLS certificate chain (PEM).
+    #[arg(long)]
     tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long)]
     tls_key: Option<PathBuf>,
+    /// Allow plain HTTP on a non-loopback address (behind a TLS proxy).
+    #[arg(long)]
     insecure_http: bool,
+    /// Settings file (TOML; see docs/SERVER.md).
+    #[arg(long)]
     config: Option<PathBuf>,
+    /// State directory holding the tokens (default: STORE.state, beside the store).
+    #[arg(long)]
     state: Option<PathBuf>,
-) -> Result<ExitCode> {
+}
+
+/// `sealtrail serve`.
+pub fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let ServeArgs {
+        store,
+        key,
+        listen,
+        tls_cert,
+        tls_key,
+        insecure_http,
+        config,
+        state,
+    } = args;
     let signer = load_signer(&key)?;
     let state = tokens::state_dir(&store, state.as_deref());
     tokens::check_not_in_store(&store, &state).map_err(|e| Usage(e.to_string()))?;
