@@ -44,7 +44,12 @@ fn main() {
 
 fn fetch(dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("create directory: {e}"))?;
-    let tgz = dir.join("duckdb-node-bindings.tgz.part");
+    // several packages run this script, perhaps at once: each works in its own
+    // files and moves the library into place by one rename
+    let tgz = dir.join(format!(
+        "duckdb-node-bindings.tgz.part.{}",
+        std::process::id()
+    ));
     run(Command::new("curl")
         .args(["-sSfL", "--retry", "3", "-o"])
         .arg(&tgz)
@@ -61,7 +66,7 @@ fn fetch(dir: &Path) -> Result<(), String> {
             "tarball SHA-256 is {sum}, expected {TARBALL_SHA256}; refusing to link it"
         ));
     }
-    let staging = dir.join("staging");
+    let staging = dir.join(format!("staging.{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).map_err(|e| format!("create staging: {e}"))?;
     run(Command::new("tar")

@@ -1,7 +1,8 @@
 //! sealtrail turns the logs of healthcare email gateways and identity
 //! providers into tamper-evident, independently verifiable HIPAA evidence.
 //!
-//! Data flows one way:
+//! This crate is the `sealtrail` command and re-exports the stages, one
+//! crate each under `crates/`. Data flows one way:
 //!
 //! 1. [`ingest`] parses each source's native format into the canonical
 //!    [`model::Record`], quarantining what it cannot read;
@@ -28,13 +29,14 @@
 //! ```
 #![deny(missing_docs)]
 
-pub mod accounting;
-pub mod ingest;
-pub mod loggen;
-pub mod model;
-pub mod query;
-pub mod report;
-pub mod server;
-pub mod store;
-pub mod tlog;
-pub mod verify;
+// The stages, one crate each (docs/ARCHITECTURE.md), under the names the
+// tests, benches and the binary use.
+pub use sealtrail_accounting as accounting;
+pub use sealtrail_format::{model, tlog};
+pub use sealtrail_ingest as ingest;
+pub use sealtrail_loggen as loggen;
+pub use sealtrail_query as query;
+pub use sealtrail_report as report;
+pub use sealtrail_server as server;
+pub use sealtrail_store as store;
+pub use sealtrail_verify as verify;

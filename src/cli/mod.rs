@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use sealtrail::ingest;
@@ -38,181 +38,32 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// The main job on the bundled fixtures: key, store, ingest, seal, verify.
-    Demo {
-        /// Output directory (replaced if a previous demo made it).
-        #[arg(long, default_value = "demo-out")]
-        out: PathBuf,
-        /// Fixture directory (one sub-directory per source).
-        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures"))]
-        fixtures: PathBuf,
-    },
+    Demo(DemoArgs),
     /// Create a signing key (kept outside any store) and its verifier keys.
-    Keygen {
-        /// The log origin, e.g. `example.org/sealtrail`.
-        #[arg(long)]
-        name: String,
-        /// Directory for the key files.
-        #[arg(long)]
-        out: PathBuf,
-    },
+    Keygen(KeygenArgs),
     /// Ingest log files into a store (created if absent), then seal.
-    Ingest {
-        /// Store directory.
-        #[arg(long)]
-        store: PathBuf,
-        /// Signing key file (from `sealtrail keygen`).
-        #[arg(long)]
-        key: PathBuf,
-        /// Source format, or `auto` to recognise it from the content.
-        #[arg(long, default_value = "auto")]
-        source: String,
-        /// Stop at the first bad record and seal nothing of that file.
-        #[arg(long)]
-        strict: bool,
-        /// Seal every N new records.
-        #[arg(long, default_value_t = 100_000)]
-        seal_every: usize,
-        /// A seal merges the small segments ending the log into its own
-        /// file once there are this many (0: never; FORMAT.md §8.1).
-        #[arg(long, default_value_t = sealtrail::store::MergePolicy::default().at)]
-        merge_at: usize,
-        /// A segment of fewer records than this is small (default: the
-        /// `--seal-every` value, so only a run's last, partial seal is).
-        #[arg(long)]
-        merge_small_below: Option<u64>,
-        /// Input files (`.gz` is read directly).
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-    },
+    Ingest(IngestArgs),
     /// Recover an interrupted run and seal whatever is pending.
-    Seal {
-        /// Store directory.
-        #[arg(long)]
-        store: PathBuf,
-        /// Signing key file.
-        #[arg(long)]
-        key: PathBuf,
-    },
+    Seal(SealArgs),
     /// Rotate the store's signing key: the new verifier key is recorded in a
     /// signed leaf, the checkpoint co-signed by both keys.
-    RotateKey {
-        /// Store directory.
-        #[arg(long)]
-        store: PathBuf,
-        /// Current signing key file.
-        #[arg(long)]
-        key: PathBuf,
-        /// New signing key file (same name, from `sealtrail keygen`).
-        #[arg(long)]
-        new_key: PathBuf,
-    },
+    RotateKey(RotateKeyArgs),
     /// Verify a store offline from its files and a verifier key.
-    Verify {
-        /// Store directory.
-        #[arg(long)]
-        store: PathBuf,
-        /// Verifier key file (`<name>+<id>+<key>`).
-        #[arg(long)]
-        vkey: PathBuf,
-        /// A checkpoint trusted from elsewhere (an earlier pack, a witness).
-        #[arg(long)]
-        trusted_checkpoint: Option<PathBuf>,
-        /// Verified-state file, kept outside the store (FORMAT.md §10.1):
-        /// segments a previous run verified are then checked by their files'
-        /// SHA-256 against the signed manifest only; rewritten when this run
-        /// passes. Without it every row is checked.
-        #[arg(long)]
-        state: Option<PathBuf>,
-        /// Segments checked at once (default: one per core, at most 8).
-        #[arg(long)]
-        threads: Option<usize>,
-    },
+    Verify(VerifyArgs),
     /// Print a proof as text.
     Proof {
         #[command(subcommand)]
         which: ProofCmd,
     },
     /// Verify a proof file against a verifier key.
-    VerifyProof {
-        /// Verifier key file.
-        #[arg(long)]
-        vkey: PathBuf,
-        /// For inclusion proofs: the leaf bytes (e.g. a `leaf` value saved to a file).
-        #[arg(long, conflicts_with = "leaf_hash")]
-        leaf_file: Option<PathBuf>,
-        /// For inclusion proofs: the leaf hash in hex.
-        #[arg(long)]
-        leaf_hash: Option<String>,
-        /// For consistency proofs: the older signed checkpoint.
-        #[arg(long)]
-        old_checkpoint: Option<PathBuf>,
-        /// The proof file.
-        proof: PathBuf,
-    },
+    VerifyProof(VerifyProofArgs),
     /// Run SQL against the store's evidence views (deliveries, auth_events,
     /// access_events, disclosures, training, coverage, quarantine,
     /// admin_events, accounting_requests, leaves), pinned to the checkpoint.
-    Query {
-        /// Store directory.
-        #[arg(long)]
-        store: PathBuf,
-        /// Verifier key file (default: the store's own key list).
-        #[arg(long)]
-        vkey: Option<PathBuf>,
-        /// Print CSV instead of an aligned table.
-        #[arg(long)]
-        csv: bool,
-        /// Directory of the SQL files.
-        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/queries"))]
-        queries: PathBuf,
-        /// Directory of pack.toml, whose [params] give default parameters.
-        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/reports"))]
-        reports: PathBuf,
-        /// The SQL, or `@name` to run queries/<name>.sql.
-        sql: String,
-        /// Query parameters as NAME=VALUE (dates become TIMESTAMPTZ).
-        #[arg(long = "param", value_name = "NAME=VALUE")]
-        params: Vec<String>,
-    },
+    Query(QueryArgs),
     /// Build an OCR-ready evidence pack for a period: PDF, CSV, SQL,
     /// checkpoint, proofs and a signed manifest.
-    Pack {
-        /// Store directory.
-        #[arg(long)]
-        store: PathBuf,
-        /// Verifier key file.
-        #[arg(long)]
-        vkey: PathBuf,
-        /// First day of the period (YYYY-MM-DD, UTC).
-        #[arg(long)]
-        from: String,
-        /// Last day of the period, included (YYYY-MM-DD, UTC).
-        #[arg(long)]
-        to: String,
-        /// Output directory, or a file ending in .zip.
-        #[arg(long)]
-        out: PathBuf,
-        /// Organisation name for the cover.
-        #[arg(long, default_value = "Covered entity")]
-        org: String,
-        /// The checkpoint file of the previous pack, for a consistency proof.
-        #[arg(long)]
-        previous_checkpoint: Option<PathBuf>,
-        /// Signing key, to sign the pack's manifest (recommended).
-        #[arg(long)]
-        key: Option<PathBuf>,
-        /// Directory of the SQL files.
-        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/queries"))]
-        queries: PathBuf,
-        /// Directory of the pack layout (pack.toml).
-        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/reports"))]
-        reports: PathBuf,
-        /// Verified-state file written by `sealtrail verify --state` (read
-        /// only): the pack's verification then re-reads row by row only the
-        /// segments sealed since.
-        #[arg(long)]
-        verify_state: Option<PathBuf>,
-    },
+    Pack(PackArgs),
     /// Patient accounting of disclosures (45 CFR 164.528): request, extend,
     /// fulfil, list, show.
     Accounting {
@@ -227,83 +78,284 @@ enum Command {
         cmd: serve::TokenCmd,
     },
     /// Generate deterministic synthetic logs in each source's real format, with truth.json.
-    Gen {
-        /// Number of events.
-        #[arg(long)]
-        events: u64,
-        /// Seed.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Output directory.
-        #[arg(long)]
-        out: PathBuf,
-    },
+    Gen(GenArgs),
     /// End-to-end benchmark: every figure next to its baseline (docs/BENCHMARKS.md).
-    Bench {
-        /// Number of events.
-        #[arg(long, default_value_t = 1_000_000)]
-        events: u64,
-        /// Seed.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Work directory (replaced).
-        #[arg(long, default_value = "bench-work")]
-        work: PathBuf,
-        /// Seconds of HTTP load (0 skips it).
-        #[arg(long, default_value_t = 10)]
-        http_seconds: u64,
-        /// Patient accountings to time.
-        #[arg(long, default_value_t = 1000)]
-        accountings: usize,
-        /// The HTTP phase's server seals every N records (default: the
-        /// server's own default), to measure the throughput/latency trade.
-        #[arg(long)]
-        server_seal_every: Option<usize>,
-        /// Events per HTTP request in the HTTP phase (each of the 8 clients
-        /// waits for its 202 before sending the next), to measure how the
-        /// request size trades throughput against latency.
-        #[arg(long, default_value_t = 1000)]
-        http_batch: usize,
-    },
+    Bench(BenchArgs),
     /// Print the server's OpenAPI document.
     Openapi,
     /// Export sealed events in another schema (OCSF: deliveries as Email
     /// Activity 4009, sign-ins as Authentication 3002), one JSON per line.
-    Export {
-        /// Store directory.
-        #[arg(long)]
-        store: PathBuf,
-        /// Verifier key: only what its signed checkpoint and manifest cover
-        /// is exported.
-        #[arg(long)]
-        vkey: PathBuf,
-        /// Output schema.
-        #[arg(long, value_parser = ["ocsf"])]
-        format: String,
-        /// Output file (default: standard output).
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
+    Export(ExportArgs),
     /// Test support: append numbered events in a loop, printing `acked N`
     /// after each durable commit (used by the crash test).
     #[command(hide = true)]
-    StressAppend {
-        /// Store directory.
-        #[arg(long)]
-        store: PathBuf,
-        /// Signing key file.
-        #[arg(long)]
-        key: PathBuf,
-        /// First event number.
-        #[arg(long)]
-        start: u64,
-        /// Events per commit.
-        #[arg(long, default_value_t = 7)]
-        batch: u64,
-        /// Seal every N events.
-        #[arg(long, default_value_t = 50)]
-        seal_every: u64,
-    },
+    StressAppend(StressAppendArgs),
+}
+
+/// Arguments of `sealtrail demo`.
+#[derive(Args)]
+struct DemoArgs {
+    /// Output directory (replaced if a previous demo made it).
+    #[arg(long, default_value = "demo-out")]
+    out: PathBuf,
+    /// Fixture directory (one sub-directory per source).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures"))]
+    fixtures: PathBuf,
+}
+
+/// Arguments of `sealtrail keygen`.
+#[derive(Args)]
+struct KeygenArgs {
+    /// The log origin, e.g. `example.org/sealtrail`.
+    #[arg(long)]
+    name: String,
+    /// Directory for the key files.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Arguments of `sealtrail ingest`.
+#[derive(Args)]
+struct IngestArgs {
+    /// Store directory.
+    #[arg(long)]
+    store: PathBuf,
+    /// Signing key file (from `sealtrail keygen`).
+    #[arg(long)]
+    key: PathBuf,
+    /// Source format, or `auto` to recognise it from the content.
+    #[arg(long, default_value = "auto")]
+    source: String,
+    /// Stop at the first bad record and seal nothing of that file.
+    #[arg(long)]
+    strict: bool,
+    /// Seal every N new records.
+    #[arg(long, default_value_t = 100_000)]
+    seal_every: usize,
+    /// A seal merges the small segments ending the log into its own
+    /// file once there are this many (0: never; FORMAT.md §8.1).
+    #[arg(long, default_value_t = sealtrail::store::MergePolicy::default().at)]
+    merge_at: usize,
+    /// A segment of fewer records than this is small (default: the
+    /// `--seal-every` value, so only a run's last, partial seal is).
+    #[arg(long)]
+    merge_small_below: Option<u64>,
+    /// Input files (`.gz` is read directly).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+/// Arguments of `sealtrail seal`.
+#[derive(Args)]
+struct SealArgs {
+    /// Store directory.
+    #[arg(long)]
+    store: PathBuf,
+    /// Signing key file.
+    #[arg(long)]
+    key: PathBuf,
+}
+
+/// Arguments of `sealtrail rotate-key`.
+#[derive(Args)]
+struct RotateKeyArgs {
+    /// Store directory.
+    #[arg(long)]
+    store: PathBuf,
+    /// Current signing key file.
+    #[arg(long)]
+    key: PathBuf,
+    /// New signing key file (same name, from `sealtrail keygen`).
+    #[arg(long)]
+    new_key: PathBuf,
+}
+
+/// Arguments of `sealtrail verify`.
+#[derive(Args)]
+struct VerifyArgs {
+    /// Store directory.
+    #[arg(long)]
+    store: PathBuf,
+    /// Verifier key file (`<name>+<id>+<key>`).
+    #[arg(long)]
+    vkey: PathBuf,
+    /// A checkpoint trusted from elsewhere (an earlier pack, a witness).
+    #[arg(long)]
+    trusted_checkpoint: Option<PathBuf>,
+    /// Verified-state file, kept outside the store (FORMAT.md §10.1):
+    /// segments a previous run verified are then checked by their files'
+    /// SHA-256 against the signed manifest only; rewritten when this run
+    /// passes. Without it every row is checked.
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Segments checked at once (default: one per core, at most 8).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// Arguments of `sealtrail verify-proof`.
+#[derive(Args)]
+struct VerifyProofArgs {
+    /// Verifier key file.
+    #[arg(long)]
+    vkey: PathBuf,
+    /// For inclusion proofs: the leaf bytes (e.g. a `leaf` value saved to a file).
+    #[arg(long, conflicts_with = "leaf_hash")]
+    leaf_file: Option<PathBuf>,
+    /// For inclusion proofs: the leaf hash in hex.
+    #[arg(long)]
+    leaf_hash: Option<String>,
+    /// For consistency proofs: the older signed checkpoint.
+    #[arg(long)]
+    old_checkpoint: Option<PathBuf>,
+    /// The proof file.
+    proof: PathBuf,
+}
+
+/// Arguments of `sealtrail query`.
+#[derive(Args)]
+struct QueryArgs {
+    /// Store directory.
+    #[arg(long)]
+    store: PathBuf,
+    /// Verifier key file (default: the store's own key list).
+    #[arg(long)]
+    vkey: Option<PathBuf>,
+    /// Print CSV instead of an aligned table.
+    #[arg(long)]
+    csv: bool,
+    /// Directory of the SQL files.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/queries"))]
+    queries: PathBuf,
+    /// Directory of pack.toml, whose [params] give default parameters.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/reports"))]
+    reports: PathBuf,
+    /// The SQL, or `@name` to run queries/<name>.sql.
+    sql: String,
+    /// Query parameters as NAME=VALUE (dates become TIMESTAMPTZ).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+}
+
+/// Arguments of `sealtrail pack`.
+#[derive(Args)]
+struct PackArgs {
+    /// Store directory.
+    #[arg(long)]
+    store: PathBuf,
+    /// Verifier key file.
+    #[arg(long)]
+    vkey: PathBuf,
+    /// First day of the period (YYYY-MM-DD, UTC).
+    #[arg(long)]
+    from: String,
+    /// Last day of the period, included (YYYY-MM-DD, UTC).
+    #[arg(long)]
+    to: String,
+    /// Output directory, or a file ending in .zip.
+    #[arg(long)]
+    out: PathBuf,
+    /// Organisation name for the cover.
+    #[arg(long, default_value = "Covered entity")]
+    org: String,
+    /// The checkpoint file of the previous pack, for a consistency proof.
+    #[arg(long)]
+    previous_checkpoint: Option<PathBuf>,
+    /// Signing key, to sign the pack's manifest (recommended).
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Directory of the SQL files.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/queries"))]
+    queries: PathBuf,
+    /// Directory of the pack layout (pack.toml).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/reports"))]
+    reports: PathBuf,
+    /// Verified-state file written by `sealtrail verify --state` (read
+    /// only): the pack's verification then re-reads row by row only the
+    /// segments sealed since.
+    #[arg(long)]
+    verify_state: Option<PathBuf>,
+}
+
+/// Arguments of `sealtrail gen`.
+#[derive(Args)]
+struct GenArgs {
+    /// Number of events.
+    #[arg(long)]
+    events: u64,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Arguments of `sealtrail bench`.
+#[derive(Args)]
+struct BenchArgs {
+    /// Number of events.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Work directory (replaced).
+    #[arg(long, default_value = "bench-work")]
+    work: PathBuf,
+    /// Seconds of HTTP load (0 skips it).
+    #[arg(long, default_value_t = 10)]
+    http_seconds: u64,
+    /// Patient accountings to time.
+    #[arg(long, default_value_t = 1000)]
+    accountings: usize,
+    /// The HTTP phase's server seals every N records (default: the
+    /// server's own default), to measure the throughput/latency trade.
+    #[arg(long)]
+    server_seal_every: Option<usize>,
+    /// Events per HTTP request in the HTTP phase (each of the 8 clients
+    /// waits for its 202 before sending the next), to measure how the
+    /// request size trades throughput against latency.
+    #[arg(long, default_value_t = 1000)]
+    http_batch: usize,
+}
+
+/// Arguments of `sealtrail export`.
+#[derive(Args)]
+struct ExportArgs {
+    /// Store directory.
+    #[arg(long)]
+    store: PathBuf,
+    /// Verifier key: only what its signed checkpoint and manifest cover
+    /// is exported.
+    #[arg(long)]
+    vkey: PathBuf,
+    /// Output schema.
+    #[arg(long, value_parser = ["ocsf"])]
+    format: String,
+    /// Output file (default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// Arguments of `sealtrail stress-append`.
+#[derive(Args)]
+struct StressAppendArgs {
+    /// Store directory.
+    #[arg(long)]
+    store: PathBuf,
+    /// Signing key file.
+    #[arg(long)]
+    key: PathBuf,
+    /// First event number.
+    #[arg(long)]
+    start: u64,
+    /// Events per commit.
+    #[arg(long, default_value_t = 7)]
+    batch: u64,
+    /// Seal every N events.
+    #[arg(long, default_value_t = 50)]
+    seal_every: u64,
 }
 
 #[derive(Subcommand)]
@@ -395,33 +447,44 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Accounting { cmd } => accounting::run(cmd),
         Command::Serve(args) => serve::serve(args),
         Command::Token { cmd } => serve::token(cmd),
-        Command::Gen { events, seed, out } => bench::gen_cmd(events, seed, &out),
-        Command::Bench {
-            events,
-            seed,
-            work,
-            http_seconds,
-            accountings,
-            server_seal_every,
-            http_batch,
-        } => bench::bench_cmd(
-            events,
-            seed,
-            &work,
-            accountings,
-            bench::HttpLoad {
-                seconds: http_seconds,
-                seal_every: server_seal_every,
-                batch: http_batch,
-            },
-        ),
+        Command::Gen(a) => a.run(),
+        Command::Bench(a) => a.run(),
         Command::Openapi => {
-            println!("{}", sealtrail::server::routes::openapi().to_pretty_json()?);
+            println!("{}", sealtrail::server::api::openapi().to_pretty_json()?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { out, fixtures } => demo::run(&out, &fixtures),
-        Command::Keygen { name, out } => keygen(&name, &out),
-        Command::Ingest {
+        Command::Demo(a) => a.run(),
+        Command::Keygen(a) => a.run(),
+        Command::Ingest(a) => a.run(),
+        Command::Seal(a) => a.run(),
+        Command::RotateKey(a) => a.run(),
+        Command::Verify(a) => a.run(),
+        Command::Proof { which } => proof_cmd(which),
+        Command::VerifyProof(a) => a.run(),
+        Command::Export(a) => a.run(),
+        Command::Pack(a) => a.run(),
+        Command::Query(a) => a.run(),
+        Command::StressAppend(a) => a.run(),
+    }
+}
+
+impl DemoArgs {
+    fn run(self) -> Result<ExitCode> {
+        let DemoArgs { out, fixtures } = self;
+        demo::run(&out, &fixtures)
+    }
+}
+
+impl KeygenArgs {
+    fn run(self) -> Result<ExitCode> {
+        let KeygenArgs { name, out } = self;
+        keygen(&name, &out)
+    }
+}
+
+impl IngestArgs {
+    fn run(self) -> Result<ExitCode> {
+        let IngestArgs {
             store,
             key,
             source,
@@ -430,7 +493,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             merge_at,
             merge_small_below,
             files,
-        } => ingest_cmd(
+        } = self;
+        ingest_cmd(
             &store,
             &key,
             &source,
@@ -445,72 +509,113 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 coverage: true,
                 allowed_sources: None,
             },
-        ),
-        Command::Seal { store, key } => {
-            let mut app = open_appender(&store, &key)?;
-            report_recovery(&app);
-            match app.seal()? {
-                Some(cp) => println!("sealed: tree size {}", cp.size),
-                None => println!("nothing pending: tree size {}", app.size()),
-            }
-            Ok(ExitCode::SUCCESS)
+        )
+    }
+}
+
+impl SealArgs {
+    fn run(self) -> Result<ExitCode> {
+        let SealArgs { store, key } = self;
+        let mut app = open_appender(&store, &key)?;
+        report_recovery(&app);
+        match app.seal()? {
+            Some(cp) => println!("sealed: tree size {}", cp.size),
+            None => println!("nothing pending: tree size {}", app.size()),
         }
-        Command::RotateKey {
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl RotateKeyArgs {
+    fn run(self) -> Result<ExitCode> {
+        let RotateKeyArgs {
             store,
             key,
             new_key,
-        } => {
-            let mut app = open_appender(&store, &key)?;
-            let new = load_signer(&new_key)?;
-            if app.dir().join(sealtrail::store::layout::MARKER).exists()
-                && sealtrail::store::Layout::new(&store).contains(&new_key)
-            {
-                bail!(Usage(format!(
-                    "{}: the signing key must not be kept inside the store directory",
-                    new_key.display()
-                )));
-            }
-            let cp = app.rotate_key(new, None)?;
-            println!(
-                "rotated: checkpoint at tree size {} co-signed by the old and new keys; later checkpoints use the new key",
-                cp.size
-            );
-            Ok(ExitCode::SUCCESS)
+        } = self;
+        let mut app = open_appender(&store, &key)?;
+        let new = load_signer(&new_key)?;
+        if app.dir().join(sealtrail::store::layout::MARKER).exists()
+            && sealtrail::store::Layout::new(&store).contains(&new_key)
+        {
+            bail!(Usage(format!(
+                "{}: the signing key must not be kept inside the store directory",
+                new_key.display()
+            )));
         }
-        Command::Verify {
+        let cp = app.rotate_key(new, None)?;
+        println!(
+            "rotated: checkpoint at tree size {} co-signed by the old and new keys; later checkpoints use the new key",
+            cp.size
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl VerifyArgs {
+    fn run(self) -> Result<ExitCode> {
+        let VerifyArgs {
             store,
             vkey,
             trusted_checkpoint,
             state,
             threads,
-        } => verify_cmd(
+        } = self;
+        verify_cmd(
             &store,
             &vkey,
             trusted_checkpoint.as_deref(),
             state.as_deref(),
             threads,
-        ),
-        Command::Proof { which } => proof_cmd(which),
-        Command::VerifyProof {
+        )
+    }
+}
+
+impl VerifyProofArgs {
+    fn run(self) -> Result<ExitCode> {
+        let VerifyProofArgs {
             vkey,
             leaf_file,
             leaf_hash,
             old_checkpoint,
             proof,
-        } => verify_proof_cmd(
+        } = self;
+        verify_proof_cmd(
             &vkey,
             leaf_file.as_deref(),
             leaf_hash.as_deref(),
             old_checkpoint.as_deref(),
             &proof,
-        ),
-        Command::Export {
+        )
+    }
+}
+
+impl QueryArgs {
+    fn run(self) -> Result<ExitCode> {
+        let QueryArgs {
             store,
             vkey,
-            format: _,
-            out,
-        } => export_ocsf(&store, &vkey, out.as_deref()),
-        Command::Pack {
+            csv,
+            queries,
+            reports,
+            sql,
+            params,
+        } = self;
+        query_cmd(
+            &store,
+            vkey.as_deref(),
+            csv,
+            &queries,
+            &reports,
+            &sql,
+            &params,
+        )
+    }
+}
+
+impl PackArgs {
+    fn run(self) -> Result<ExitCode> {
+        let PackArgs {
             store,
             vkey,
             from,
@@ -522,7 +627,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             queries,
             reports,
             verify_state,
-        } => pack_cmd(
+        } = self;
+        pack_cmd(
             &store,
             &vkey,
             &from,
@@ -534,31 +640,61 @@ fn run(cli: Cli) -> Result<ExitCode> {
             &queries,
             &reports,
             verify_state.as_deref(),
-        ),
-        Command::Query {
-            store,
-            vkey,
-            csv,
-            queries,
-            reports,
-            sql,
-            params,
-        } => query_cmd(
-            &store,
-            vkey.as_deref(),
-            csv,
-            &queries,
-            &reports,
-            &sql,
-            &params,
-        ),
-        Command::StressAppend {
+        )
+    }
+}
+
+impl GenArgs {
+    fn run(self) -> Result<ExitCode> {
+        let GenArgs { events, seed, out } = self;
+        bench::gen_cmd(events, seed, &out)
+    }
+}
+
+impl BenchArgs {
+    fn run(self) -> Result<ExitCode> {
+        let BenchArgs {
+            events,
+            seed,
+            work,
+            http_seconds,
+            accountings,
+            server_seal_every,
+            http_batch,
+        } = self;
+        bench::bench_cmd(
+            events,
+            seed,
+            &work,
+            accountings,
+            bench::HttpLoad {
+                seconds: http_seconds,
+                seal_every: server_seal_every,
+                batch: http_batch,
+            },
+        )
+    }
+}
+
+impl ExportArgs {
+    fn run(self) -> Result<ExitCode> {
+        let ExportArgs {
+            store, vkey, out, ..
+        } = self;
+        export_ocsf(&store, &vkey, out.as_deref())
+    }
+}
+
+impl StressAppendArgs {
+    fn run(self) -> Result<ExitCode> {
+        let StressAppendArgs {
             store,
             key,
             start,
             batch,
             seal_every,
-        } => stress_append(&store, &key, start, batch, seal_every),
+        } = self;
+        stress_append(&store, &key, start, batch, seal_every)
     }
 }
 
@@ -985,10 +1121,6 @@ fn export_ocsf(store: &Path, vkey: &Path, out: Option<&Path>) -> Result<ExitCode
     use std::io::Write;
     let keys = load_verifiers(vkey)?;
     let reader = Reader::open(store).map_err(|e| Usage(e.to_string()))?;
-    // the files the signed manifest lists, and the leaves its checkpoint
-    // covers: never a file that was merely put in the directory
-    let cp = reader.checkpoint(&keys)?;
-    let manifest = reader.manifest(cp.size, &keys)?;
     let mut w: Box<dyn Write> = match out {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("{}", p.display()))?,
@@ -996,42 +1128,18 @@ fn export_ocsf(store: &Path, vkey: &Path, out: Option<&Path>) -> Result<ExitCode
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     let mut n = 0u64;
-    for seg in &manifest.segments {
-        let path = reader.layout().segment(&seg.name);
-        if sealtrail::store::sha256_file(&path)? != seg.sha256 {
-            bail!(
-                "{}: the file differs from the signed manifest; run `sealtrail verify`",
-                path.display()
-            );
+    // the leaves the signed checkpoint covers, from the files its signed
+    // manifest lists: never a file that was merely put in the directory
+    reader.for_each_leaf(&keys, |idx, leaf| -> anyhow::Result<()> {
+        let rec =
+            sealtrail::model::Record::from_leaf(leaf).with_context(|| format!("idx {idx}"))?;
+        if let Some(v) = sealtrail::ingest::ocsf::to_ocsf(&rec, idx) {
+            serde_json::to_writer(&mut w, &v)?;
+            w.write_all(b"\n")?;
+            n += 1;
         }
-        for batch in sealtrail::store::segment::read_columns(&path, &["idx", "leaf"])
-            .with_context(|| format!("{}", path.display()))?
-        {
-            let batch = batch?;
-            let idx = batch
-                .column(0)
-                .as_any()
-                .downcast_ref::<arrow::array::UInt64Array>()
-                .context("idx column")?;
-            let leaf = batch
-                .column(1)
-                .as_any()
-                .downcast_ref::<arrow::array::BinaryArray>()
-                .context("leaf column")?;
-            for i in 0..batch.num_rows() {
-                if idx.value(i) >= cp.size {
-                    continue;
-                }
-                let rec = sealtrail::model::Record::from_leaf(leaf.value(i))
-                    .with_context(|| format!("{}: idx {}", path.display(), idx.value(i)))?;
-                if let Some(v) = sealtrail::ingest::ocsf::to_ocsf(&rec, idx.value(i)) {
-                    serde_json::to_writer(&mut w, &v)?;
-                    w.write_all(b"\n")?;
-                    n += 1;
-                }
-            }
-        }
-    }
+        Ok(())
+    })?;
     w.flush()?;
     eprintln!("exported {n} OCSF events");
     Ok(ExitCode::SUCCESS)

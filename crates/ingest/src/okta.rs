@@ -1,0 +1,335 @@
+//! `okta`: Okta System Log events (`GET /api/v1/logs` JSON array, or NDJSON).
+//!
+//! A sign-in is a session start (`user.session.start`) or an authentication
+//! (`user.authentication.auth_via_*`, `verify`); an app access
+//! (`user.authentication.sso`) and a push merely sent
+//! (`system.push.send_factor_verify_push`) are not, and are counted as not
+//! events. `mfa` is true only where a second factor was verified for that
+//! sign-in: factor events are tied to session starts by
+//! `authenticationContext.externalSessionId` within one input, and a
+//! verification whose session start is there is folded into it. The user is
+//! the human principal: the actor, or the target User when Okta itself acted
+//! (`auth_via_IDP`). Denied pushes stay records (`denied`/`fraud`) for the
+//! MFA-fatigue query. Identity: the event's `uuid`. The factor
+//! comes from the authenticator enrollment target (`detailEntry.methodTypeUsed`
+//! or its display name); FIDO2/WebAuthn, passkeys, Okta FastPass and smart
+//! cards are phishing-resistant. No subjects exist in this format.
+
+use super::read::{Mapped, jget, jstr, parse_json_source, parse_time};
+use super::{Emit, IngestError, Parsed, Source};
+use sealtrail_format::model::{Kind, Record};
+
+/// The Okta System Log source.
+#[derive(Default)]
+pub struct Okta;
+
+/// Maps a vendor's factor description to `(factor, phishing_resistant)`.
+pub fn classify_factor(desc: &str) -> (&'static str, bool) {
+    let d = desc.to_ascii_lowercase();
+    if [
+        "fido",
+        "webauthn",
+        "passkey",
+        "security key",
+        "windows hello",
+        "fastpass",
+        "smart card",
+        "certificate",
+        "piv",
+    ]
+    .iter()
+    .any(|k| d.contains(k))
+    {
+        ("webauthn", true)
+    } else if d.contains("push") || d.contains("notification") {
+        ("push", false)
+    } else if d.contains("sms") || d.contains("text message") {
+        ("sms", false)
+    } else if d.contains("voice") || d.contains("call") {
+        ("voice", false)
+    } else if [
+        "totp",
+        "otp",
+        "passcode",
+        "authenticator",
+        "verification code",
+        "token",
+        "google",
+    ]
+    .iter()
+    .any(|k| d.contains(k))
+    {
+        ("totp", false)
+    } else if d.contains("password") {
+        ("password", false)
+    } else {
+        ("other", false)
+    }
+}
+
+/// How an Okta event type counts (FORMAT.md §11.5).
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Role {
+    /// A session start: the sign-in itself.
+    SessionStart,
+    /// An authentication that verified (or failed to verify) a factor,
+    /// folded into its session's sign-in when one is in the input.
+    Factor,
+    /// Any other authentication (IdP, RADIUS, AD agent, ...): a sign-in.
+    Authentication,
+    /// A push denied or reported by the user.
+    PushDenied,
+}
+
+/// The role of an event type, or why it is not a sign-in.
+fn role(event: &str) -> Result<Role, &'static str> {
+    match event {
+        "user.session.start" => Ok(Role::SessionStart),
+        "user.authentication.sso" => {
+            Err("Okta app access (user.authentication.sso), not a sign-in")
+        }
+        "system.push.send_factor_verify_push" => {
+            Err("Okta push sent (not yet approved), not a sign-in")
+        }
+        "user.authentication.auth_via_mfa" | "user.authentication.verify" => Ok(Role::Factor),
+        e if e.contains("deny_push") || e == "user.mfa.okta_verify.deny_push" => {
+            Ok(Role::PushDenied)
+        }
+        e if e.starts_with("user.authentication.auth_via_")
+            || e == "user.authentication.authenticate" =>
+        {
+            Ok(Role::Authentication)
+        }
+        e if e.starts_with("user.mfa.") || e.starts_with("user.authentication.") => {
+            Err("Okta factor lifecycle or other event, not a sign-in")
+        }
+        _ => Err("Okta event that is not a sign-in or MFA event"),
+    }
+}
+
+/// What [`map`] learnt of one sign-in record beyond the record itself.
+struct Meta {
+    role: Role,
+    session: Option<String>,
+    /// A second factor verified in this event: `(factor, phishing-resistant)`.
+    verified: Option<(&'static str, bool)>,
+}
+
+fn map(v: &serde_json::Value, meta: &mut Vec<Meta>) -> Mapped {
+    let Some(uuid) = jstr(v, "uuid") else {
+        return Mapped::Bad("missing field `uuid`; is this an Okta System Log export?".into());
+    };
+    let Some(ts) = jstr(v, "published").and_then(parse_time) else {
+        return Mapped::Bad("missing or unreadable field `published`".into());
+    };
+    let event = jstr(v, "eventType").unwrap_or("");
+    let role = match role(event) {
+        Ok(r) => r,
+        Err(reason) => return Mapped::Skip(reason),
+    };
+    let targets = jget(v, "target")
+        .and_then(|t| t.as_array())
+        .cloned()
+        .unwrap_or_default();
+    // the human principal: the actor, unless Okta itself acted for a user
+    // (auth_via_IDP, inbound federation: actor `system@okta.com`), in which
+    // case the target of type User
+    let actor_is_user = jstr(v, "actor.type").is_none_or(|t| t.eq_ignore_ascii_case("User"))
+        && jstr(v, "actor.alternateId").is_some_and(|a| a != "system@okta.com" && a != "unknown");
+    let user = if actor_is_user {
+        jstr(v, "actor.alternateId")
+    } else {
+        targets
+            .iter()
+            .find(|t| jstr(t, "type").is_some_and(|t| t.eq_ignore_ascii_case("User")))
+            .and_then(|t| jstr(t, "alternateId"))
+    };
+    let Some(user) = user else {
+        return Mapped::Bad(
+            "no user: neither `actor.alternateId` (of type User) nor a `target` of type User"
+                .into(),
+        );
+    };
+    let result = jstr(v, "outcome.result").unwrap_or("");
+    let reason = jstr(v, "outcome.reason").unwrap_or("").to_ascii_lowercase();
+    let outcome = if role == Role::PushDenied || result == "DENY" {
+        if reason.contains("fraud") || reason.contains("suspicious") {
+            "fraud"
+        } else {
+            "denied"
+        }
+    } else {
+        match result {
+            "SUCCESS" | "ALLOW" => "success",
+            "FAILURE" | "UNKNOWN" | "SKIPPED" | "CHALLENGE" | "REJECTED" => "failure",
+            _ => return Mapped::Bad("field `outcome.result` has an unknown value".into()),
+        }
+    };
+    let factor_desc = targets
+        .iter()
+        .find(|t| jstr(t, "type") == Some("AuthenticatorEnrollment"))
+        .and_then(|t| jstr(t, "detailEntry.methodTypeUsed").or_else(|| jstr(t, "displayName")))
+        .map(str::to_string)
+        .or_else(|| jstr(v, "debugContext.debugData.factor").map(str::to_string))
+        .or_else(|| jstr(v, "authenticationContext.credentialType").map(str::to_string))
+        .or_else(|| {
+            (jstr(v, "authenticationContext.credentialProvider")
+                == Some("OKTA_CREDENTIAL_PROVIDER"))
+            .then(|| "password".into())
+        });
+    // no credential named: the factor is not known (never guessed)
+    let (factor, pr) = match (&factor_desc, role) {
+        (Some(d), _) => {
+            let (f, pr) = classify_factor(d);
+            (Some(f), pr)
+        }
+        (None, Role::PushDenied) => (Some("push"), false),
+        (None, _) => (None, false),
+    };
+    // a factor verified: an MFA authentication that succeeded with a
+    // factor other than a password (a bare `verify` of a password is not)
+    let verified = (role == Role::Factor && outcome == "success" && factor != Some("password"))
+        .then(|| (factor.unwrap_or("other"), pr));
+    let mut r = Record::new(Kind::Auth, ts, "okta");
+    r.source_event_id = Some(uuid.to_string());
+    r.user = Some(user.to_string());
+    r.outcome = Some(outcome.into());
+    r.mfa = Some(verified.is_some());
+    r.factor = verified.map(|(f, _)| f).or(factor).map(str::to_string);
+    // unknown with the factor, never guessed
+    r.phishing_resistant = r
+        .factor
+        .as_ref()
+        .map(|_| verified.is_some_and(|(_, pr)| pr));
+    r.app = targets
+        .iter()
+        .find(|t| jstr(t, "type") == Some("AppInstance"))
+        .and_then(|t| jstr(t, "displayName"))
+        .map(str::to_string);
+    r.ip = jstr(v, "client.ipAddress").map(str::to_string);
+    r.action = Some(event.to_string());
+    meta.push(Meta {
+        role,
+        session: jstr(v, "authenticationContext.externalSessionId")
+            .filter(|s| *s != "unknown")
+            .map(str::to_string),
+        verified,
+    });
+    Mapped::Records(vec![r])
+}
+
+/// How strong a canonical factor is, to keep the strongest one used.
+pub fn factor_rank(f: &str) -> u8 {
+    match f {
+        "webauthn" => 6,
+        "push" => 5,
+        "totp" => 4,
+        "sms" => 3,
+        "voice" => 2,
+        "other" => 1,
+        _ => 0,
+    }
+}
+
+/// Ties factor verifications to sign-ins by `externalSessionId` within one
+/// input: a session start is MFA only if a factor was verified in its
+/// session; a verification whose session start is in the input is folded
+/// into it (counted, not a second sign-in); one without stays a sign-in.
+fn tie_sessions(
+    items: Vec<(Parsed, Option<Meta>)>,
+    emit: &mut Emit<'_>,
+) -> Result<(), IngestError> {
+    use std::collections::{HashMap, HashSet};
+    let mut starts: HashSet<String> = HashSet::new();
+    let mut verified: HashMap<String, (&'static str, bool)> = HashMap::new();
+    for (_, m) in &items {
+        let Some(m) = m else { continue };
+        let Some(s) = &m.session else { continue };
+        if m.role == Role::SessionStart {
+            starts.insert(s.clone());
+        }
+        if let Some((f, pr)) = m.verified {
+            let e = verified.entry(s.clone()).or_insert((f, pr));
+            if factor_rank(f) > factor_rank(e.0) {
+                *e = (f, pr);
+            }
+        }
+    }
+    for (p, m) in items {
+        let (mut r, line, m) = match (p, m) {
+            (Parsed::Event(r, line), Some(m)) => (r, line, m),
+            (p, _) => {
+                emit(p)?;
+                continue;
+            }
+        };
+        let session = m.session.as_deref();
+        match m.role {
+            Role::SessionStart => {
+                if let Some((f, pr)) = session.and_then(|s| verified.get(s))
+                    && r.outcome.as_deref() == Some("success")
+                {
+                    r.mfa = Some(true);
+                    r.factor = Some((*f).into());
+                    r.phishing_resistant = Some(*pr);
+                }
+                emit(Parsed::Event(r, line))?;
+            }
+            Role::Factor if m.verified.is_some() && session.is_some_and(|s| starts.contains(s)) => {
+                emit(Parsed::Skip {
+                    line,
+                    reason: "Okta factor verification, folded into the sign-in of its session (externalSessionId)",
+                })?;
+            }
+            _ => emit(Parsed::Event(r, line))?,
+        }
+    }
+    Ok(())
+}
+
+impl Source for Okta {
+    fn name(&self) -> &'static str {
+        "okta"
+    }
+    fn sniff(&self, head: &[u8]) -> bool {
+        let t = String::from_utf8_lossy(head);
+        t.contains("\"eventType\"") && t.contains("\"published\"")
+    }
+    fn parse(
+        &mut self,
+        input: &mut dyn std::io::BufRead,
+        file: &str,
+        emit: &mut Emit<'_>,
+    ) -> Result<(), IngestError> {
+        // held per input: a session's factor may come before or after its start
+        let meta: std::cell::RefCell<Vec<Option<Meta>>> = std::cell::RefCell::new(Vec::new());
+        let mut items: Vec<(Parsed, Option<Meta>)> = Vec::new();
+        let mut taken = 0usize;
+        parse_json_source(
+            input,
+            file,
+            &[],
+            &mut |p| {
+                let m = if let Parsed::Event(..) = p {
+                    let mut all = meta.borrow_mut();
+                    let m = (taken < all.len()).then(|| {
+                        taken += 1;
+                        all[taken - 1].take()
+                    });
+                    m.flatten()
+                } else {
+                    None
+                };
+                items.push((p, m));
+                Ok(())
+            },
+            &mut |v| {
+                let mut found = Vec::new();
+                let mapped = map(v, &mut found);
+                meta.borrow_mut().extend(found.into_iter().map(Some));
+                mapped
+            },
+        )?;
+        tie_sessions(items, emit)
+    }
+}

@@ -1,0 +1,288 @@
+//! The one writer: a dedicated thread owning the store's [`Appender`].
+//!
+//! Request handlers send it closures over a bounded channel; a full channel
+//! is backpressure (the handler answers 503 with Retry-After), so memory
+//! never grows without bound. Each job commits (fsync) before it replies, so
+//! a 202 always means durable. A seal starts when `seal_every` records wait
+//! or when the oldest waiting record has waited `seal_interval`; a job whose
+//! leaves the next request reads back from the sealed log (an accounting
+//! request, extension or fulfilment) seals them itself before it answers.
+//! Seals run on a thread of their own while appends go on (a request never
+//! waits for Parquet encoding); only when a second seal's worth of records
+//! piles up behind a running seal does the writer wait for that seal. Each
+//! seal writes one segment, so on a quiet store the interval, not the
+//! traffic, sets how many files a day adds (docs/SERVER.md). It appends one
+//! coverage leaf per configured source per hour of ingestion (count 0
+//! included), and seals on shutdown.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::time::{Duration, Instant};
+
+use sealtrail_format::model::{Kind, Record, Ts};
+use sealtrail_store::{Appender, MergePolicy, SealReport};
+
+use super::metrics::Metrics;
+
+/// Work for the writer.
+type Job = Box<dyn FnOnce(&mut Appender, &mut Coverage) + Send>;
+
+enum Msg {
+    Run(Job),
+    Shutdown,
+}
+
+/// Counts of ingested records per source and hour, for coverage leaves.
+#[derive(Default)]
+pub struct Coverage {
+    counts: BTreeMap<(String, i64), u64>,
+}
+
+const HOUR: i64 = 3_600_000_000;
+
+impl Coverage {
+    /// Adds `n` records of `source` ingested now.
+    pub fn add(&mut self, source: &str, n: u64) {
+        let h = Ts::now().0.div_euclid(HOUR) * HOUR;
+        *self.counts.entry((source.to_string(), h)).or_default() += n;
+    }
+}
+
+/// Sends jobs to the writer.
+#[derive(Clone)]
+pub struct WriterHandle {
+    tx: SyncSender<Msg>,
+}
+
+/// The writer's queue is full.
+#[derive(Debug)]
+pub struct Busy;
+
+/// Whether a job may wait for room in the writer's queue.
+#[derive(Clone, Copy, Debug)]
+pub enum Admit {
+    /// Refused at once when the queue is full (a new request: 503).
+    Now,
+    /// Waits for room (a later part of a request already admitted); refused
+    /// only when the writer has stopped.
+    Wait,
+}
+
+impl WriterHandle {
+    /// Queues `job` for the writer and returns where its answer arrives
+    /// (`.await` it, or `blocking_recv` off the async runtime). The answer
+    /// is whatever the job returns, its error type included.
+    pub fn submit<T: Send + 'static>(
+        &self,
+        admit: Admit,
+        job: impl FnOnce(&mut Appender, &mut Coverage) -> T + Send + 'static,
+    ) -> Result<tokio::sync::oneshot::Receiver<T>, Busy> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let msg = Msg::Run(Box::new(move |app, cov| {
+            let _ = tx.send(job(app, cov));
+        }));
+        match admit {
+            Admit::Now => self.tx.try_send(msg).map_err(|e| match e {
+                TrySendError::Full(_) | TrySendError::Disconnected(_) => Busy,
+            })?,
+            Admit::Wait => self.tx.send(msg).map_err(|_| Busy)?,
+        }
+        Ok(rx)
+    }
+
+    /// Asks the writer to seal what is pending and stop.
+    pub fn shutdown(&self) {
+        let _ = self.tx.send(Msg::Shutdown);
+    }
+}
+
+/// Writer settings.
+#[derive(Clone, Debug)]
+pub struct WriterConfig {
+    /// Queue capacity (jobs).
+    pub capacity: usize,
+    /// Seal after this many pending records.
+    pub seal_every: usize,
+    /// Seal when the oldest record not yet in a seal has waited this long.
+    pub seal_interval: Duration,
+    /// Sources that get hourly coverage leaves.
+    pub coverage_sources: Vec<String>,
+    /// When seals merge small segments; applied only in a lull (see
+    /// [`MERGE_LULL`]).
+    pub merge: MergePolicy,
+}
+
+/// A seal may merge (FORMAT.md §8.1) only when the records it takes came
+/// in slower than `seal_every` per this long (~1,000 a second at the
+/// default seal size). A merge re-encodes up to ~500,000 rows on the
+/// sealing thread, and the writer waits for a seal once two seals' worth
+/// of records pile up behind it; in a lull none do, while under load the
+/// merge waits for the next lull (docs/BENCHMARKS.md, session 6).
+pub const MERGE_LULL: Duration = Duration::from_secs(10);
+
+/// Starts the writer thread.
+pub fn start(
+    mut app: Appender,
+    cfg: WriterConfig,
+    metrics: Arc<Metrics>,
+) -> (WriterHandle, std::thread::JoinHandle<()>) {
+    let (tx, rx) = sync_channel::<Msg>(cfg.capacity.max(1));
+    let h = std::thread::Builder::new()
+        .name("sealtrail-writer".into())
+        .spawn(move || run(&mut app, rx, &cfg, &metrics))
+        .unwrap_or_else(|e| panic!("cannot start the writer thread: {e}"));
+    (WriterHandle { tx }, h)
+}
+
+/// Records what a finished seal reports, or logs its failure (its records
+/// stay in the WAL and are sealed by the next attempt or on restart).
+fn took_seal(
+    app: &Appender,
+    outcome: sealtrail_store::Result<Option<SealReport>>,
+    metrics: &Metrics,
+) {
+    match outcome {
+        Ok(Some(r)) => {
+            metrics.observe_seal(r.took);
+            metrics.set_tree_size(r.checkpoint.size);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "seal failed; records stay in the WAL and will be sealed on the next attempt or restart")
+        }
+    }
+    metrics.set_wal_depth(app.pending() as u64);
+}
+
+/// What [`start_seal`] did.
+enum Start {
+    Started,
+    /// A seal is running (or nothing waits): try again on the next turn.
+    NotYet,
+    /// The seal could not start (logged); its records stay in the WAL.
+    Failed,
+}
+
+/// Starts a seal in the background; if one is still running with another
+/// seal's worth of records behind it, waits for it first, so pending
+/// records (held in memory) stay bounded when sealing falls behind.
+/// `waiting_since` is when the oldest record not yet in a seal came (None
+/// at shutdown, which never merges).
+fn start_seal(
+    app: &mut Appender,
+    cfg: &WriterConfig,
+    metrics: &Metrics,
+    waiting_since: Option<Instant>,
+) -> Start {
+    if app.sealing() && app.pending() >= 2 * cfg.seal_every.max(1) {
+        let outcome = app.finish_seal();
+        took_seal(app, outcome, metrics);
+    }
+    // records per MERGE_LULL below seal_every, compared without dividing
+    let lull = waiting_since.is_some_and(|t| {
+        app.waiting() as u128 * MERGE_LULL.as_millis()
+            < cfg.seal_every as u128 * t.elapsed().as_millis()
+    });
+    let merge = if lull {
+        cfg.merge
+    } else {
+        MergePolicy { at: 0, ..cfg.merge }
+    };
+    match app.seal_in_background_with(merge) {
+        Ok(true) => Start::Started,
+        Ok(false) => Start::NotYet,
+        Err(e) => {
+            took_seal(app, Err(e), metrics);
+            Start::Failed
+        }
+    }
+}
+
+fn emit_coverage(
+    app: &mut Appender,
+    cov: &mut Coverage,
+    cfg: &WriterConfig,
+    up_to_hour: i64,
+    last_hour: &mut i64,
+) {
+    // every completed hour since the last one emitted, zero counts included
+    while *last_hour + HOUR <= up_to_hour {
+        let h = *last_hour;
+        for source in &cfg.coverage_sources {
+            let n = cov.counts.remove(&(source.clone(), h)).unwrap_or(0);
+            let mut r = Record::new(Kind::Coverage, Ts(h), source);
+            r.window_start = Some(Ts(h));
+            r.window_end = Some(Ts(h + HOUR));
+            r.count = Some(n);
+            r.source_event_id = Some(format!("coverage:server:{h}"));
+            if let Err(e) = app.append(r) {
+                tracing::error!(error = %e, "coverage leaf not written");
+            }
+        }
+        cov.counts.retain(|(_, hh), _| *hh > h);
+        *last_hour += HOUR;
+    }
+    let _ = app.commit();
+}
+
+fn run(app: &mut Appender, rx: Receiver<Msg>, cfg: &WriterConfig, metrics: &Metrics) {
+    let mut cov = Coverage::default();
+    // when the oldest record not yet in a seal was appended (the interval
+    // counts from it, so a quiet store does not seal on every tick)
+    let mut waiting_since: Option<Instant> = None;
+    // a seal a job runs itself (an accounting request's) is on a request's
+    // path: it never merges
+    app.set_merge_policy(MergePolicy { at: 0, ..cfg.merge });
+    let mut last_hour = Ts::now().0.div_euclid(HOUR) * HOUR;
+    metrics.set_tree_size(app.size());
+    loop {
+        let mut wait = waiting_since
+            .map_or(cfg.seal_interval, |t| {
+                cfg.seal_interval.saturating_sub(t.elapsed())
+            })
+            .max(Duration::from_millis(5));
+        if app.sealing() {
+            // look for the running seal's outcome at least this often
+            wait = wait.min(Duration::from_millis(10));
+        }
+        match rx.recv_timeout(wait) {
+            Ok(Msg::Run(job)) => {
+                job(app, &mut cov);
+                metrics.set_wal_depth(app.pending() as u64);
+                // (a job may have sealed on its own)
+                metrics.set_tree_size(app.size());
+            }
+            Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        let now_hour = Ts::now().0.div_euclid(HOUR) * HOUR;
+        if now_hour > last_hour {
+            emit_coverage(app, &mut cov, cfg, now_hour, &mut last_hour);
+        }
+        let outcome = app.poll_seal();
+        took_seal(app, outcome, metrics);
+        if app.waiting() == 0 {
+            waiting_since = None;
+            continue;
+        }
+        let since = *waiting_since.get_or_insert_with(Instant::now);
+        if app.waiting() >= cfg.seal_every || since.elapsed() >= cfg.seal_interval {
+            match start_seal(app, cfg, metrics, Some(since)) {
+                Start::Started => waiting_since = None,
+                Start::NotYet => {}
+                // back off one interval before trying again
+                Start::Failed => waiting_since = Some(Instant::now()),
+            }
+        }
+    }
+    // drain what is queued, then seal: nothing acknowledged is left unsealed
+    while let Ok(Msg::Run(job)) = rx.try_recv() {
+        job(app, &mut cov);
+    }
+    let outcome = app.finish_seal();
+    took_seal(app, outcome, metrics);
+    start_seal(app, cfg, metrics, None);
+    let outcome = app.finish_seal();
+    took_seal(app, outcome, metrics);
+}
