@@ -6,7 +6,8 @@
 //! `DUCKDB_LIB_DIR` (read by duckdb-rs) at `.duckdb/1.5.6/`; this script fills
 //! that directory on the first build, checks the tarball against a pinned
 //! SHA-256, and adds an rpath so the binary, tests and benches find the library
-//! at run time without `LD_LIBRARY_PATH`. The `bundled` feature skips all of
+//! at run time without `LD_LIBRARY_PATH`: first `$ORIGIN/../lib` (where an
+//! installed artifact from `.ci/dist` keeps it), then the checkout's copy. The `bundled` feature skips all of
 //! this and compiles DuckDB from source instead.
 
 use std::path::{Path, PathBuf};
@@ -39,6 +40,11 @@ fn main() {
         );
     }
     println!("cargo:rerun-if-changed={}", lib.display());
+    // An installed binary finds the library it ships with (`.ci/dist`:
+    // bin/sealtrail beside lib/libduckdb.so) before the checkout's, so
+    // moving or deleting the checkout breaks nothing; a binary run from
+    // target/ has neither and uses the checkout's.
+    println!("cargo:rustc-link-arg=-Wl,-rpath,$ORIGIN/../lib");
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir.display());
 }
 

@@ -49,12 +49,12 @@ fn every_record_field_is_a_typed_segment_column_and_back() {
     assert_eq!(
         fields.difference(&columns).collect::<Vec<_>>(),
         Vec::<&String>::new(),
-        "record fields without a typed column (src/store/segment.rs)"
+        "record fields without a typed column (crates/store/src/segment.rs)"
     );
     assert_eq!(
         columns.difference(&fields).collect::<Vec<_>>(),
         Vec::<&String>::new(),
-        "typed columns without a record field (src/model.rs)"
+        "typed columns without a record field (crates/format/src/model.rs)"
     );
     // and the Arrow schema holds exactly those, plus idx, leaf and the hashes
     let schema: BTreeSet<String> = sealtrail::store::segment::schema()

@@ -14,8 +14,8 @@ use sealtrail::store::Appender;
 
 use super::{Usage, load_signer, load_verifiers, parse_day};
 
-const QUERIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/queries");
-const REPORTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/reports");
+const QUERIES: &str = sealtrail::query::assets::QUERIES;
+const REPORTS: &str = sealtrail::query::assets::REPORTS;
 
 /// The accounting subcommands.
 #[derive(Subcommand)]

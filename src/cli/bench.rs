@@ -210,7 +210,7 @@ pub fn bench_cmd(
     // 3. patient accounting latency
     let patients = (events / 100).clamp(100, 100_000);
     let mut rng = sealtrail::loggen::Rng::new(seed ^ 7);
-    let queries = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/queries"));
+    let queries = PathBuf::from(sealtrail::query::assets::QUERIES);
     let as_of = chrono::NaiveDate::parse_from_str(&truth.period.1, "%Y-%m-%d")?;
     // the server's way: one Accountant kept across requests; its first
     // answer also builds the accounting tables, so it is reported apart

@@ -225,10 +225,10 @@ struct QueryArgs {
     #[arg(long)]
     csv: bool,
     /// Directory of the SQL files.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/queries"))]
+    #[arg(long, default_value = sealtrail::query::assets::QUERIES)]
     queries: PathBuf,
     /// Directory of pack.toml, whose [params] give default parameters.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/reports"))]
+    #[arg(long, default_value = sealtrail::query::assets::REPORTS)]
     reports: PathBuf,
     /// The SQL, or `@name` to run queries/<name>.sql.
     sql: String,
@@ -265,10 +265,10 @@ struct PackArgs {
     #[arg(long)]
     key: Option<PathBuf>,
     /// Directory of the SQL files.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/queries"))]
+    #[arg(long, default_value = sealtrail::query::assets::QUERIES)]
     queries: PathBuf,
     /// Directory of the pack layout (pack.toml).
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/reports"))]
+    #[arg(long, default_value = sealtrail::query::assets::REPORTS)]
     reports: PathBuf,
     /// Verified-state file written by `sealtrail verify --state` (read
     /// only): the pack's verification then re-reads row by row only the

@@ -87,7 +87,7 @@ impl Settings {
     /// Loads `<dir>/accounting.toml`.
     pub fn load(dir: &Path) -> Result<Settings> {
         let path = dir.join("accounting.toml");
-        let text = std::fs::read_to_string(&path)
+        let text = sealtrail_query::assets::read_to_string(&path)
             .map_err(|e| AccountingError::Settings(format!("{}: {e}", path.display())))?;
         toml::from_str(&text)
             .map_err(|e| AccountingError::Settings(format!("{}: {e}", path.display())))

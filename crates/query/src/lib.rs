@@ -11,6 +11,8 @@
 //! Never writes to the store; holds no key but verifier keys.
 #![deny(missing_docs)]
 
+pub mod assets;
+
 use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
@@ -64,7 +66,7 @@ impl QueryFile {
     /// Loads `<dir>/<name>.sql`.
     pub fn load(dir: &Path, name: &str) -> Result<QueryFile> {
         let path = dir.join(format!("{name}.sql"));
-        let text = std::fs::read_to_string(&path).map_err(|_| QueryError::Missing(path))?;
+        let text = assets::read_to_string(&path).map_err(|_| QueryError::Missing(path))?;
         let sha256 = Sha256::digest(text.as_bytes()).into();
         Ok(QueryFile {
             name: name.to_string(),

@@ -151,10 +151,11 @@ impl Layout {
     /// Loads `<dir>/pack.toml`.
     pub fn load(dir: &Path) -> Result<Layout> {
         let path = dir.join("pack.toml");
-        let text = std::fs::read_to_string(&path).map_err(|e| PackError::Layout {
-            path: path.clone(),
-            what: e.to_string(),
-        })?;
+        let text =
+            sealtrail_query::assets::read_to_string(&path).map_err(|e| PackError::Layout {
+                path: path.clone(),
+                what: e.to_string(),
+            })?;
         toml::from_str(&text).map_err(|e| PackError::Layout {
             path,
             what: e.to_string(),
