@@ -760,7 +760,12 @@ fn the_kept_accountant_answers_what_a_fresh_accounting_answers() {
     let queries = repo().join("queries");
     let vkey = Verifier::parse(&fs::read_to_string(env.vkey()).unwrap()).unwrap();
     let keys = [vkey];
-    let kept = Accountant::new(&store, &keys, &queries);
+    let src = sealtrail::query::EvidenceSource {
+        store: &store,
+        keys: &keys,
+        queries: &queries,
+    };
+    let kept = Accountant::new(src);
     kept.warm().unwrap();
     let as_of = chrono::NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
     let patients = ["MRN-1", "MRN-2", "mrn-3", "MRN-4"];
@@ -769,7 +774,7 @@ fn the_kept_accountant_answers_what_a_fresh_accounting_answers() {
             .iter()
             .map(|p| {
                 let k = kept.build(p, as_of, None).unwrap();
-                let f = build(&store, &keys, &queries, p, as_of, None).unwrap();
+                let f = build(src, p, as_of, None).unwrap();
                 assert_eq!(k, f, "{when}: {p}");
                 k
             })

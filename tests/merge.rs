@@ -222,7 +222,12 @@ fn open_query_views_follow_a_merge_and_keep_their_pinned_size() {
     let vkey = fs::read_to_string(env.vkey()).unwrap();
     let keys = vec![sealtrail::tlog::Verifier::parse(vkey.trim()).unwrap()];
     let queries = common::repo().join("queries");
-    let ev = Evidence::open(&store, &keys, &queries).unwrap();
+    let ev = Evidence::open(sealtrail::query::EvidenceSource {
+        store: &store,
+        keys: &keys,
+        queries: &queries,
+    })
+    .unwrap();
     let count = |ev: &Evidence| {
         ev.run("count", "SELECT count(*) AS n, max(idx) AS m FROM leaves")
             .unwrap()

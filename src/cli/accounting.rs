@@ -10,6 +10,7 @@ use clap::Subcommand;
 use sha2::{Digest, Sha256};
 
 use sealtrail::accounting::{self, Settings};
+use sealtrail::query::EvidenceSource;
 use sealtrail::store::Appender;
 
 use super::{Usage, load_signer, load_verifiers, parse_day};
@@ -161,7 +162,11 @@ pub fn run(cmd: AccountingCmd) -> Result<ExitCode> {
             let from = from.map(|f| parse_day("--from", &f)).transpose()?;
             let mut app = open(&store, &key)?;
             let keys = [load_signer(&key)?.verifier()];
-            let existing = accounting::requests(&store, &keys, &queries)?;
+            let existing = accounting::requests(EvidenceSource {
+                store: &store,
+                keys: &keys,
+                queries: &queries,
+            })?;
             let r = accounting::record_request(
                 &mut app, &existing, &settings, &patient, received, from,
             )?;
@@ -185,7 +190,14 @@ pub fn run(cmd: AccountingCmd) -> Result<ExitCode> {
             let on = day_or_today("--on", on.as_deref())?;
             let mut app = open(&store, &key)?;
             let keys = [load_signer(&key)?.verifier()];
-            let req = accounting::request(&store, &keys, &queries, &request)?;
+            let req = accounting::request(
+                EvidenceSource {
+                    store: &store,
+                    keys: &keys,
+                    queries: &queries,
+                },
+                &request,
+            )?;
             let d = accounting::extend(&mut app, &req, &reason, until, on)?;
             println!(
                 "request {}: due date extended to {d}; send the individual the reason and the new date in writing now",
@@ -206,7 +218,14 @@ pub fn run(cmd: AccountingCmd) -> Result<ExitCode> {
             let settings = Settings::load(&reports)?;
             let mut app = open(&store, &key)?;
             let keys = [load_signer(&key)?.verifier()];
-            let req = accounting::request(&store, &keys, &queries, &request)?;
+            let req = accounting::request(
+                EvidenceSource {
+                    store: &store,
+                    keys: &keys,
+                    queries: &queries,
+                },
+                &request,
+            )?;
             if let Some(f) = req.fulfilled {
                 anyhow::bail!(accounting::AccountingError::Refused(format!(
                     "request {} was already fulfilled on {f}",
@@ -214,9 +233,11 @@ pub fn run(cmd: AccountingCmd) -> Result<ExitCode> {
                 )));
             }
             let acc = accounting::build(
-                &store,
-                &keys,
-                &queries,
+                EvidenceSource {
+                    store: &store,
+                    keys: &keys,
+                    queries: &queries,
+                },
                 &req.patient_id,
                 req.to,
                 Some(req.from),
@@ -260,7 +281,11 @@ pub fn run(cmd: AccountingCmd) -> Result<ExitCode> {
                 Some(p) => load_verifiers(&p)?,
                 None => super::store_verifiers(&store)?,
             };
-            let reqs = accounting::requests(&store, &keys, &queries)?;
+            let reqs = accounting::requests(EvidenceSource {
+                store: &store,
+                keys: &keys,
+                queries: &queries,
+            })?;
             let open: Vec<_> = reqs.iter().filter(|r| r.fulfilled.is_none()).collect();
             println!("{} open request(s) of {}", open.len(), reqs.len());
             for r in open {
@@ -294,7 +319,16 @@ pub fn run(cmd: AccountingCmd) -> Result<ExitCode> {
             let keys = load_verifiers(&vkey)?;
             let as_of = parse_day("--as-of", &as_of)?;
             let from = from.map(|f| parse_day("--from", &f)).transpose()?;
-            let acc = accounting::build(&store, &keys, &queries, &patient, as_of, from)?;
+            let acc = accounting::build(
+                EvidenceSource {
+                    store: &store,
+                    keys: &keys,
+                    queries: &queries,
+                },
+                &patient,
+                as_of,
+                from,
+            )?;
             let bytes = if format == "pdf" {
                 let settings = Settings::load(&reports)?;
                 sealtrail::report::letter::render(&acc, &settings, &as_of.to_string())

@@ -214,8 +214,11 @@ pub fn bench_cmd(
     let as_of = chrono::NaiveDate::parse_from_str(&truth.period.1, "%Y-%m-%d")?;
     // the server's way: one Accountant kept across requests; its first
     // answer also builds the accounting tables, so it is reported apart
-    let accountant =
-        sealtrail::accounting::Accountant::new(&store, std::slice::from_ref(&vkey), &queries);
+    let accountant = sealtrail::accounting::Accountant::new(sealtrail::query::EvidenceSource {
+        store: &store,
+        keys: std::slice::from_ref(&vkey),
+        queries: &queries,
+    });
     let mut first_ms = 0.0;
     let mut lat = Vec::new();
     for i in 0..=accountings {
@@ -235,9 +238,11 @@ pub fn bench_cmd(
         let p = format!("MRN-{:06}", rng.below(patients));
         let t0 = Instant::now();
         sealtrail::accounting::build(
-            &store,
-            std::slice::from_ref(&vkey),
-            &queries,
+            sealtrail::query::EvidenceSource {
+                store: &store,
+                keys: std::slice::from_ref(&vkey),
+                queries: &queries,
+            },
             &p,
             as_of,
             None,

@@ -94,11 +94,11 @@ pub fn run(out: &Path, fixtures: &Path) -> Result<ExitCode> {
     println!("== 3. build the evidence pack for the whole period of the fixtures");
     let queries = fixtures.parent().unwrap_or(fixtures).join("queries");
     let reports = fixtures.parent().unwrap_or(fixtures).join("reports");
-    let ev = sealtrail::query::Evidence::open(
-        &store,
-        std::slice::from_ref(&verifier_for_pack),
-        &queries,
-    )?;
+    let ev = sealtrail::query::Evidence::open(sealtrail::query::EvidenceSource {
+        store: &store,
+        keys: std::slice::from_ref(&verifier_for_pack),
+        queries: &queries,
+    })?;
     let span = ev.run("period", "SELECT strftime(min(ts), '%Y-%m-01'), strftime(max(ts), '%Y-%m-%d') FROM leaves WHERE kind NOT IN ('coverage', 'quarantine', 'admin')")?;
     drop(ev);
     let (from, to) = match span.rows.first() {
@@ -146,7 +146,11 @@ pub fn run(out: &Path, fixtures: &Path) -> Result<ExitCode> {
     let to_day = super::parse_day("to", &to)?;
     let keys_v = [signer.verifier()];
     let mut app = Appender::open(&store, signer)?;
-    let existing = sealtrail::accounting::requests(&store, &keys_v, &queries)?;
+    let existing = sealtrail::accounting::requests(sealtrail::query::EvidenceSource {
+        store: &store,
+        keys: &keys_v,
+        queries: &queries,
+    })?;
     let req = sealtrail::accounting::record_request(
         &mut app,
         &existing,
@@ -156,9 +160,11 @@ pub fn run(out: &Path, fixtures: &Path) -> Result<ExitCode> {
         None,
     )?;
     let acc = sealtrail::accounting::build(
-        &store,
-        &keys_v,
-        &queries,
+        sealtrail::query::EvidenceSource {
+            store: &store,
+            keys: &keys_v,
+            queries: &queries,
+        },
         DEMO_PATIENT,
         req.to,
         Some(req.from),

@@ -1159,7 +1159,11 @@ fn query_cmd(
         Some(p) => load_verifiers(p)?,
         None => store_verifiers(store)?,
     };
-    let ev = Evidence::open(store, &keys, queries)?;
+    let ev = Evidence::open(sealtrail::query::EvidenceSource {
+        store,
+        keys: &keys,
+        queries,
+    })?;
     if let Ok(layout) = sealtrail::report::pack::Layout::load(reports) {
         for (k, v) in &layout.params {
             ev.set(k, &Param::Int(*v))?;

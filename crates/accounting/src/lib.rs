@@ -21,7 +21,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 
 use sealtrail_format::model::{Kind, Record, Ts, patient_key};
 use sealtrail_format::tlog::{Verifier, proof};
-use sealtrail_query::{Evidence, Param, QueryError, QueryFile, Refresh, Table};
+use sealtrail_query::{Evidence, EvidenceSource, Param, QueryError, QueryFile, Refresh, Table};
 use sealtrail_store::{Appender, Reader, StoreError};
 
 /// Days to answer a request (164.528(c)(1)).
@@ -205,14 +205,13 @@ fn transport(plaintext: bool, delivered: bool, tls_min: &str, methods: &str) -> 
 /// Builds the accounting for `patient` as of `as_of`, opening the store for
 /// this one answer. A process answering many keeps an [`Accountant`].
 pub fn build(
-    store: &Path,
-    keys: &[Verifier],
-    queries: &Path,
+    src: EvidenceSource<'_>,
     patient: &str,
     as_of: NaiveDate,
     from: Option<NaiveDate>,
 ) -> Result<Accounting> {
-    let ev = Evidence::open(store, keys, queries)?;
+    let (store, queries) = (src.store, src.queries);
+    let ev = Evidence::open(src)?;
     let rows = entry_rows(&ev, queries, patient, as_of, from)?;
     assemble(&ev, store, &rows, patient, as_of, from)
 }
@@ -263,13 +262,21 @@ INSERT INTO acc.deliveries SELECT * FROM main.deliveries
                              WHERE idx < {from} AND message_id IS NOT NULL);";
 
 impl Accountant {
-    /// An accountant for `store`, trusting checkpoints signed by `keys`.
-    /// Nothing is read until the first accounting.
-    pub fn new(store: &Path, keys: &[Verifier], queries: &Path) -> Accountant {
+    fn source(&self) -> EvidenceSource<'_> {
+        EvidenceSource {
+            store: &self.store,
+            keys: &self.keys,
+            queries: &self.queries,
+        }
+    }
+
+    /// An accountant for `src`'s store, trusting checkpoints signed by its
+    /// keys. Nothing is read until the first accounting.
+    pub fn new(src: EvidenceSource<'_>) -> Accountant {
         Accountant {
-            store: store.to_path_buf(),
-            keys: keys.to_vec(),
-            queries: queries.to_path_buf(),
+            store: src.store.to_path_buf(),
+            keys: src.keys.to_vec(),
+            queries: src.queries.to_path_buf(),
             kept: Mutex::new(None),
         }
     }
@@ -323,7 +330,7 @@ impl Accountant {
     /// The kept connection brought up to the latest checkpoint, or a new one.
     fn current(&self, kept: Option<Evidence>) -> Result<Evidence> {
         if let Some(mut ev) = kept {
-            match ev.refresh(&self.store, &self.keys, &self.queries)? {
+            match ev.refresh(self.source())? {
                 Refresh::Same => return Ok(ev),
                 Refresh::Extended { from } => {
                     let sql = |t: &str| t.replace("{from}", &from.to_string());
@@ -341,7 +348,7 @@ impl Accountant {
                 Refresh::Replaced => {}
             }
         }
-        let ev = Evidence::open(&self.store, &self.keys, &self.queries)?;
+        let ev = Evidence::open(self.source())?;
         ev.execute("building the accounting tables", SUBSET_CREATE)?;
         Ok(ev)
     }
@@ -526,17 +533,17 @@ fn states(t: &Table) -> Vec<RequestState> {
 }
 
 /// Every request in the store.
-pub fn requests(store: &Path, keys: &[Verifier], queries: &Path) -> Result<Vec<RequestState>> {
-    let ev = Evidence::open(store, keys, queries)?;
+pub fn requests(src: EvidenceSource<'_>) -> Result<Vec<RequestState>> {
+    let ev = Evidence::open(src)?;
     Ok(states(&ev.run_file(&QueryFile::load(
-        queries,
+        src.queries,
         "accounting_request_log",
     )?)?))
 }
 
 /// One request by id.
-pub fn request(store: &Path, keys: &[Verifier], queries: &Path, id: &str) -> Result<RequestState> {
-    requests(store, keys, queries)?
+pub fn request(src: EvidenceSource<'_>, id: &str) -> Result<RequestState> {
+    requests(src)?
         .into_iter()
         .find(|r| r.id == id)
         .ok_or_else(|| AccountingError::UnknownRequest(id.to_string()))

@@ -137,6 +137,19 @@ pub enum Refresh {
     Replaced,
 }
 
+/// Where evidence is read from: a store, the verifier keys its checkpoint
+/// and manifest must be signed with, and the query files (a directory, or
+/// the built-in [`assets::QUERIES`]). Every reader of evidence takes one.
+#[derive(Clone, Copy, Debug)]
+pub struct EvidenceSource<'a> {
+    /// Store directory.
+    pub store: &'a Path,
+    /// The verifier keys.
+    pub keys: &'a [Verifier],
+    /// The `queries/` directory.
+    pub queries: &'a Path,
+}
+
 /// The store, as DuckDB views pinned to one checkpoint.
 pub struct Evidence {
     conn: duckdb::Connection,
@@ -183,7 +196,12 @@ fn duck_type(t: &DataType) -> &'static str {
 impl Evidence {
     /// Opens `store` pinned to its latest checkpoint, verified with `keys`,
     /// with the views of `<queries>/views.sql`.
-    pub fn open(store: &Path, keys: &[Verifier], queries: &Path) -> Result<Evidence> {
+    pub fn open(src: EvidenceSource<'_>) -> Result<Evidence> {
+        let EvidenceSource {
+            store,
+            keys,
+            queries,
+        } = src;
         let reader = Reader::open(store)?;
         let checkpoint_note = reader.checkpoint_note()?;
         let checkpoint = reader.checkpoint(keys)?;
@@ -214,7 +232,12 @@ impl Evidence {
 
     /// Re-pins the views to the store's latest checkpoint, verified with
     /// `keys`, in the same DuckDB connection (segment footers stay cached).
-    pub fn refresh(&mut self, store: &Path, keys: &[Verifier], queries: &Path) -> Result<Refresh> {
+    pub fn refresh(&mut self, src: EvidenceSource<'_>) -> Result<Refresh> {
+        let EvidenceSource {
+            store,
+            keys,
+            queries,
+        } = src;
         let reader = Reader::open(store)?;
         let note = reader.checkpoint_note()?;
         if note == self.checkpoint_note {

@@ -5,15 +5,12 @@
 //! `console_recent_by_source.sql`), pinned to the latest verified
 //! checkpoint, so every figure on the page can be reproduced by an auditor.
 
-use std::path::Path;
-
 use chrono::NaiveDate;
 use serde::Serialize;
 
 use sealtrail_accounting as accounting;
 use sealtrail_format::model::Ts;
-use sealtrail_format::tlog::Verifier;
-use sealtrail_query::{Evidence, Param, QueryFile, Result, Table};
+use sealtrail_query::{Evidence, EvidenceSource, Param, QueryFile, Result, Table};
 
 /// Everything the officer's dashboard shows.
 #[derive(Clone, Debug, Serialize)]
@@ -135,15 +132,14 @@ pub fn open_requests(all: &[accounting::RequestState], today: NaiveDate) -> Vec<
 /// Builds the dashboard for the period `from..=to`, with "now" at `as_of`;
 /// `requests` are the store's accounting requests (`accounting::requests`).
 pub fn build(
-    store: &Path,
-    keys: &[Verifier],
-    queries: &Path,
+    src: EvidenceSource<'_>,
     requests: &[accounting::RequestState],
     from: NaiveDate,
     to: NaiveDate,
     as_of: Ts,
 ) -> Result<Dashboard> {
-    let ev = Evidence::open(store, keys, queries)?;
+    let queries = src.queries;
+    let ev = Evidence::open(src)?;
     let day = |d: NaiveDate| {
         Ts(d.and_hms_opt(0, 0, 0)
             .unwrap_or_default()

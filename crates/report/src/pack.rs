@@ -22,7 +22,7 @@ use super::csv::to_csv;
 use super::pdf::PdfWriter;
 use sealtrail_format::model::Ts;
 use sealtrail_format::tlog::{Checkpoint, Signer, Verifier, merkle, proof};
-use sealtrail_query::{Evidence, Param, QueryError, QueryFile, Table};
+use sealtrail_query::{Evidence, EvidenceSource, Param, QueryError, QueryFile, Table};
 use sealtrail_store::Reader;
 use sealtrail_verify as verify;
 
@@ -394,7 +394,11 @@ pub fn build(req: &PackRequest<'_>) -> Result<Pack> {
     // verified (its result goes on the cover) on other threads while the
     // queries run, with that checkpoint as a trusted one, so the leaves
     // the pack shows are among those verified even if a seal comes between.
-    let ev = Evidence::open(req.store, req.keys, req.queries)?;
+    let ev = Evidence::open(EvidenceSource {
+        store: req.store,
+        keys: req.keys,
+        queries: req.queries,
+    })?;
     let verifying = {
         let (store, keys) = (req.store.to_path_buf(), req.keys.to_vec());
         let state = req.verify_state.map(Path::to_path_buf);

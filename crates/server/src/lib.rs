@@ -205,6 +205,17 @@ pub struct AppState {
     pub patient_use: Mutex<std::collections::HashMap<String, (i64, u32, u32)>>,
 }
 
+impl AppState {
+    /// The store, keys and query files every read of evidence uses.
+    pub fn evidence(&self) -> sealtrail_query::EvidenceSource<'_> {
+        sealtrail_query::EvidenceSource {
+            store: &self.store,
+            keys: &self.keys,
+            queries: &self.config.queries,
+        }
+    }
+}
+
 /// Files the server built and keeps in memory for download (packs, sent
 /// letters): at most `cap`, the oldest dropped first. Memory only, so
 /// nothing outlives the process.
@@ -258,8 +269,11 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
         .build()
         .map_err(|e| ServerError::Io(e.to_string()))?;
     let keys = vec![opts.signer.verifier()];
-    let accountant =
-        sealtrail_accounting::Accountant::new(&opts.store, &keys, &opts.config.queries);
+    let accountant = sealtrail_accounting::Accountant::new(sealtrail_query::EvidenceSource {
+        store: &opts.store,
+        keys: &keys,
+        queries: &opts.config.queries,
+    });
     let app = Appender::open_or_create(&opts.store, opts.signer, None)?;
     let metrics = Arc::new(metrics::Metrics::default());
     let wcfg = writer::WriterConfig {

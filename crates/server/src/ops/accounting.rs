@@ -62,12 +62,10 @@ pub(crate) async fn all_requests(
     s: &Arc<AppState>,
 ) -> ApiResult<Vec<sealtrail_accounting::RequestState>> {
     let st = s.clone();
-    tokio::task::spawn_blocking(move || {
-        sealtrail_accounting::requests(&st.store, &st.keys, &st.config.queries)
-    })
-    .await
-    .map_err(|e| ApiError::internal("reading requests", e))?
-    .map_err(|e| ApiError::internal("reading requests", e))
+    tokio::task::spawn_blocking(move || sealtrail_accounting::requests(st.evidence()))
+        .await
+        .map_err(|e| ApiError::internal("reading requests", e))?
+        .map_err(|e| ApiError::internal("reading requests", e))
 }
 
 /// Records a new accounting request for `patient`.
@@ -130,7 +128,7 @@ pub(crate) async fn extend_request(
     let (st, id, reason) = (s.clone(), id.to_string(), reason.to_string());
     let until = on_writer(s, "extending the request", move |app, _| {
         // read the request inside the single writer, so two extensions race to one
-        sealtrail_accounting::request(&st.store, &st.keys, &st.config.queries, &id)
+        sealtrail_accounting::request(st.evidence(), &id)
             .and_then(|req| sealtrail_accounting::extend(app, &req, &reason, until, today()))
     })
     .await?
@@ -172,8 +170,7 @@ fn fulfil(
     settings: &sealtrail_accounting::Settings,
     id: &str,
 ) -> Result<Vec<u8>, sealtrail_accounting::AccountingError> {
-    let (store, keys, q) = (&st.store, &st.keys, &st.config.queries);
-    let req = sealtrail_accounting::request(store, keys, q, id)?;
+    let req = sealtrail_accounting::request(st.evidence(), id)?;
     if let Some(f) = req.fulfilled {
         return Err(sealtrail_accounting::AccountingError::Refused(format!(
             "request {} was already fulfilled on {f}",

@@ -86,15 +86,7 @@ pub(crate) async fn dashboard(
     let requests = all_requests(s).await?;
     let st = s.clone();
     let d = tokio::task::spawn_blocking(move || {
-        sealtrail_report::dashboard::build(
-            &st.store,
-            &st.keys,
-            &st.config.queries,
-            &requests,
-            from,
-            to,
-            Ts::now(),
-        )
+        sealtrail_report::dashboard::build(st.evidence(), &requests, from, to, Ts::now())
     })
     .await
     .map_err(|e| ApiError::internal("building the dashboard", e))?
