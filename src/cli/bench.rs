@@ -166,7 +166,7 @@ pub fn bench_cmd(
     }
     drop(app);
 
-    // 2. verify: leaf bytes per second against sha256sum over the same bytes
+    // 2. verify: leaf bytes per second against the SHA-256 limit measured over the same bytes
     // (it also writes a verified state, as a scheduled `verify --state` would)
     let state = work.join("verified.state");
     let with_state = sealtrail::verify::Options {
@@ -184,26 +184,20 @@ pub fn bench_cmd(
     );
     let leaves_file = work.join("leaves.bin");
     conn.execute_batch(&format!("COPY (SELECT leaf FROM read_parquet('{}/segments/*.parquet')) TO '{}' (FORMAT csv, HEADER false)", store.display(), leaves_file.display()))?;
-    let t0 = Instant::now();
-    let ok = Command::new("sha256sum")
-        .arg(&leaves_file)
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    let sha_s = t0.elapsed().as_secs_f64();
+    // the machine's SHA-256 limit over the same bytes, measured now: Python's
+    // hashlib (OpenSSL, SHA-NI where the CPU has it) in one process per core,
+    // each hashing its slice of the file in 1 MiB pieces
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let limit = sha256_limit(&leaves_file, cores);
     let mb = report.leaf_bytes as f64 / 1e6;
-    let sha_mb = std::fs::metadata(&leaves_file)
-        .map(|m| m.len())
-        .unwrap_or(0) as f64
-        / 1e6;
-    if ok {
+    if let Some(limit_mbs) = limit {
         row(
             &mut rows,
             "2. verify (MB/s of leaf bytes)",
             format!("{:.1} ({} leaves)", mb / verify_s, report.rows),
-            format!("{:.1} (sha256sum)", sha_mb / sha_s),
-            Some((mb / verify_s) / (sha_mb / sha_s)),
-            ">= 0.8",
+            format!("{limit_mbs:.1} (SHA-256 limit: hashlib x{cores})"),
+            Some((mb / verify_s) / limit_mbs),
+            ">= 0.5",
         );
     }
 
@@ -501,4 +495,32 @@ fn post(addr: &str, tok: &str, body: &[u8]) -> bool {
     let mut resp = Vec::new();
     let _ = s.read_to_end(&mut resp);
     resp.starts_with(b"HTTP/1.1 202")
+}
+
+/// MB/s at which `cores` processes of Python's `hashlib` hash `file`'s bytes
+/// together (each its own slice), or `None` without a working python3.
+fn sha256_limit(file: &Path, cores: usize) -> Option<f64> {
+    let len = std::fs::metadata(file).ok()?.len();
+    let part = len.div_ceil(cores as u64).max(1);
+    let script = "import hashlib,sys\nf=open(sys.argv[1],'rb'); f.seek(int(sys.argv[2])); left=int(sys.argv[3]); h=hashlib.sha256()\nwhile left>0:\n    b=f.read(min(left,1<<20))\n    if not b: break\n    h.update(b); left-=len(b)\nprint(h.hexdigest())";
+    let t0 = Instant::now();
+    let children: Vec<_> = (0..cores as u64)
+        .map(|i| {
+            Command::new("python3")
+                .arg("-c")
+                .arg(script)
+                .arg(file)
+                .arg((i * part).to_string())
+                .arg(part.to_string())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+        })
+        .collect::<Result<_, _>>()
+        .ok()?;
+    for mut c in children {
+        if !c.wait().ok()?.success() {
+            return None;
+        }
+    }
+    Some(len as f64 / 1e6 / t0.elapsed().as_secs_f64())
 }
