@@ -415,7 +415,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("sealtrail: error: {e:#}");
+            eprintln!("sealtrail: error: {}", error_text(&e));
             if e.downcast_ref::<Usage>().is_some() {
                 ExitCode::from(2)
             } else {
@@ -423,6 +423,21 @@ pub fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The error and its causes, outermost first, each said once: many of our
+/// errors already name their cause (`{path}: {source}`), which anyhow's
+/// `{:#}` would print a second time.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+    }
+    text
 }
 
 /// Logs to stderr, filtered by `SEALTRAIL_LOG`: the service (`serve`)
