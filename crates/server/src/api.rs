@@ -443,6 +443,16 @@ pub struct AccountingParams {
     from: Option<String>,
 }
 
+impl AccountingParams {
+    /// `as_of` and `from`, each a day or absent.
+    fn days(&self) -> ApiResult<(Option<chrono::NaiveDate>, Option<chrono::NaiveDate>)> {
+        Ok((
+            opt_day("as_of", self.as_of.as_deref())?,
+            opt_day("from", self.from.as_deref())?,
+        ))
+    }
+}
+
 #[utoipa::path(get, path = "/v1/accounting/{patient_id}", tag = "accounting",
     params(("patient_id" = String, Path, description = "Patient id"), AccountingParams),
     responses((status = 200, description = "The accounting (FORMAT.md §17.3)"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -453,8 +463,7 @@ async fn accounting_show(
     Query(q): Query<AccountingParams>,
 ) -> ApiResult<Response> {
     accounting::own_patient(&c, &patient)?;
-    let as_of = opt_day("as_of", q.as_of.as_deref())?;
-    let from = opt_day("from", q.from.as_deref())?;
+    let (as_of, from) = q.days()?;
     Ok(Json(accounting::accounting_for(&s, &c, &patient, as_of, from).await?).into_response())
 }
 
@@ -468,8 +477,7 @@ async fn accounting_letter(
     Query(q): Query<AccountingParams>,
 ) -> ApiResult<Response> {
     accounting::own_patient(&c, &patient)?;
-    let as_of = opt_day("as_of", q.as_of.as_deref())?;
-    let from = opt_day("from", q.from.as_deref())?;
+    let (as_of, from) = q.days()?;
     let pdf = accounting::letter_pdf(&s, &c, &patient, as_of, from).await?;
     Ok(attachment("application/pdf", "accounting-letter.pdf", pdf))
 }
