@@ -35,6 +35,7 @@ pub use sealtrail_accounting as accounting;
 pub use sealtrail_format::{model, tlog};
 pub use sealtrail_ingest as ingest;
 pub use sealtrail_loggen as loggen;
+pub use sealtrail_objects as objects;
 pub use sealtrail_query as query;
 pub use sealtrail_report as report;
 pub use sealtrail_server as server;

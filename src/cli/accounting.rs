@@ -13,6 +13,8 @@ use sealtrail::accounting::{self, Settings};
 use sealtrail::query::EvidenceSource;
 use sealtrail::store::Appender;
 
+use sealtrail::objects::StoreLocation;
+
 use super::{Usage, load_signer, load_verifiers, parse_day};
 
 const QUERIES: &str = sealtrail::query::assets::QUERIES;
@@ -23,8 +25,10 @@ const REPORTS: &str = sealtrail::query::assets::REPORTS;
 pub enum AccountingCmd {
     /// Record a patient's request for an accounting (due in 60 days).
     Request {
-        #[arg(long)]
-        store: PathBuf,
+        #[arg(long, value_parser = super::objects::parse_store)]
+        store: StoreLocation,
+        #[command(flatten)]
+        objects: super::objects::ObjectArgs,
         #[arg(long)]
         key: PathBuf,
         /// Patient id.
@@ -43,8 +47,10 @@ pub enum AccountingCmd {
     },
     /// Extend a request's deadline once, by at most 30 days, within the first 60.
     Extend {
-        #[arg(long)]
-        store: PathBuf,
+        #[arg(long, value_parser = super::objects::parse_store)]
+        store: StoreLocation,
+        #[command(flatten)]
+        objects: super::objects::ObjectArgs,
         #[arg(long)]
         key: PathBuf,
         /// Request id (AR-…).
@@ -64,8 +70,10 @@ pub enum AccountingCmd {
     },
     /// Produce the accounting for a request (JSON and PDF letter) and record it.
     Fulfil {
-        #[arg(long)]
-        store: PathBuf,
+        #[arg(long, value_parser = super::objects::parse_store)]
+        store: StoreLocation,
+        #[command(flatten)]
+        objects: super::objects::ObjectArgs,
         #[arg(long)]
         key: PathBuf,
         /// Request id (AR-…).
@@ -84,8 +92,8 @@ pub enum AccountingCmd {
     },
     /// List open requests with the days left.
     List {
-        #[arg(long)]
-        store: PathBuf,
+        #[arg(long, value_parser = super::objects::parse_store)]
+        store: StoreLocation,
         /// Verifier key file (default: the store's own key list).
         #[arg(long)]
         vkey: Option<PathBuf>,
@@ -97,8 +105,8 @@ pub enum AccountingCmd {
     },
     /// Show a patient's accounting as of a date.
     Show {
-        #[arg(long)]
-        store: PathBuf,
+        #[arg(long, value_parser = super::objects::parse_store)]
+        store: StoreLocation,
         #[arg(long)]
         vkey: PathBuf,
         /// Patient id.
@@ -150,6 +158,7 @@ pub fn run(cmd: AccountingCmd) -> Result<ExitCode> {
     match cmd {
         AccountingCmd::Request {
             store,
+            objects,
             key,
             patient,
             received,
@@ -157,6 +166,8 @@ pub fn run(cmd: AccountingCmd) -> Result<ExitCode> {
             reports,
             queries,
         } => {
+            let target = objects.writer(&store)?;
+            let store = target.dir.clone();
             let settings = Settings::load(&reports)?;
             let received = day_or_today("--received", received.as_deref())?;
             let from = from.map(|f| parse_day("--from", &f)).transpose()?;
@@ -175,10 +186,13 @@ pub fn run(cmd: AccountingCmd) -> Result<ExitCode> {
                 r.id, r.received, r.from, r.to, r.due
             );
             println!("{}", r.detail);
+            drop(app);
+            target.publish()?;
             Ok(ExitCode::SUCCESS)
         }
         AccountingCmd::Extend {
             store,
+            objects,
             key,
             request,
             reason,
@@ -186,6 +200,8 @@ pub fn run(cmd: AccountingCmd) -> Result<ExitCode> {
             on,
             queries,
         } => {
+            let target = objects.writer(&store)?;
+            let store = target.dir.clone();
             let until = parse_day("--until", &until)?;
             let on = day_or_today("--on", on.as_deref())?;
             let mut app = open(&store, &key)?;
@@ -203,10 +219,13 @@ pub fn run(cmd: AccountingCmd) -> Result<ExitCode> {
                 "request {}: due date extended to {d}; send the individual the reason and the new date in writing now",
                 req.id
             );
+            drop(app);
+            target.publish()?;
             Ok(ExitCode::SUCCESS)
         }
         AccountingCmd::Fulfil {
             store,
+            objects,
             key,
             request,
             out,
@@ -214,6 +233,8 @@ pub fn run(cmd: AccountingCmd) -> Result<ExitCode> {
             reports,
             queries,
         } => {
+            let target = objects.writer(&store)?;
+            let store = target.dir.clone();
             let on = day_or_today("--on", on.as_deref())?;
             let settings = Settings::load(&reports)?;
             let mut app = open(&store, &key)?;
@@ -268,6 +289,8 @@ pub fn run(cmd: AccountingCmd) -> Result<ExitCode> {
                 },
                 out.display()
             );
+            drop(app);
+            target.publish()?;
             Ok(ExitCode::SUCCESS)
         }
         AccountingCmd::List {
@@ -276,6 +299,7 @@ pub fn run(cmd: AccountingCmd) -> Result<ExitCode> {
             on,
             queries,
         } => {
+            let store = super::objects::readable(&store)?;
             let on = day_or_today("--on", on.as_deref())?;
             let keys = match vkey {
                 Some(p) => load_verifiers(&p)?,
@@ -316,6 +340,7 @@ pub fn run(cmd: AccountingCmd) -> Result<ExitCode> {
             reports,
             queries,
         } => {
+            let store = super::objects::readable(&store)?;
             let keys = load_verifiers(&vkey)?;
             let as_of = parse_day("--as-of", &as_of)?;
             let from = from.map(|f| parse_day("--from", &f)).transpose()?;

@@ -15,6 +15,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use sealtrail::ingest;
+use sealtrail::objects::StoreLocation;
 use sealtrail::store::{Appender, Reader};
 use sealtrail::tlog::{Checkpoint, Signer, Verifier, merkle, proof};
 use sealtrail::verify;
@@ -22,6 +23,7 @@ use sealtrail::verify;
 mod accounting;
 mod bench;
 mod demo;
+mod objects;
 mod serve;
 
 #[derive(Parser)]
@@ -72,6 +74,8 @@ enum Command {
     },
     /// Run the HTTP API (gateways push logs; officers, auditors and patients read).
     Serve(serve::ServeArgs),
+    /// Place or lift an S3 Object Lock legal hold on a store's objects.
+    Hold(objects::HoldArgs),
     /// Create, list and revoke API tokens.
     Token {
         #[command(subcommand)]
@@ -117,9 +121,11 @@ struct KeygenArgs {
 /// Arguments of `sealtrail ingest`.
 #[derive(Args)]
 struct IngestArgs {
-    /// Store directory.
-    #[arg(long)]
-    store: PathBuf,
+    /// Store directory, or s3://bucket/prefix.
+    #[arg(long, value_parser = objects::parse_store)]
+    store: StoreLocation,
+    #[command(flatten)]
+    objects: objects::ObjectArgs,
     /// Signing key file (from `sealtrail keygen`).
     #[arg(long)]
     key: PathBuf,
@@ -148,9 +154,11 @@ struct IngestArgs {
 /// Arguments of `sealtrail seal`.
 #[derive(Args)]
 struct SealArgs {
-    /// Store directory.
-    #[arg(long)]
-    store: PathBuf,
+    /// Store directory, or s3://bucket/prefix.
+    #[arg(long, value_parser = objects::parse_store)]
+    store: StoreLocation,
+    #[command(flatten)]
+    objects: objects::ObjectArgs,
     /// Signing key file.
     #[arg(long)]
     key: PathBuf,
@@ -173,9 +181,9 @@ struct RotateKeyArgs {
 /// Arguments of `sealtrail verify`.
 #[derive(Args)]
 struct VerifyArgs {
-    /// Store directory.
-    #[arg(long)]
-    store: PathBuf,
+    /// Store directory, or s3://bucket/prefix.
+    #[arg(long, value_parser = objects::parse_store)]
+    store: StoreLocation,
     /// Verifier key file (`<name>+<id>+<key>`).
     #[arg(long)]
     vkey: PathBuf,
@@ -215,9 +223,9 @@ struct VerifyProofArgs {
 /// Arguments of `sealtrail query`.
 #[derive(Args)]
 struct QueryArgs {
-    /// Store directory.
-    #[arg(long)]
-    store: PathBuf,
+    /// Store directory, or s3://bucket/prefix.
+    #[arg(long, value_parser = objects::parse_store)]
+    store: StoreLocation,
     /// Verifier key file (default: the store's own key list).
     #[arg(long)]
     vkey: Option<PathBuf>,
@@ -240,9 +248,9 @@ struct QueryArgs {
 /// Arguments of `sealtrail pack`.
 #[derive(Args)]
 struct PackArgs {
-    /// Store directory.
-    #[arg(long)]
-    store: PathBuf,
+    /// Store directory, or s3://bucket/prefix.
+    #[arg(long, value_parser = objects::parse_store)]
+    store: StoreLocation,
     /// Verifier key file.
     #[arg(long)]
     vkey: PathBuf,
@@ -323,9 +331,9 @@ struct BenchArgs {
 /// Arguments of `sealtrail export`.
 #[derive(Args)]
 struct ExportArgs {
-    /// Store directory.
-    #[arg(long)]
-    store: PathBuf,
+    /// Store directory, or s3://bucket/prefix.
+    #[arg(long, value_parser = objects::parse_store)]
+    store: StoreLocation,
     /// Verifier key: only what its signed checkpoint and manifest cover
     /// is exported.
     #[arg(long)]
@@ -362,9 +370,9 @@ struct StressAppendArgs {
 enum ProofCmd {
     /// Inclusion of leaf IDX in the tree of size SIZE (default: latest).
     Inclusion {
-        /// Store directory.
-        #[arg(long)]
-        store: PathBuf,
+        /// Store directory, or s3://bucket/prefix.
+        #[arg(long, value_parser = objects::parse_store)]
+        store: StoreLocation,
         /// Leaf index.
         #[arg(long)]
         idx: u64,
@@ -377,9 +385,9 @@ enum ProofCmd {
     },
     /// Consistency between tree sizes FROM and TO.
     Consistency {
-        /// Store directory.
-        #[arg(long)]
-        store: PathBuf,
+        /// Store directory, or s3://bucket/prefix.
+        #[arg(long, value_parser = objects::parse_store)]
+        store: StoreLocation,
         /// Older tree size.
         #[arg(long)]
         from: u64,
@@ -461,6 +469,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Accounting { cmd } => accounting::run(cmd),
         Command::Serve(args) => serve::serve(args),
+        Command::Hold(a) => a.run(),
         Command::Token { cmd } => serve::token(cmd),
         Command::Gen(a) => a.run(),
         Command::Bench(a) => a.run(),
@@ -501,6 +510,7 @@ impl IngestArgs {
     fn run(self) -> Result<ExitCode> {
         let IngestArgs {
             store,
+            objects,
             key,
             source,
             strict,
@@ -509,14 +519,16 @@ impl IngestArgs {
             merge_small_below,
             files,
         } = self;
-        ingest_cmd(
-            &store,
+        let target = objects.writer(&store)?;
+        let code = ingest_cmd(
+            &target.dir,
             &key,
             &source,
             &files,
             sealtrail::store::MergePolicy {
                 small_below: merge_small_below.unwrap_or(seal_every as u64),
-                at: merge_at,
+                // a published segment is immutable: nothing replaces it
+                at: if target.immutable() { 0 } else { merge_at },
             },
             ingest::Options {
                 strict,
@@ -524,19 +536,29 @@ impl IngestArgs {
                 coverage: true,
                 allowed_sources: None,
             },
-        )
+        )?;
+        // what was sealed is published even when some input was bad
+        target.publish()?;
+        Ok(code)
     }
 }
 
 impl SealArgs {
     fn run(self) -> Result<ExitCode> {
-        let SealArgs { store, key } = self;
-        let mut app = open_appender(&store, &key)?;
+        let SealArgs {
+            store,
+            objects,
+            key,
+        } = self;
+        let target = objects.writer(&store)?;
+        let mut app = open_appender(&target.dir, &key)?;
         report_recovery(&app);
         match app.seal()? {
             Some(cp) => println!("sealed: tree size {}", cp.size),
             None => println!("nothing pending: tree size {}", app.size()),
         }
+        drop(app);
+        target.publish()?;
         Ok(ExitCode::SUCCESS)
     }
 }
@@ -576,8 +598,10 @@ impl VerifyArgs {
             state,
             threads,
         } = self;
+        let (dir, retention) = objects::read_with(&store, true)?;
         verify_cmd(
-            &store,
+            &dir,
+            &retention,
             &vkey,
             trusted_checkpoint.as_deref(),
             state.as_deref(),
@@ -617,7 +641,7 @@ impl QueryArgs {
             params,
         } = self;
         query_cmd(
-            &store,
+            &objects::readable(&store)?,
             vkey.as_deref(),
             csv,
             &queries,
@@ -644,7 +668,7 @@ impl PackArgs {
             verify_state,
         } = self;
         pack_cmd(
-            &store,
+            &objects::readable(&store)?,
             &vkey,
             &from,
             &to,
@@ -696,7 +720,7 @@ impl ExportArgs {
         let ExportArgs {
             store, vkey, out, ..
         } = self;
-        export_ocsf(&store, &vkey, out.as_deref())
+        export_ocsf(&objects::readable(&store)?, &vkey, out.as_deref())
     }
 }
 
@@ -935,6 +959,7 @@ fn ingest_cmd(
 
 fn verify_cmd(
     store: &Path,
+    retention: &[(String, sealtrail::objects::Retention)],
     vkey: &Path,
     trusted: Option<&Path>,
     state: Option<&Path>,
@@ -976,8 +1001,14 @@ fn verify_cmd(
     if let Some(pb) = &pb {
         pb.finish_and_clear();
     }
+    let mut report = report;
+    let (lock_lines, unretained) = objects::retention_report(retention);
+    report.problems.extend(unretained);
     for p in &report.problems {
         println!("{p}");
+    }
+    for l in &lock_lines {
+        println!("{l}");
     }
     for w in &report.warnings {
         println!("warning: {w}");
@@ -993,7 +1024,7 @@ fn verify_cmd(
 fn proof_cmd(which: ProofCmd) -> Result<ExitCode> {
     let (store, vkey) = match &which {
         ProofCmd::Inclusion { store, vkey, .. } | ProofCmd::Consistency { store, vkey, .. } => {
-            (store.clone(), vkey.clone())
+            (objects::readable(store)?, vkey.clone())
         }
     };
     let keys = match vkey {

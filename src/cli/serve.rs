@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use clap::Subcommand;
 
+use sealtrail::objects::StoreLocation;
 use sealtrail::server::{self, tokens};
 
 use super::{Usage, load_signer};
@@ -131,8 +132,15 @@ pub fn token(cmd: TokenCmd) -> Result<ExitCode> {
 /// The arguments of `sealtrail serve`.
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    #[arg(long)]
-    store: PathBuf,
+    /// Store directory, or s3://bucket/prefix (with --work).
+    #[arg(long, value_parser = super::objects::parse_store)]
+    store: StoreLocation,
+    #[command(flatten)]
+    objects: super::objects::ObjectArgs,
+    /// With an s3:// store: seconds between checks for a new checkpoint to
+    /// publish (publishing never holds up ingest).
+    #[arg(long, default_value_t = 10)]
+    publish_every: u64,
     #[arg(long)]
     key: PathBuf,
     /// Address to listen on (port 0 picks a free one).
@@ -159,6 +167,8 @@ pub struct ServeArgs {
 pub fn serve(args: ServeArgs) -> Result<ExitCode> {
     let ServeArgs {
         store,
+        objects,
+        publish_every,
         key,
         listen,
         tls_cert,
@@ -168,6 +178,8 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         state,
     } = args;
     let signer = load_signer(&key)?;
+    let target = objects.writer(&store)?;
+    let store = target.dir.clone();
     let state = tokens::state_dir(&store, state.as_deref());
     tokens::check_not_in_store(&store, &state).map_err(|e| Usage(e.to_string()))?;
     if sealtrail::store::Layout::new(&store).contains(&state) {
@@ -192,10 +204,16 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         (None, None) => None,
         _ => bail!(Usage("--tls-cert and --tls-key go together".into())),
     };
-    let config = match config {
+    let mut config = match config {
         Some(p) => server::Config::load(&p)?,
         None => server::Config::default(),
     };
+    if target.immutable() {
+        // a published segment is immutable: nothing replaces it
+        config.merge_at = 0;
+    }
+    let publisher =
+        Publishing::start(target, std::time::Duration::from_secs(publish_every.max(1)))?;
     // (logging: JSON request lines from `info`, set up in cli::main)
     server::serve(server::ServeOptions {
         store,
@@ -213,5 +231,80 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         })),
     })?;
     eprintln!("sealtrail: stopped; pending records sealed");
+    publisher.stop()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The publisher thread of a server whose store is on S3: publishes each
+/// new checkpoint the directory reaches, retrying on the next turn after a
+/// failure; ingest never waits for it.
+struct Publishing {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<super::objects::WriterStore>>,
+}
+
+impl Publishing {
+    fn start(
+        target: super::objects::WriterStore,
+        every: std::time::Duration,
+    ) -> Result<Publishing> {
+        if !target.immutable() {
+            return Ok(Publishing {
+                stop: None,
+                thread: None,
+            });
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("sealtrail-publish".into())
+            .spawn(move || {
+                let mut last: Option<Vec<u8>> = None;
+                loop {
+                    let stopping = !matches!(
+                        rx.recv_timeout(every),
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                    );
+                    if stopping {
+                        return target;
+                    }
+                    let now = std::fs::read(target.dir.join("checkpoint")).ok();
+                    if now.is_some() && now != last {
+                        match target.publish_quietly() {
+                            Ok(done) => {
+                                if let Some(d) = done {
+                                    tracing::info!(tree_size = d.size, objects_written = d.written, bytes = d.bytes, "published to the bucket");
+                                }
+                                last = now;
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %format!("{e:#}"), "publishing to the bucket failed; retried on the next turn")
+                            }
+                        }
+                    }
+                }
+            })?;
+        Ok(Publishing {
+            stop: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the thread and publishes the checkpoint the shutdown sealed.
+    fn stop(mut self) -> Result<()> {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let target = t
+                .join()
+                .map_err(|_| anyhow::anyhow!("the publisher thread panicked"))?;
+            if let Some(d) = target.publish_quietly()? {
+                tracing::info!(
+                    tree_size = d.size,
+                    objects_written = d.written,
+                    bytes = d.bytes,
+                    "published to the bucket"
+                );
+            }
+        }
+        Ok(())
+    }
 }

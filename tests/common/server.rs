@@ -99,6 +99,9 @@ pub fn token(env: &Env, args: &[&str]) -> String {
 
 /// A blocking HTTP client with a generous timeout.
 pub fn client() -> Client {
+    // TLS by rustls with ring, as the server's (reqwest is built without a
+    // provider of its own)
+    let _ = rustls::crypto::ring::default_provider().install_default();
     Client::builder()
         .timeout(Duration::from_secs(60))
         .build()

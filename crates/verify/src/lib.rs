@@ -56,6 +56,9 @@ pub enum ProblemKind {
     InconsistentCheckpoint,
     /// A text file had its line endings converted.
     CrlfDamaged,
+    /// An object of a store on S3 that Object Lock does not retain (it
+    /// could be deleted).
+    Unretained,
 }
 
 impl ProblemKind {
@@ -73,6 +76,7 @@ impl ProblemKind {
             ProblemKind::UnknownKey => "unknown-key",
             ProblemKind::InconsistentCheckpoint => "inconsistent-checkpoint",
             ProblemKind::CrlfDamaged => "crlf-damaged",
+            ProblemKind::Unretained => "unretained",
         }
     }
 }

@@ -1,0 +1,535 @@
+//! The store on a real S3 API: `moto_server` (PyPI `moto[server]`, which
+//! enforces Object Lock and conditional puts) on 127.0.0.1, started and
+//! stopped by each test. The bucket is created, inspected and attacked
+//! with boto3, a client we did not write; sealtrail runs as the binary.
+//!
+//! Ingest → seal → verify → pack entirely on S3; packs from the bucket and
+//! from the writer's own directory are byte-identical; every object is
+//! retained under Object Lock; a locked segment cannot be deleted or
+//! replaced; a missing or replaced object is named exactly as on disk; two
+//! writers racing one checkpoint: one wins, the other fails clearly and
+//! loses nothing; the server publishes what it seals.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Env, fixture, stderr, stdout};
+
+/// A `moto_server` child on a free port (killed when dropped).
+struct Moto {
+    child: Child,
+    endpoint: String,
+    cache: tempfile::TempDir,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server (PyPI moto[server]; .ci/run installs it)");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "moto_server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto {
+            child,
+            endpoint,
+            cache: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// sealtrail with the AWS settings of this server.
+    fn sealtrail(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(common::bin());
+        c.args(args)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("SEALTRAIL_CACHE", self.cache.path());
+        c
+    }
+
+    #[track_caller]
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.sealtrail(args);
+        assert!(
+            o.status.success(),
+            "sealtrail {args:?} failed: {}\n{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        stdout(&o)
+    }
+
+    /// Runs a boto3 script with `s3` (a client of this server) and `json`
+    /// defined; returns what it prints.
+    #[track_caller]
+    fn boto(&self, script: &str) -> String {
+        let prelude = format!(
+            "import boto3, json, datetime, botocore\ns3 = boto3.client('s3', endpoint_url='{}', aws_access_key_id='testing', aws_secret_access_key='testing', region_name='us-east-1')\n",
+            self.endpoint
+        );
+        let o = Command::new("python3")
+            .args(["-c", &format!("{prelude}{script}")])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "boto3 script failed: {}", stderr(&o));
+        stdout(&o)
+    }
+
+    fn bucket(&self, name: &str) {
+        self.boto(&format!(
+            "s3.create_bucket(Bucket='{name}', ObjectLockEnabledForBucket=True)"
+        ));
+    }
+
+    fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        self.boto(&format!(
+            "r = s3.list_objects_v2(Bucket='{bucket}', Prefix='{prefix}/')\nprint('\\n'.join(o['Key'] for o in r.get('Contents', [])))"
+        ))
+        .lines()
+        .map(str::to_string)
+        .collect()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn files(source: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(fixture(source))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+fn ingest_args<'a>(store: &'a str, work: &'a str, key: &'a str, source: &'a str) -> Vec<&'a str> {
+    vec![
+        "ingest", "--store", store, "--work", work, "--key", key, "--source", source,
+    ]
+}
+
+#[test]
+fn ingest_verify_and_pack_entirely_on_s3_under_object_lock() {
+    let moto = Moto::start();
+    moto.bucket("evidence");
+    let env = Env::new();
+    let work = env.dir.path().join("node-a");
+    let url = "s3://evidence/site-a";
+    let key = env.key();
+    for source in ["postfix", "m365", "okta", "disclosures"] {
+        let fs_ = files(source);
+        let mut args = ingest_args(url, s(&work), s(&key), source);
+        args.extend(fs_.iter().map(|p| s(p)));
+        let out = moto.ok(&args);
+        assert!(out.contains("published: tree size"), "{out}");
+    }
+    let keys = moto.keys("evidence", "site-a");
+    for k in ["site-a/sealtrail-store", "site-a/checkpoint"] {
+        assert!(keys.contains(&k.to_string()), "{k} not in {keys:?}");
+    }
+    let segments: Vec<&String> = keys.iter().filter(|k| k.contains("/segments/")).collect();
+    assert_eq!(
+        segments.len(),
+        4,
+        "one segment per run, never merged: {keys:?}"
+    );
+    // nothing the writer keeps for itself is published
+    assert!(
+        !keys
+            .iter()
+            .any(|k| k.contains("/wal/") || k.contains("/index/") || k.ends_with("/lock")),
+        "{keys:?}"
+    );
+
+    // every object is retained in compliance mode for six years
+    let lock = moto.boto(
+        "out = []\nfor o in s3.list_objects_v2(Bucket='evidence', Prefix='site-a/')['Contents']:\n    h = s3.head_object(Bucket='evidence', Key=o['Key'])\n    out.append((h.get('ObjectLockMode'), h['ObjectLockRetainUntilDate'].year - datetime.datetime.now().year))\nprint(json.dumps(sorted(set(out))))",
+    );
+    assert_eq!(lock.trim(), r#"[["COMPLIANCE", 6]]"#);
+
+    // verify reads the bucket and reports the retention
+    let v = moto.ok(&["verify", "--store", url, "--vkey", s(&env.vkey())]);
+    assert!(v.contains("OK"), "{v}");
+    assert!(
+        v.contains(&format!(
+            "object lock: {} objects; retained: {} COMPLIANCE",
+            keys.len(),
+            keys.len()
+        )),
+        "{v}"
+    );
+
+    // the pack from the bucket is the pack from the writer's own directory
+    let pack = |store: &str, out: &Path| {
+        moto.ok(&[
+            "pack",
+            "--store",
+            store,
+            "--vkey",
+            s(&env.vkey()),
+            "--key",
+            s(&key),
+            "--from",
+            "2025-01-01",
+            "--to",
+            "2026-12-31",
+            "--out",
+            s(out),
+        ])
+    };
+    let from_s3 = env.dir.path().join("s3.zip");
+    let from_dir = env.dir.path().join("dir.zip");
+    pack(url, &from_s3);
+    pack(s(&work), &from_dir);
+    assert_eq!(
+        std::fs::read(&from_s3).unwrap(),
+        std::fs::read(&from_dir).unwrap(),
+        "packs from the bucket and from the directory differ"
+    );
+    let q = moto.ok(&[
+        "query",
+        "--store",
+        url,
+        "--csv",
+        "SELECT count(*) AS n FROM deliveries",
+    ]);
+    let local = moto.ok(&[
+        "query",
+        "--store",
+        s(&work),
+        "--csv",
+        "SELECT count(*) AS n FROM deliveries",
+    ]);
+    assert_eq!(q, local);
+    assert!(
+        q.lines()
+            .nth(1)
+            .is_some_and(|n| n.parse::<u64>().unwrap() > 0),
+        "{q}"
+    );
+
+    // a locked segment cannot be deleted or replaced in place
+    let seg = segments[0].clone();
+    let refused = moto.boto(&format!(
+        "v = s3.head_object(Bucket='evidence', Key='{seg}')['VersionId']\n\
+         out = []\n\
+         try:\n    s3.delete_object(Bucket='evidence', Key='{seg}', VersionId=v); out.append('deleted')\n\
+         except botocore.exceptions.ClientError as e: out.append(e.response['Error']['Code'])\n\
+         try:\n    s3.put_object(Bucket='evidence', Key='{seg}', Body=b'x', IfNoneMatch='*'); out.append('replaced')\n\
+         except botocore.exceptions.ClientError as e: out.append(e.response['Error']['Code'])\n\
+         print(' '.join(out))"
+    ));
+    assert_eq!(refused.trim(), "AccessDenied PreconditionFailed");
+
+    // hiding it (a delete marker) is named as a missing file would be
+    let name = seg.rsplit('/').next().unwrap().to_string();
+    let marker = moto.boto(&format!(
+        "print(s3.delete_object(Bucket='evidence', Key='{seg}')['VersionId'])"
+    ));
+    let o = moto.sealtrail(&["verify", "--store", url, "--vkey", s(&env.vkey())]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(&format!("missing: segments/{name}")),
+        "{}",
+        stdout(&o)
+    );
+    // ...and it was never gone: removing the marker brings it back
+    moto.boto(&format!(
+        "s3.delete_object(Bucket='evidence', Key='{seg}', VersionId='{}')",
+        marker.trim()
+    ));
+    moto.ok(&["verify", "--store", url, "--vkey", s(&env.vkey())]);
+
+    // a new version with other bytes is named as a modified file would be
+    let seg_bytes = std::fs::read(work.join("segments").join(&name)).unwrap();
+    let forged = env.dir.path().join("forged.parquet");
+    let mut f = seg_bytes.clone();
+    let mid = f.len() / 2;
+    f[mid] ^= 1;
+    std::fs::write(&forged, &f).unwrap();
+    let version = moto.boto(&format!(
+        "print(s3.put_object(Bucket='evidence', Key='{seg}', Body=open('{}', 'rb').read())['VersionId'])",
+        forged.display()
+    ));
+    let o = moto.sealtrail(&["verify", "--store", url, "--vkey", s(&env.vkey())]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let text = stdout(&o);
+    assert!(
+        text.lines().any(|l| l.contains(&format!("segments/{name}"))
+            && (l.starts_with("modified:")
+                || l.starts_with("truncated:")
+                || l.starts_with("column-mismatch:"))),
+        "{text}"
+    );
+    // the forgery carries no retention, so verify flags it too
+    assert!(
+        text.contains(&format!("unretained: segments/{name}")),
+        "{text}"
+    );
+    // the forger's version is deletable; the retained original is current again
+    moto.boto(&format!(
+        "s3.delete_object(Bucket='evidence', Key='{seg}', VersionId='{}')",
+        version.trim()
+    ));
+    moto.ok(&["verify", "--store", url, "--vkey", s(&env.vkey())]);
+
+    // legal holds on every object, then lifted
+    let held = moto.ok(&["hold", "--store", url, "on"]);
+    assert!(
+        held.contains(&format!("legal hold placed: {} objects", keys.len())),
+        "{held}"
+    );
+    let status = moto.boto(&format!(
+        "print(s3.get_object_legal_hold(Bucket='evidence', Key='{seg}')['LegalHold']['Status'])"
+    ));
+    assert_eq!(status.trim(), "ON");
+    let v = moto.ok(&["verify", "--store", url, "--vkey", s(&env.vkey())]);
+    assert!(v.contains(&format!("legal holds: {}", keys.len())), "{v}");
+    moto.ok(&["hold", "--store", url, "off"]);
+    let status = moto.boto(&format!(
+        "print(s3.get_object_legal_hold(Bucket='evidence', Key='{seg}')['LegalHold']['Status'])"
+    ));
+    assert_eq!(status.trim(), "OFF");
+}
+
+#[test]
+fn objects_published_without_retention_are_flagged() {
+    let moto = Moto::start();
+    moto.bucket("open-bucket");
+    let env = Env::new();
+    let work = env.dir.path().join("w");
+    let url = "s3://open-bucket/log";
+    let fs_ = files("okta");
+    let key = env.key();
+    let mut args = ingest_args(url, s(&work), s(&key), "okta");
+    args.extend(["--lock-mode", "off"]);
+    args.extend(fs_.iter().map(|p| s(p)));
+    moto.ok(&args);
+    let o = moto.sealtrail(&["verify", "--store", url, "--vkey", s(&env.vkey())]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = stdout(&o);
+    assert!(
+        text.contains("unretained: checkpoint: no Object Lock retention"),
+        "{text}"
+    );
+    assert!(text.contains("retained: none"), "{text}");
+}
+
+#[test]
+fn two_writers_racing_one_checkpoint_one_wins_and_the_other_loses_nothing() {
+    let moto = Moto::start();
+    moto.bucket("race-bucket");
+    let env = Env::new();
+    let url = "s3://race-bucket/log";
+    let a = env.dir.path().join("a");
+    let b = env.dir.path().join("b");
+    let key = env.key();
+    let first = files("okta");
+    let mut args = ingest_args(url, s(&a), s(&key), "okta");
+    args.extend(first.iter().map(|p| s(p)));
+    moto.ok(&args);
+    // a failover gone wrong: node B starts from a copy of node A's directory
+    // while A keeps running
+    let cp = Command::new("cp")
+        .args(["-a", s(&a), s(&b)])
+        .status()
+        .unwrap();
+    assert!(cp.success());
+
+    // both ingest different input and publish at the same time
+    let run = |dir: &Path, source: &str| {
+        let fs_ = files(source);
+        let mut args: Vec<String> = ingest_args(url, s(dir), s(&key), source)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        args.extend(fs_.iter().map(|p| s(p).to_string()));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        moto.command(&refs)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (ca, cb) = (run(&a, "duo"), run(&b, "entra"));
+    let oa = ca.wait_with_output().unwrap();
+    let ob = cb.wait_with_output().unwrap();
+    let wins = [oa.status.success(), ob.status.success()];
+    assert_eq!(
+        wins.iter().filter(|w| **w).count(),
+        1,
+        "exactly one writer wins: {wins:?}"
+    );
+    let (winner, loser, loser_out) = if wins[0] {
+        (&a, &b, &ob)
+    } else {
+        (&b, &a, &oa)
+    };
+    let err = stderr(loser_out);
+    assert!(err.contains("was written by another writer"), "{err}");
+    assert!(err.contains("nothing acknowledged is lost"), "{err}");
+
+    // the loser's records are all in its own directory, verified
+    let v = common::ok(&["verify", "--store", s(loser), "--vkey", s(&env.vkey())]);
+    assert!(v.contains("OK"), "{v}");
+    let loser_size = std::fs::read_to_string(loser.join("checkpoint")).unwrap();
+    let winner_size = std::fs::read_to_string(winner.join("checkpoint")).unwrap();
+    assert_ne!(loser_size, winner_size);
+
+    // the bucket holds the winner's checkpoint exactly
+    let remote = moto.boto(
+        "print(s3.get_object(Bucket='race-bucket', Key='log/checkpoint')['Body'].read().decode(), end='')",
+    );
+    assert_eq!(remote, winner_size);
+    // the loser's segment objects, if it got that far, belong to no
+    // signed checkpoint: verify names each one as an extra file
+    let o = moto.sealtrail(&["verify", "--store", url, "--vkey", s(&env.vkey())]);
+    for l in stdout(&o).lines().filter(|l| l.contains(": segments/")) {
+        assert!(l.starts_with("extra: segments/"), "{l}");
+    }
+    let checkpoint_line = stdout(&o).lines().any(|l| {
+        l.contains(&format!(
+            "test.example/log size {}",
+            winner_size.lines().nth(1).unwrap()
+        ))
+    });
+    assert!(checkpoint_line, "{}", stdout(&o));
+}
+
+#[test]
+fn the_server_publishes_what_it_seals() {
+    let moto = Moto::start();
+    moto.bucket("served");
+    let env = Env::new();
+    let work = env.dir.path().join("node");
+    let url = "s3://served/api";
+    let cfg = env.dir.path().join("server.toml");
+    std::fs::write(&cfg, "seal_interval_ms = 200\n").unwrap();
+    // a store directory for the token command, then the server on it
+    let fs_ = files("okta");
+    let key = env.key();
+    let mut args = ingest_args(url, s(&work), s(&key), "okta");
+    args.extend(fs_.iter().map(|p| s(p)));
+    moto.ok(&args);
+    let tok = common::ok(&[
+        "token",
+        "create",
+        "--store",
+        s(&work),
+        "--role",
+        "gateway",
+        "--source",
+        "jsonl",
+    ])
+    .trim()
+    .to_string();
+    let mut child = moto
+        .command(&[
+            "serve",
+            "--store",
+            url,
+            "--work",
+            s(&work),
+            "--key",
+            s(&env.key()),
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            s(&cfg),
+            "--publish-every",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(
+            std::fs::File::create(env.dir.path().join("serve.log")).unwrap(),
+        ))
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let base = format!(
+        "http://{}",
+        line.trim().strip_prefix("listening on ").unwrap()
+    );
+    let body = std::fs::read(fixture("jsonl").join("events.jsonl")).unwrap_or_else(|_| {
+        let f = files("jsonl");
+        std::fs::read(&f[0]).unwrap()
+    });
+    let c = common::server::client();
+    let r = c
+        .post(format!("{base}/v1/ingest/jsonl"))
+        .bearer_auth(&tok)
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202, "{}", r.text().unwrap_or_default());
+    let before = moto.boto(
+        "print(s3.get_object(Bucket='served', Key='api/checkpoint')['Body'].read().decode().splitlines()[1])",
+    );
+    // the publisher sends the new checkpoint within a few turns
+    let t0 = Instant::now();
+    loop {
+        let now = moto.boto(
+            "print(s3.get_object(Bucket='served', Key='api/checkpoint')['Body'].read().decode().splitlines()[1])",
+        );
+        if now != before {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the server did not publish its seal"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // SAFETY: kill(2) on our own child's pid has no memory effects.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    let log = std::fs::read_to_string(env.dir.path().join("serve.log")).unwrap();
+    assert!(status.success(), "{status}: {log}");
+    moto.ok(&["verify", "--store", url, "--vkey", s(&env.vkey())]);
+    let remote = moto.boto(
+        "print(s3.get_object(Bucket='served', Key='api/checkpoint')['Body'].read().decode(), end='')",
+    );
+    assert_eq!(
+        remote,
+        std::fs::read_to_string(work.join("checkpoint")).unwrap()
+    );
+}
