@@ -122,6 +122,7 @@ pub fn run(out: &Path, fixtures: &Path) -> Result<ExitCode> {
         reports: &reports,
         signer: Some(&signer),
         verify_state: None,
+        spark: None,
     })?;
     sealtrail::store::atomic_write(
         &pack_zip,

@@ -283,6 +283,15 @@ struct PackArgs {
     /// segments sealed since.
     #[arg(long)]
     verify_state: Option<PathBuf>,
+    /// Where the queries run: embedded DuckDB, or Apache Spark
+    /// (docs/SCALING.md).
+    #[arg(long, value_parser = ["duckdb", "spark"], default_value = "duckdb")]
+    engine: String,
+    /// With --engine spark: the command that runs the job's runner
+    /// (its path, the job and the output directory are appended), e.g.
+    /// `spark-submit --master yarn` or `python3` with PyPI pyspark.
+    #[arg(long, default_value = "spark-submit --master local[2]")]
+    spark_submit: String,
 }
 
 /// Arguments of `sealtrail gen`.
@@ -666,7 +675,17 @@ impl PackArgs {
             queries,
             reports,
             verify_state,
+            engine,
+            spark_submit,
         } = self;
+        let spark = (engine == "spark").then(|| {
+            sealtrail::query::spark::SparkCommand(
+                spark_submit
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect(),
+            )
+        });
         pack_cmd(
             &objects::readable(&store)?,
             &vkey,
@@ -679,6 +698,7 @@ impl PackArgs {
             &queries,
             &reports,
             verify_state.as_deref(),
+            spark,
         )
     }
 }
@@ -1258,6 +1278,7 @@ pub(crate) fn pack_cmd(
     queries: &Path,
     reports: &Path,
     verify_state: Option<&Path>,
+    spark: Option<sealtrail::query::spark::SparkCommand>,
 ) -> Result<ExitCode> {
     use sealtrail::report::pack;
     let keys = load_verifiers(vkey)?;
@@ -1293,6 +1314,7 @@ pub(crate) fn pack_cmd(
         reports,
         signer: signer.as_ref(),
         verify_state,
+        spark: spark.as_ref(),
     })?;
     if let Some(pb) = pb {
         pb.finish_and_clear();

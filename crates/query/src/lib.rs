@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod assets;
+pub mod spark;
 
 use std::path::{Path, PathBuf};
 
@@ -46,6 +47,9 @@ pub enum QueryError {
     /// Arrow failed formatting a result.
     #[error("formatting a result: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
+    /// The Spark job failed or left no result.
+    #[error("{0}")]
+    Spark(String),
 }
 
 /// The query layer's result.
@@ -86,6 +90,37 @@ pub struct Table {
 }
 
 impl Table {
+    /// The rows of Arrow record batches, every value formatted as text the
+    /// one way every engine's results are (NULL as `""`, times in UTC with
+    /// their `+00:00` offset), so the same result gives the same table
+    /// whichever engine computed it.
+    pub fn from_batches(columns: Vec<String>, batches: &[RecordBatch]) -> Result<Table> {
+        let mut rows = Vec::new();
+        let opts = FormatOptions::default().with_null("");
+        for b in batches {
+            // Named zones need chrono-tz; every time here is UTC, so format
+            // with the equivalent fixed offset.
+            let cols: Vec<arrow::array::ArrayRef> = b
+                .columns()
+                .iter()
+                .map(|c| match c.data_type() {
+                    DataType::Timestamp(unit, Some(_)) => {
+                        arrow::compute::cast(c, &DataType::Timestamp(*unit, Some("+00:00".into())))
+                    }
+                    _ => Ok(c.clone()),
+                })
+                .collect::<std::result::Result<_, _>>()?;
+            let fmts: Vec<ArrayFormatter<'_>> = cols
+                .iter()
+                .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
+                .collect::<std::result::Result<_, _>>()?;
+            for r in 0..b.num_rows() {
+                rows.push(fmts.iter().map(|f| f.value(r).to_string()).collect());
+            }
+        }
+        Ok(Table { columns, rows })
+    }
+
     /// The value of `column` in row `row`.
     pub fn get(&self, row: usize, column: &str) -> Option<&str> {
         let c = self.columns.iter().position(|n| n == column)?;
@@ -377,38 +412,21 @@ impl Evidence {
         let batches: Vec<RecordBatch> = stmt.query_arrow([]).map_err(duck(what))?.collect();
         let columns: Vec<String> = stmt.column_names();
         let duckdb_ms = started.elapsed().as_millis() as u64;
-        let mut rows = Vec::new();
-        let opts = FormatOptions::default().with_null("");
-        for b in &batches {
-            // Named zones need chrono-tz; every time here is UTC, so format
-            // with the equivalent fixed offset.
-            let cols: Vec<arrow::array::ArrayRef> = b
-                .columns()
-                .iter()
-                .map(|c| match c.data_type() {
-                    DataType::Timestamp(unit, Some(_)) => {
-                        arrow::compute::cast(c, &DataType::Timestamp(*unit, Some("+00:00".into())))
-                    }
-                    _ => Ok(c.clone()),
-                })
-                .collect::<std::result::Result<_, _>>()?;
-            let fmts: Vec<ArrayFormatter<'_>> = cols
-                .iter()
-                .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
-                .collect::<std::result::Result<_, _>>()?;
-            for r in 0..b.num_rows() {
-                rows.push(fmts.iter().map(|f| f.value(r).to_string()).collect());
-            }
-        }
+        let table = Table::from_batches(columns, &batches)?;
         // names and sizes only: a result's values may be PHI
         tracing::debug!(
             query = what,
-            rows = rows.len(),
+            rows = table.rows.len(),
             duckdb_ms,
             ms = started.elapsed().as_millis() as u64,
             "query ran"
         );
-        Ok(Table { columns, rows })
+        Ok(table)
+    }
+
+    /// The segment files the views read, in the manifest's order.
+    pub fn segment_files(&self) -> Vec<PathBuf> {
+        self.reading.borrow().iter().map(PathBuf::from).collect()
     }
 
     /// Runs a query file.
@@ -420,5 +438,24 @@ impl Evidence {
     /// this connection's memory; the store itself is never written).
     pub fn execute(&self, what: &str, sql: &str) -> Result<()> {
         self.conn.execute_batch(sql).map_err(duck(what))
+    }
+}
+
+/// What computes the results of query files: embedded DuckDB
+/// ([`Evidence`]), or a Spark job's results ([`spark::SparkResults`]).
+/// Both are pinned to one verified checkpoint's files and tree size.
+pub trait Engine {
+    /// The engine's name, as a pack records it.
+    fn name(&self) -> &'static str;
+    /// The result of one query file.
+    fn run_file(&self, q: &QueryFile) -> Result<Table>;
+}
+
+impl Engine for Evidence {
+    fn name(&self) -> &'static str {
+        "duckdb"
+    }
+    fn run_file(&self, q: &QueryFile) -> Result<Table> {
+        Evidence::run_file(self, q)
     }
 }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use base64::Engine;
+use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,7 @@ use super::csv::to_csv;
 use super::pdf::PdfWriter;
 use sealtrail_format::model::Ts;
 use sealtrail_format::tlog::{Checkpoint, Signer, Verifier, merkle, proof};
-use sealtrail_query::{Evidence, EvidenceSource, Param, QueryError, QueryFile, Table};
+use sealtrail_query::{Engine, Evidence, EvidenceSource, Param, QueryError, QueryFile, Table};
 use sealtrail_store::Reader;
 use sealtrail_verify as verify;
 
@@ -186,6 +186,10 @@ pub struct PackRequest<'a> {
     /// A verified-state file (read only, FORMAT.md §10.1): the pack's
     /// verification re-reads row by row only what was sealed since.
     pub verify_state: Option<&'a Path>,
+    /// Run the queries on Apache Spark with this command instead of
+    /// embedded DuckDB (docs/SCALING.md); the pack then ships the Spark SQL
+    /// that produced its numbers beside the DuckDB texts.
+    pub spark: Option<&'a sealtrail_query::spark::SparkCommand>,
 }
 
 /// One file of a pack.
@@ -285,35 +289,43 @@ fn period_params(
     (params, vars)
 }
 
-/// Runs every query the layout names, once each, and the coverage query
-/// every pack ships (every SQL a pack runs is a file it ships).
-fn run_queries(layout: &Layout, ev: &Evidence, queries: &Path) -> Result<BTreeMap<String, Ran>> {
-    let mut ran: BTreeMap<String, Ran> = BTreeMap::new();
-    let mut run = |name: &str| -> Result<()> {
-        if !ran.contains_key(name) {
-            let file = QueryFile::load(queries, name)?;
-            let table = ev.run_file(&file)?;
-            ran.insert(name.to_string(), Ran { file, table });
+/// Every query the layout names, once each in the order first named, and
+/// the coverage query every pack ships (every SQL a pack runs is a file it
+/// ships).
+fn query_names(layout: &Layout) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let mut add = |n: &str| {
+        if !names.iter().any(|m| m == n) {
+            names.push(n.to_string());
         }
-        Ok(())
     };
     for s in &layout.sections {
-        run(&s.summary)?;
-        run(&s.findings)?;
+        add(&s.summary);
+        add(&s.findings);
         for q in &s.extra_findings {
-            run(q)?;
+            add(q);
         }
         if let Some(q) = &s.gap_query {
-            run(q)?;
+            add(q);
         }
         for t in &s.tables {
-            run(&t.query)?;
+            add(&t.query);
         }
         for c in &s.charts {
-            run(&c.query)?;
+            add(&c.query);
         }
     }
-    run("pack_coverage_running")?;
+    add("pack_coverage_running");
+    names
+}
+
+/// Runs each of `files` on `engine`.
+fn run_queries(engine: &dyn Engine, files: Vec<QueryFile>) -> Result<BTreeMap<String, Ran>> {
+    let mut ran: BTreeMap<String, Ran> = BTreeMap::new();
+    for file in files {
+        let table = engine.run_file(&file)?;
+        ran.insert(file.name.clone(), Ran { file, table });
+    }
     Ok(ran)
 }
 
@@ -423,7 +435,34 @@ pub fn build(req: &PackRequest<'_>) -> Result<Pack> {
         ev.set(k, v)?;
     }
 
-    let ran = run_queries(&layout, &ev, req.queries)?;
+    let files: Vec<QueryFile> = query_names(&layout)
+        .iter()
+        .map(|n| QueryFile::load(req.queries, n))
+        .collect::<std::result::Result<_, _>>()?;
+    let spark = match req.spark {
+        Some(command) => {
+            let views = QueryFile::load(req.queries, "views")?;
+            let work = std::env::temp_dir().join(format!(
+                "sealtrail-spark-{}-{}",
+                std::process::id(),
+                cp.size
+            ));
+            // (on failure the job and its log stay there for the officer)
+            let results =
+                sealtrail_query::spark::run(&ev, &params, &views, &files, command, &work)?;
+            Some((results, work))
+        }
+        None => None,
+    };
+    let engine: &dyn Engine = match &spark {
+        Some((s, _)) => s,
+        None => &ev,
+    };
+    let ran = run_queries(engine, files)?;
+    let spark = spark.map(|(results, work)| {
+        let _ = std::fs::remove_dir_all(&work);
+        results
+    });
     let coverage_running = ran["pack_coverage_running"]
         .table
         .num(0, "hours_with_events")
@@ -450,6 +489,15 @@ pub fn build(req: &PackRequest<'_>) -> Result<Pack> {
     }
     let views = QueryFile::load(req.queries, "views")?;
     files.insert("queries/views.sql".into(), views.text.clone().into_bytes());
+    if let Some(s) = &spark {
+        // the texts that produced this pack's numbers
+        for (name, text) in &s.spark_sql {
+            files.insert(
+                format!("queries/spark/{name}.sql"),
+                text.clone().into_bytes(),
+            );
+        }
+    }
     let mut params_sql = String::from(
         "-- The parameters this pack was built with. In DuckDB, from a directory holding the store's segments/:\n--   .read params.sql\n--   .read queries/views.sql\n--   .read queries/<name>.sql\nSET TimeZone = 'UTC';\n",
     );

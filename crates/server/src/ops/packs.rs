@@ -44,6 +44,7 @@ pub(crate) async fn build_pack(
             reports: &st.config.reports,
             signer: None,
             verify_state: st.config.verify_state.as_deref(),
+            spark: None,
         })
         .map_err(|e| e.to_string())?;
         sealtrail_report::pack::to_zip(&built, sealtrail_report::pack::sealed_at(&built))
