@@ -533,3 +533,81 @@ fn the_server_publishes_what_it_seals() {
         std::fs::read_to_string(work.join("checkpoint")).unwrap()
     );
 }
+
+#[test]
+fn several_ingest_nodes_share_one_bucket_each_with_its_own_log() {
+    let moto = Moto::start();
+    moto.bucket("health-system");
+    let env = Env::new();
+    let keys_b = env.dir.path().join("keys-b");
+    common::ok(&[
+        "keygen",
+        "--name",
+        "site-b.example/log",
+        "--out",
+        s(&keys_b),
+    ]);
+    let key_b = keys_b.join("site-b.example_log.key");
+    let vkey_b = keys_b.join("site-b.example_log.vkey");
+    let key_a = env.key();
+    let (a, b) = (env.dir.path().join("a"), env.dir.path().join("b"));
+    let (url_a, url_b) = ("s3://health-system/site-a", "s3://health-system/site-b");
+    for (url, work, key, source) in [(url_a, &a, &key_a, "okta"), (url_b, &b, &key_b, "duo")] {
+        let fs_ = files(source);
+        let mut args = ingest_args(url, s(work), s(key), source);
+        args.extend(fs_.iter().map(|p| s(p)));
+        moto.ok(&args);
+    }
+    let out = moto.ok(&[
+        "verify",
+        "--store",
+        url_a,
+        "--store",
+        url_b,
+        "--vkey",
+        s(&env.vkey()),
+        "--vkey",
+        s(&vkey_b),
+    ]);
+    assert!(out.contains("== s3://health-system/site-a"), "{out}");
+    assert!(
+        out.contains("OK: checkpoint test.example/log size"),
+        "{out}"
+    );
+    assert!(
+        out.contains("OK: checkpoint site-b.example/log size"),
+        "{out}"
+    );
+    assert!(out.contains("2 of 2 logs verified"), "{out}");
+    // one log's key does not verify the other's
+    let o = moto.sealtrail(&[
+        "verify",
+        "--store",
+        url_a,
+        "--store",
+        url_b,
+        "--vkey",
+        s(&env.vkey()),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("1 of 2 logs verified"),
+        "{}",
+        stdout(&o)
+    );
+    // node B cannot publish into node A's prefix: the bucket already holds
+    // another log there
+    let c = env.dir.path().join("c");
+    let fs_ = files("entra");
+    let mut args = ingest_args(url_a, s(&c), s(&key_b), "entra");
+    args.extend(fs_.iter().map(|p| s(p)));
+    let o = moto.sealtrail(&args);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o)
+            .contains("s3://health-system/site-a/sealtrail-store was written by another writer"),
+        "{}",
+        stderr(&o)
+    );
+    moto.ok(&["verify", "--store", url_a, "--vkey", s(&env.vkey())]);
+}

@@ -181,12 +181,14 @@ struct RotateKeyArgs {
 /// Arguments of `sealtrail verify`.
 #[derive(Args)]
 struct VerifyArgs {
-    /// Store directory, or s3://bucket/prefix.
-    #[arg(long, value_parser = objects::parse_store)]
-    store: StoreLocation,
-    /// Verifier key file (`<name>+<id>+<key>`).
-    #[arg(long)]
-    vkey: PathBuf,
+    /// Store directory, or s3://bucket/prefix; repeat for the logs of
+    /// several ingest nodes (each verified and reported on its own).
+    #[arg(long = "store", required = true, value_parser = objects::parse_store)]
+    stores: Vec<StoreLocation>,
+    /// Verifier key file (`<name>+<id>+<key>`): one for every store, or
+    /// one per store in the same order.
+    #[arg(long = "vkey", required = true)]
+    vkeys: Vec<PathBuf>,
     /// A checkpoint trusted from elsewhere (an earlier pack, a witness).
     #[arg(long)]
     trusted_checkpoint: Option<PathBuf>,
@@ -601,21 +603,59 @@ impl RotateKeyArgs {
 impl VerifyArgs {
     fn run(self) -> Result<ExitCode> {
         let VerifyArgs {
-            store,
-            vkey,
+            stores,
+            vkeys,
             trusted_checkpoint,
             state,
             threads,
         } = self;
-        let (dir, retention) = objects::read_with(&store, true)?;
-        verify_cmd(
-            &dir,
-            &retention,
-            &vkey,
-            trusted_checkpoint.as_deref(),
-            state.as_deref(),
-            threads,
-        )
+        if vkeys.len() != 1 && vkeys.len() != stores.len() {
+            bail!(Usage(format!(
+                "{} stores and {} --vkey files: give one verifier key for all, or one per store in order",
+                stores.len(),
+                vkeys.len()
+            )));
+        }
+        if stores.len() > 1 && (trusted_checkpoint.is_some() || state.is_some()) {
+            bail!(Usage(
+                "--trusted-checkpoint and --state belong to one log: verify several stores without them, or one at a time".into()
+            ));
+        }
+        let mut failed = 0;
+        for (i, store) in stores.iter().enumerate() {
+            if stores.len() > 1 {
+                println!("== {store}");
+            }
+            let (dir, retention) = objects::read_with(store, true)?;
+            let code = verify_cmd(
+                &dir,
+                &retention,
+                &vkeys[i.min(vkeys.len() - 1)],
+                trusted_checkpoint.as_deref(),
+                state.as_deref(),
+                threads,
+            )?;
+            if code != ExitCode::SUCCESS {
+                failed += 1;
+            }
+        }
+        if stores.len() > 1 {
+            println!(
+                "{} of {} logs verified{}",
+                stores.len() - failed,
+                stores.len(),
+                if failed > 0 {
+                    "; see the FAILED lines above"
+                } else {
+                    ""
+                }
+            );
+        }
+        Ok(if failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
     }
 }
 
