@@ -116,6 +116,17 @@ impl Moto {
     }
 }
 
+/// A child process killed when dropped (a failed assertion leaves no
+/// server running).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -388,6 +399,7 @@ fn two_writers_racing_one_checkpoint_one_wins_and_the_other_loses_nothing() {
     let (ca, cb) = (run(&a, "duo"), run(&b, "entra"));
     let oa = ca.wait_with_output().unwrap();
     let ob = cb.wait_with_output().unwrap();
+    // (both have exited: nothing is left running if an assertion fails)
     let wins = [oa.status.success(), ob.status.success()];
     assert_eq!(
         wins.iter().filter(|w| **w).count(),
@@ -457,8 +469,8 @@ fn the_server_publishes_what_it_seals() {
     ])
     .trim()
     .to_string();
-    let mut child = moto
-        .command(&[
+    let mut child = Killed(
+        moto.command(&[
             "serve",
             "--store",
             url,
@@ -478,10 +490,11 @@ fn the_server_publishes_what_it_seals() {
             std::fs::File::create(env.dir.path().join("serve.log")).unwrap(),
         ))
         .spawn()
-        .unwrap();
+        .unwrap(),
+    );
     let mut line = String::new();
     std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut std::io::BufReader::new(child.0.stdout.take().unwrap()),
         &mut line,
     )
     .unwrap();
@@ -520,8 +533,8 @@ fn the_server_publishes_what_it_seals() {
         std::thread::sleep(Duration::from_millis(300));
     }
     // SAFETY: kill(2) on our own child's pid has no memory effects.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    let status = child.wait().unwrap();
+    unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGTERM) };
+    let status = child.0.wait().unwrap();
     let log = std::fs::read_to_string(env.dir.path().join("serve.log")).unwrap();
     assert!(status.success(), "{status}: {log}");
     moto.ok(&["verify", "--store", url, "--vkey", s(&env.vkey())]);
