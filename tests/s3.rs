@@ -624,3 +624,124 @@ fn several_ingest_nodes_share_one_bucket_each_with_its_own_log() {
     );
     moto.ok(&["verify", "--store", url_a, "--vkey", s(&env.vkey())]);
 }
+
+#[test]
+fn every_store_command_takes_an_s3_store() {
+    let moto = Moto::start();
+    moto.bucket("every-command");
+    let env = Env::new();
+    let work = env.dir.path().join("w");
+    let url = "s3://every-command/log";
+    let (key, vkey) = (env.key(), env.vkey());
+    let fs_ = files("disclosures");
+    let mut args = ingest_args(url, s(&work), s(&key), "disclosures");
+    args.extend(fs_.iter().map(|p| s(p)));
+    moto.ok(&args);
+    let sealed = moto.ok(&["seal", "--store", url, "--work", s(&work), "--key", s(&key)]);
+    assert!(
+        sealed.contains("nothing pending") && sealed.contains("published: tree size"),
+        "{sealed}"
+    );
+    // a writer needs its own directory; a directory store takes no --work
+    let o = moto.sealtrail(&["seal", "--store", url, "--key", s(&key)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("needs --work DIR"), "{}", stderr(&o));
+    let o = moto.sealtrail(&[
+        "seal",
+        "--store",
+        s(&work),
+        "--work",
+        s(&work),
+        "--key",
+        s(&key),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+
+    // an accounting request recorded through the bucket, read back from it
+    let r = moto.ok(&[
+        "accounting",
+        "request",
+        "--store",
+        url,
+        "--work",
+        s(&work),
+        "--key",
+        s(&key),
+        "--patient",
+        "MRN-00100",
+        "--received",
+        "2026-06-01",
+    ]);
+    assert!(
+        r.contains("request AR-") && r.contains("published: tree size"),
+        "{r}"
+    );
+    let listed = moto.ok(&[
+        "accounting",
+        "list",
+        "--store",
+        url,
+        "--vkey",
+        s(&vkey),
+        "--on",
+        "2026-06-02",
+    ]);
+    assert!(
+        listed.contains("MRN-00100") || listed.contains("AR-"),
+        "{listed}"
+    );
+    let shown = moto.ok(&[
+        "accounting",
+        "show",
+        "--store",
+        url,
+        "--vkey",
+        s(&vkey),
+        "--patient",
+        "MRN-00100",
+        "--as-of",
+        "2026-06-01",
+    ]);
+    let local = moto.ok(&[
+        "accounting",
+        "show",
+        "--store",
+        s(&work),
+        "--vkey",
+        s(&vkey),
+        "--patient",
+        "MRN-00100",
+        "--as-of",
+        "2026-06-01",
+    ]);
+    assert_eq!(shown, local);
+    assert!(shown.contains("Superior Court Clerk"), "{shown}");
+
+    // proofs and the OCSF export read the bucket as they read a directory
+    for cmd in [
+        vec![
+            "proof",
+            "inclusion",
+            "--store",
+            url,
+            "--idx",
+            "0",
+            "--vkey",
+            s(&vkey),
+        ],
+        vec![
+            "export",
+            "--store",
+            url,
+            "--vkey",
+            s(&vkey),
+            "--format",
+            "ocsf",
+        ],
+    ] {
+        let mut local_cmd = cmd.clone();
+        local_cmd[if cmd[0] == "proof" { 3 } else { 2 }] = s(&work);
+        assert_eq!(moto.ok(&cmd), moto.ok(&local_cmd), "{cmd:?}");
+    }
+    moto.ok(&["verify", "--store", url, "--vkey", s(&vkey)]);
+}
