@@ -41,3 +41,4 @@ pub use sealtrail_report as report;
 pub use sealtrail_server as server;
 pub use sealtrail_store as store;
 pub use sealtrail_verify as verify;
+pub use sealtrail_witness as witness;

@@ -25,6 +25,7 @@ mod bench;
 mod demo;
 mod objects;
 mod serve;
+mod witness;
 
 #[derive(Parser)]
 #[command(
@@ -76,6 +77,12 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Place or lift an S3 Object Lock legal hold on a store's objects.
     Hold(objects::HoldArgs),
+    /// Run a witness (C2SP tlog-witness), make its key, or send a store's
+    /// checkpoint to one for its cosignature.
+    Witness {
+        #[command(subcommand)]
+        cmd: witness::WitnessCmd,
+    },
     /// Create, list and revoke API tokens.
     Token {
         #[command(subcommand)]
@@ -201,6 +208,14 @@ struct VerifyArgs {
     /// Segments checked at once (default: one per core, at most 8).
     #[arg(long)]
     threads: Option<usize>,
+    /// A witness's verifier key (type 0x04; repeat): its cosignature on
+    /// the checkpoint is checked and its latest cosigned size reported.
+    #[arg(long = "witness")]
+    witnesses: Vec<PathBuf>,
+    /// Accept the checkpoint only with this many valid cosignatures from
+    /// the `--witness` keys (default: 1 when any is given).
+    #[arg(long)]
+    min_witnesses: Option<usize>,
 }
 
 /// Arguments of `sealtrail verify-proof`.
@@ -481,6 +496,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Accounting { cmd } => accounting::run(cmd),
         Command::Serve(args) => serve::serve(args),
         Command::Hold(a) => a.run(),
+        Command::Witness { cmd } => witness::run(cmd),
         Command::Token { cmd } => serve::token(cmd),
         Command::Gen(a) => a.run(),
         Command::Bench(a) => a.run(),
@@ -608,7 +624,17 @@ impl VerifyArgs {
             trusted_checkpoint,
             state,
             threads,
+            witnesses,
+            min_witnesses,
         } = self;
+        let witnesses = witness::load_witnesses(&witnesses)?;
+        let min_witnesses = min_witnesses.unwrap_or(usize::from(!witnesses.is_empty()));
+        if min_witnesses > witnesses.len() {
+            bail!(Usage(format!(
+                "--min-witnesses {min_witnesses}: only {} --witness keys given",
+                witnesses.len()
+            )));
+        }
         if vkeys.len() != 1 && vkeys.len() != stores.len() {
             bail!(Usage(format!(
                 "{} stores and {} --vkey files: give one verifier key for all, or one per store in order",
@@ -634,6 +660,7 @@ impl VerifyArgs {
                 trusted_checkpoint.as_deref(),
                 state.as_deref(),
                 threads,
+                (&witnesses, min_witnesses),
             )?;
             if code != ExitCode::SUCCESS {
                 failed += 1;
@@ -1024,6 +1051,7 @@ fn verify_cmd(
     trusted: Option<&Path>,
     state: Option<&Path>,
     threads: Option<usize>,
+    (witnesses, min_witnesses): (&[sealtrail::tlog::cosignature::CosignerKey], usize),
 ) -> Result<ExitCode> {
     let keys = load_verifiers(vkey)?;
     if !store.join(sealtrail::store::layout::MARKER).exists() {
@@ -1064,10 +1092,41 @@ fn verify_cmd(
     let mut report = report;
     let (lock_lines, unretained) = objects::retention_report(retention);
     report.problems.extend(unretained);
+    let mut witness_lines = Vec::new();
+    if !witnesses.is_empty() {
+        let found = witness::cosignatures(store, witnesses)?;
+        let mut valid = 0;
+        for witness::Witnessed {
+            name,
+            on_latest,
+            largest,
+        } in &found
+        {
+            valid += usize::from(on_latest.is_some());
+            witness_lines.push(format!(
+                "witness {name}: {}; latest cosigned size {}",
+                match on_latest {
+                    Some(t) => format!("cosigned this checkpoint at {t} (POSIX seconds)"),
+                    None => "no valid cosignature on this checkpoint".into(),
+                },
+                largest.map_or("none".into(), |(s, t)| format!("{s} at {t}")),
+            ));
+        }
+        if valid < min_witnesses {
+            report.problems.push(verify::Problem {
+                kind: verify::ProblemKind::Uncosigned,
+                file: "checkpoint".into(),
+                idx: None,
+                detail: format!(
+                    "{valid} valid cosignature(s) from the given witnesses, {min_witnesses} required"
+                ),
+            });
+        }
+    }
     for p in &report.problems {
         println!("{p}");
     }
-    for l in &lock_lines {
+    for l in lock_lines.iter().chain(&witness_lines) {
         println!("{l}");
     }
     for w in &report.warnings {

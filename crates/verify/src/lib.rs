@@ -59,6 +59,8 @@ pub enum ProblemKind {
     /// An object of a store on S3 that Object Lock does not retain (it
     /// could be deleted).
     Unretained,
+    /// The checkpoint has fewer valid witness cosignatures than required.
+    Uncosigned,
 }
 
 impl ProblemKind {
@@ -77,6 +79,7 @@ impl ProblemKind {
             ProblemKind::InconsistentCheckpoint => "inconsistent-checkpoint",
             ProblemKind::CrlfDamaged => "crlf-damaged",
             ProblemKind::Unretained => "unretained",
+            ProblemKind::Uncosigned => "uncosigned",
         }
     }
 }

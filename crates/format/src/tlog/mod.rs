@@ -6,6 +6,7 @@
 //! verifier (`verify`) build on this module, and so can an auditor's own code.
 
 pub mod checkpoint;
+pub mod cosignature;
 pub mod merkle;
 pub mod note;
 pub mod proof;

@@ -1,0 +1,296 @@
+//! `sealtrail witness …`: run a C2SP tlog-witness, make its key, and send a
+//! store's checkpoint to one (FORMAT.md §5.5, SECURITY.md).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use sealtrail::store::Reader;
+use sealtrail::tlog::cosignature::{Cosigner, CosignerKey};
+use sealtrail::tlog::{Checkpoint, Note};
+
+use super::{Usage, load_verifiers, store_verifiers};
+
+/// The witness subcommands.
+#[derive(Subcommand)]
+pub enum WitnessCmd {
+    /// Create a witness key (cosignature/v1) and its verifier key.
+    Keygen {
+        /// The witness's name, e.g. `witness.partner.example/w1`.
+        #[arg(long)]
+        name: String,
+        /// Directory for the key files.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Run the witness: `POST /add-checkpoint` (C2SP tlog-witness).
+    Serve {
+        /// The witness's private key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// Directory of the witness's state: the last checkpoint it
+        /// cosigned per log.
+        #[arg(long)]
+        state: PathBuf,
+        /// A log to witness: ORIGIN=VKEY_FILE (repeat).
+        #[arg(long = "log", value_name = "ORIGIN=VKEY_FILE", required = true)]
+        logs: Vec<String>,
+        /// Address to listen on (port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: String,
+    },
+    /// Send the store's latest checkpoint to a witness, with the consistency
+    /// proof from the size it last cosigned, and add its cosignature to the
+    /// checkpoint.
+    Push {
+        /// Store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// The witness's URL prefix (its add-checkpoint is under it).
+        #[arg(long)]
+        url: String,
+        /// The witness's verifier key file (type 0x04).
+        #[arg(long)]
+        vkey: PathBuf,
+    },
+}
+
+fn load_cosigner_key(path: &Path) -> Result<CosignerKey> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Usage(format!(
+            "{}: cannot read the witness key: {e}",
+            path.display()
+        ))
+    })?;
+    CosignerKey::parse(&text).map_err(|e| Usage(format!("{}: {e}", path.display())).into())
+}
+
+/// Runs one witness subcommand.
+pub fn run(cmd: WitnessCmd) -> Result<ExitCode> {
+    match cmd {
+        WitnessCmd::Keygen { name, out } => {
+            let c = Cosigner::generate(&name).map_err(|e| Usage(format!("--name: {e}")))?;
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("{}: cannot create directory", out.display()))?;
+            let stem = name.replace('/', "_");
+            let key = out.join(format!("{stem}.witness.key"));
+            let vkey = out.join(format!("{stem}.witness.vkey"));
+            sealtrail::store::atomic_write(
+                &key,
+                format!("{}\n", c.to_private_string()).as_bytes(),
+            )?;
+            sealtrail::store::atomic_write(
+                &vkey,
+                format!("{}\n", c.verifier().to_vkey_string()).as_bytes(),
+            )?;
+            println!("{}", vkey.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        WitnessCmd::Serve {
+            key,
+            state,
+            logs,
+            listen,
+        } => {
+            let text = std::fs::read_to_string(&key)
+                .map_err(|e| Usage(format!("{}: {e}", key.display())))?;
+            let cosigner =
+                Cosigner::parse(&text).map_err(|e| Usage(format!("{}: {e}", key.display())))?;
+            let mut map: BTreeMap<String, Vec<sealtrail::tlog::Verifier>> = BTreeMap::new();
+            for l in &logs {
+                let Some((origin, file)) = l.split_once('=') else {
+                    bail!(Usage(format!("--log {l}: expected ORIGIN=VKEY_FILE")));
+                };
+                let keys = load_verifiers(Path::new(file))?;
+                if keys.iter().any(|k| k.name() != origin) {
+                    bail!(Usage(format!(
+                        "--log {l}: the key's name is not the origin {origin}"
+                    )));
+                }
+                map.entry(origin.to_string()).or_default().extend(keys);
+            }
+            let witness = sealtrail::witness::Witness::new(cosigner, map, state.clone())
+                .with_context(|| {
+                    format!("{}: cannot create the state directory", state.display())
+                })?;
+            let addr: std::net::SocketAddr = listen
+                .parse()
+                .map_err(|_| Usage(format!("--listen {listen}: expected ADDRESS:PORT")))?;
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(addr).await?;
+                println!("listening on {}", listener.local_addr()?);
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+                axum::serve(listener, witness.router())
+                    .with_graceful_shutdown(async {
+                        let _ = tokio::signal::ctrl_c().await;
+                    })
+                    .await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        WitnessCmd::Push { store, url, vkey } => push(&store, &url, &vkey),
+    }
+}
+
+/// Adds (or replaces) `witness`'s line on the note in `path`.
+fn add_cosignature(path: &Path, name: &str, line: &str) -> Result<()> {
+    let text = std::fs::read_to_string(path)?;
+    let prefix = format!("\u{2014} {name} ");
+    let mut out: String = text
+        .lines()
+        .filter(|l| !l.starts_with(&prefix))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    out.push_str(line);
+    sealtrail::store::atomic_write(path, out.as_bytes())?;
+    Ok(())
+}
+
+fn push(store: &Path, url: &str, vkey: &Path) -> Result<ExitCode> {
+    let wkey = load_cosigner_key(vkey)?;
+    let keys = store_verifiers(store)?;
+    let reader = Reader::open(store).map_err(|e| Usage(e.to_string()))?;
+    let note_text = reader.checkpoint_note()?;
+    let cp: Checkpoint = reader.checkpoint(&keys)?;
+    let body = Note::parse(&note_text)?.text;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()?;
+    let endpoint = format!("{}/add-checkpoint", url.trim_end_matches('/'));
+    // ask with old size 0 first: a witness that holds another size says so (409)
+    let mut old = 0u64;
+    for _ in 0..3 {
+        let proof: Vec<sealtrail::tlog::Hash> = if old == 0 || old == cp.size {
+            Vec::new()
+        } else {
+            reader
+                .proofs(&cp)?
+                .consistency(old)?
+                .ok_or_else(|| anyhow::anyhow!("no consistency proof from size {old}"))?
+        };
+        let mut req = format!("old {old}\n");
+        for h in &proof {
+            use base64::Engine as _;
+            req.push_str(&base64::engine::general_purpose::STANDARD.encode(h));
+            req.push('\n');
+        }
+        req.push('\n');
+        req.push_str(&note_text);
+        let resp =
+            client.post(&endpoint).body(req).send().with_context(|| {
+                format!("{endpoint}: the witness is unreachable; try again later")
+            })?;
+        let status = resp.status().as_u16();
+        let text = resp.text().unwrap_or_default();
+        match status {
+            200 => {
+                let line = text
+                    .lines()
+                    .map(|l| format!("{l}\n"))
+                    .find(|l| {
+                        Note::parse(&format!("{body}\n{l}"))
+                            .ok()
+                            .and_then(|n| n.signatures.first().and_then(|s| wkey.verify(s, &body)))
+                            .is_some()
+                    })
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "{endpoint}: the answer holds no valid cosignature by {}",
+                            wkey.name()
+                        )
+                    })?;
+                let kept = reader.layout().checkpoint_at(cp.size);
+                add_cosignature(&kept, wkey.name(), &line)?;
+                // the latest checkpoint too, unless a seal replaced it meanwhile
+                if std::fs::read_to_string(reader.layout().checkpoint())? == note_text {
+                    add_cosignature(&reader.layout().checkpoint(), wkey.name(), &line)?;
+                }
+                println!("witness {}: cosigned tree size {}", wkey.name(), cp.size);
+                return Ok(ExitCode::SUCCESS);
+            }
+            409 => {
+                let held: u64 = text.trim().parse().map_err(|_| {
+                    anyhow::anyhow!("{endpoint}: 409 without the size the witness holds")
+                })?;
+                if held > cp.size || held == old {
+                    println!(
+                        "inconsistent-checkpoint: witness {} holds tree size {held}, which this store's checkpoint of size {} does not extend",
+                        wkey.name(),
+                        cp.size
+                    );
+                    return Ok(ExitCode::from(1));
+                }
+                old = held;
+            }
+            422 => {
+                println!(
+                    "inconsistent-checkpoint: witness {} refused to cosign: this store's tree of size {} is not consistent with the size {old} it cosigned before",
+                    wkey.name(),
+                    cp.size
+                );
+                return Ok(ExitCode::from(1));
+            }
+            s => bail!("{endpoint}: the witness answered {s}: {}", text.trim()),
+        }
+    }
+    bail!("{endpoint}: the witness kept changing its size; try again")
+}
+
+/// What one witness's cosignatures in a store say.
+pub(crate) struct Witnessed {
+    /// The witness's name.
+    pub name: String,
+    /// The time of its valid cosignature on the latest checkpoint.
+    pub on_latest: Option<u64>,
+    /// The largest kept checkpoint it cosigned, and when.
+    pub largest: Option<(u64, u64)>,
+}
+
+/// For `verify --witness`: each witness's valid cosignature on the store's
+/// latest checkpoint, and the largest kept checkpoint it cosigned.
+pub(crate) fn cosignatures(store: &Path, witnesses: &[CosignerKey]) -> Result<Vec<Witnessed>> {
+    let latest = std::fs::read_to_string(store.join("checkpoint"))?;
+    let note = Note::parse(&latest)?;
+    let mut kept: Vec<(u64, Note)> = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(store.join("checkpoints")) {
+        for e in rd.flatten() {
+            if let (Some(size), Ok(text)) = (
+                e.file_name().to_str().and_then(|n| n.parse::<u64>().ok()),
+                std::fs::read_to_string(e.path()),
+            ) && let Ok(n) = Note::parse(&text)
+            {
+                kept.push((size, n));
+            }
+        }
+    }
+    Ok(witnesses
+        .iter()
+        .map(|w| {
+            let on_latest = note.signatures.iter().find_map(|s| w.verify(s, &note.text));
+            let largest = kept
+                .iter()
+                .filter_map(|(size, n)| {
+                    n.signatures
+                        .iter()
+                        .find_map(|s| w.verify(s, &n.text))
+                        .map(|t| (*size, t))
+                })
+                .max();
+            Witnessed {
+                name: w.name().to_string(),
+                on_latest,
+                largest,
+            }
+        })
+        .collect())
+}
+
+/// Loads `--witness` files.
+pub(crate) fn load_witnesses(paths: &[PathBuf]) -> Result<Vec<CosignerKey>> {
+    paths.iter().map(|p| load_cosigner_key(p)).collect()
+}

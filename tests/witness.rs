@@ -1,0 +1,253 @@
+//! Witnesses over real HTTP on 127.0.0.1 (C2SP tlog-witness, cosignature/v1):
+//! two witnesses cosign a log's checkpoints; one that was down catches up
+//! from the size it holds; an insider who holds the signing key and
+//! rewrites history is refused by every witness, and `verify
+//! --min-witnesses` fails on the rewritten store.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use common::{Env, fixture, ok, run, stdout};
+
+struct WitnessProc {
+    child: Child,
+    url: String,
+}
+
+impl Drop for WitnessProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(key: &Path, state: &Path, log: &str, port: u16) -> WitnessProc {
+    let mut child = Command::new(common::bin())
+        .args([
+            "witness",
+            "serve",
+            "--key",
+            key.to_str().unwrap(),
+            "--state",
+            state.to_str().unwrap(),
+            "--log",
+            log,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("listening on"), "{line:?}");
+    WitnessProc {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+fn ingest(store: &Path, key: &Path, source: &str) {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixture(source))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mut args = vec![
+        "ingest".to_string(),
+        "--store".into(),
+        store.to_str().unwrap().into(),
+        "--key".into(),
+        key.to_str().unwrap().into(),
+        "--source".into(),
+        source.into(),
+    ];
+    args.extend(files.iter().map(|f| f.to_str().unwrap().to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&refs);
+}
+
+fn push(store: &Path, w: &WitnessProc, vkey: &Path) -> std::process::Output {
+    push_to(store, &w.url, vkey)
+}
+
+fn push_to(store: &Path, url: &str, vkey: &Path) -> std::process::Output {
+    run(&[
+        "witness",
+        "push",
+        "--store",
+        store.to_str().unwrap(),
+        "--url",
+        url,
+        "--vkey",
+        vkey.to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn witnesses_cosign_catch_up_and_refuse_a_rewritten_history() {
+    let env = Env::new();
+    let dir = env.dir.path();
+    let (store, key, vkey) = (env.store(), env.key(), env.vkey());
+    ingest(&store, &key, "okta");
+    let mut wkeys = Vec::new();
+    for name in ["witness.partner.example/w1", "witness.site-b.example/w2"] {
+        ok(&[
+            "witness",
+            "keygen",
+            "--name",
+            name,
+            "--out",
+            dir.join("wkeys").to_str().unwrap(),
+        ]);
+        let stem = name.replace('/', "_");
+        wkeys.push((
+            dir.join("wkeys").join(format!("{stem}.witness.key")),
+            dir.join("wkeys").join(format!("{stem}.witness.vkey")),
+        ));
+    }
+    let log = format!("test.example/log={}", vkey.display());
+    let ports = [free_port(), free_port()];
+    let states = [dir.join("w1-state"), dir.join("w2-state")];
+    let w1 = start(&wkeys[0].0, &states[0], &log, ports[0]);
+    let mut w2 = Some(start(&wkeys[1].0, &states[1], &log, ports[1]));
+
+    // both cosign the checkpoint; the cosignatures join the signed note
+    for (w, (_, wv)) in [(&w1, &wkeys[0]), (w2.as_ref().unwrap(), &wkeys[1])] {
+        let o = push(&store, w, wv);
+        assert!(o.status.success(), "{}{}", stdout(&o), common::stderr(&o));
+        assert!(stdout(&o).contains("cosigned tree size"), "{}", stdout(&o));
+    }
+    let verify_with = |store: &Path, min: &str| {
+        run(&[
+            "verify",
+            "--store",
+            store.to_str().unwrap(),
+            "--vkey",
+            vkey.to_str().unwrap(),
+            "--witness",
+            wkeys[0].1.to_str().unwrap(),
+            "--witness",
+            wkeys[1].1.to_str().unwrap(),
+            "--min-witnesses",
+            min,
+        ])
+    };
+    let o = verify_with(&store, "2");
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("witness witness.partner.example/w1: cosigned this checkpoint"),
+        "{}",
+        stdout(&o)
+    );
+    // the log's own key still opens the cosigned checkpoint (unknown lines ignored)
+    let cp = std::fs::read_to_string(store.join("checkpoint")).unwrap();
+    assert_eq!(cp.matches('\u{2014}').count(), 3, "{cp}");
+    ok(&[
+        "verify",
+        "--store",
+        store.to_str().unwrap(),
+        "--vkey",
+        vkey.to_str().unwrap(),
+    ]);
+
+    // w2 goes down; the log grows; w1 cosigns, w2 cannot be reached
+    drop(w2.take());
+    ingest(&store, &key, "duo");
+    assert!(push(&store, &w1, &wkeys[0].1).status.success());
+    let o = push_to(
+        &store,
+        &format!("http://127.0.0.1:{}", ports[1]),
+        &wkeys[1].1,
+    );
+    assert!(!o.status.success());
+    assert!(
+        common::stderr(&o).contains("unreachable"),
+        "{}",
+        common::stderr(&o)
+    );
+    let o = verify_with(&store, "2");
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("uncosigned: checkpoint: 1 valid cosignature(s)"),
+        "{}",
+        stdout(&o)
+    );
+    // back up with its state: it asks for the proof from the size it holds
+    let w2 = start(&wkeys[1].0, &states[1], &log, ports[1]);
+    let o = push(&store, &w2, &wkeys[1].1);
+    assert!(o.status.success(), "{}{}", stdout(&o), common::stderr(&o));
+    assert!(verify_with(&store, "2").status.success());
+
+    // an insider with the signing key writes another history for the same
+    // log (an early leaf different), signs it, and pushes it
+    let forged = dir.join("forged");
+    ingest(&forged, &key, "entra");
+    ingest(&forged, &key, "okta");
+    ingest(&forged, &key, "duo");
+    for (w, (_, wv)) in [(&w1, &wkeys[0]), (&w2, &wkeys[1])] {
+        let o = push(&forged, w, wv);
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{}{}",
+            stdout(&o),
+            common::stderr(&o)
+        );
+        assert!(
+            stdout(&o).starts_with("inconsistent-checkpoint: witness"),
+            "{}",
+            stdout(&o)
+        );
+    }
+    let o = verify_with(&forged, "1");
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("uncosigned: checkpoint: 0 valid cosignature(s)"),
+        "{}",
+        stdout(&o)
+    );
+    // and where the rewrite kept a cosigned checkpoint of the true history,
+    // verify names it inconsistent with the store
+    let real_cp = std::fs::read_dir(store.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .matches('\u{2014}')
+                .count()
+                == 3
+        })
+        .max()
+        .unwrap();
+    std::fs::copy(
+        &real_cp,
+        forged
+            .join("checkpoints")
+            .join(real_cp.file_name().unwrap()),
+    )
+    .unwrap();
+    let o = verify_with(&forged, "1");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("inconsistent-checkpoint: checkpoints/"),
+        "{}",
+        stdout(&o)
+    );
+}
