@@ -158,6 +158,26 @@ fn witnesses_cosign_catch_up_and_refuse_a_rewritten_history() {
     // the log's own key still opens the cosigned checkpoint (unknown lines ignored)
     let cp = std::fs::read_to_string(store.join("checkpoint")).unwrap();
     assert_eq!(cp.matches('\u{2014}').count(), 3, "{cp}");
+    // the independent Python checker of docs/VERIFYING.md agrees
+    let py = |min: &str| {
+        Command::new("python3")
+            .arg(common::repo().join("docs/verifiers/check_cosignatures.py"))
+            .args([
+                store.join("checkpoint").to_str().unwrap(),
+                vkey.to_str().unwrap(),
+                min,
+            ])
+            .args([wkeys[0].1.to_str().unwrap(), wkeys[1].1.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let o = py("2");
+    assert!(o.status.success(), "{}{}", stdout(&o), common::stderr(&o));
+    assert!(
+        stdout(&o).contains("2 of 2 witnesses cosigned"),
+        "{}",
+        stdout(&o)
+    );
     ok(&[
         "verify",
         "--store",
@@ -250,4 +270,29 @@ fn witnesses_cosign_catch_up_and_refuse_a_rewritten_history() {
         "{}",
         stdout(&o)
     );
+}
+
+/// A push never races a running writer over `checkpoint`: it takes the
+/// store's writer lock first.
+#[test]
+fn push_refuses_while_a_writer_holds_the_store() {
+    let env = Env::new();
+    ingest(&env.store(), &env.key(), "okta");
+    ok(&[
+        "witness",
+        "keygen",
+        "--name",
+        "w.example/w",
+        "--out",
+        env.dir.path().join("wk").to_str().unwrap(),
+    ]);
+    let srv = common::server::Server::start(&env, &[]);
+    let o = push_to(
+        &env.store(),
+        "http://127.0.0.1:9",
+        &env.dir.path().join("wk/w.example_w.witness.vkey"),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", common::stderr(&o));
+    assert!(common::stderr(&o).contains("a writer (sealtrail serve or ingest) holds the store"));
+    srv.stop();
 }

@@ -154,6 +154,21 @@ fn push(store: &Path, url: &str, vkey: &Path) -> Result<ExitCode> {
     let wkey = load_cosigner_key(vkey)?;
     let keys = store_verifiers(store)?;
     let reader = Reader::open(store).map_err(|e| Usage(e.to_string()))?;
+    // the store's one-writer lock, held until the cosignature is in place:
+    // a seal replacing `checkpoint` meanwhile would otherwise be rolled back
+    let lock_path = reader.layout().lock();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("{}: cannot open the store's lock", lock_path.display()))?;
+    if lock.try_lock().is_err() {
+        bail!(Usage(format!(
+            "{}: a writer (sealtrail serve or ingest) holds the store; push when it has stopped",
+            store.display()
+        )));
+    }
     let note_text = reader.checkpoint_note()?;
     let cp: Checkpoint = reader.checkpoint(&keys)?;
     let body = Note::parse(&note_text)?.text;

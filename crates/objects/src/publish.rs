@@ -150,6 +150,18 @@ impl Publisher {
                         };
                         origin(b) == origin(&self.read(rel)?)
                     }
+                    // a kept checkpoint later cosigned by witnesses (FORMAT.md
+                    // §5.5) is the same checkpoint: same body, same first
+                    // (the log's) signature line
+                    Some(b) if rel.starts_with("checkpoints/") => {
+                        let head = |t: &[u8]| {
+                            let t = String::from_utf8_lossy(t).to_string();
+                            t.split_once("\n\n").map(|(body, sigs)| {
+                                (body.to_string(), sigs.lines().next().map(str::to_string))
+                            })
+                        };
+                        head(b).is_some() && head(b) == head(&self.read(rel)?)
+                    }
                     Some(b) => sha_hex(b) == sha,
                     None => false,
                 };
