@@ -188,8 +188,43 @@ fn witnesses_cosign_catch_up_and_refuse_a_rewritten_history() {
 
     // w2 goes down; the log grows; w1 cosigns, w2 cannot be reached
     drop(w2.take());
-    ingest(&store, &key, "duo");
-    assert!(push(&store, &w1, &wkeys[0].1).status.success());
+    // ingest pushes to both after its seal; the one that is down is a
+    // warning, never a failed ingest
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixture("duo"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let (wa, wb) = (
+        format!("{}={}", w1.url, wkeys[0].1.display()),
+        format!("http://127.0.0.1:{}={}", ports[1], wkeys[1].1.display()),
+    );
+    let mut args = vec![
+        "ingest",
+        "--store",
+        store.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--source",
+        "duo",
+        "--witness",
+        &wa,
+        "--witness",
+        &wb,
+    ];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let o = run(&args);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert!(
+        stdout(&o).contains("witness witness.partner.example/w1: cosigned tree size"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        common::stderr(&o).contains("warning: http://127.0.0.1:"),
+        "{}",
+        common::stderr(&o)
+    );
     let o = push_to(
         &store,
         &format!("http://127.0.0.1:{}", ports[1]),

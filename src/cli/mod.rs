@@ -156,6 +156,10 @@ struct IngestArgs {
     /// Input files (`.gz` is read directly).
     #[arg(required = true)]
     files: Vec<PathBuf>,
+    /// After the seal, send the checkpoint to this witness for its
+    /// cosignature: URL=VKEY_FILE (repeat; FORMAT.md §5.5).
+    #[arg(long = "witness", value_name = "URL=VKEY_FILE")]
+    witnesses: Vec<String>,
 }
 
 /// Arguments of `sealtrail seal`.
@@ -169,6 +173,10 @@ struct SealArgs {
     /// Signing key file.
     #[arg(long)]
     key: PathBuf,
+    /// After the seal, send the checkpoint to this witness for its
+    /// cosignature: URL=VKEY_FILE (repeat; FORMAT.md §5.5).
+    #[arg(long = "witness", value_name = "URL=VKEY_FILE")]
+    witnesses: Vec<String>,
 }
 
 /// Arguments of `sealtrail rotate-key`.
@@ -545,6 +553,7 @@ impl IngestArgs {
             merge_at,
             merge_small_below,
             files,
+            witnesses,
         } = self;
         let target = objects.writer(&store)?;
         let code = ingest_cmd(
@@ -564,6 +573,7 @@ impl IngestArgs {
                 allowed_sources: None,
             },
         )?;
+        witness::push_after_seal(&target.dir, &witnesses)?;
         // what was sealed is published even when some input was bad
         target.publish()?;
         Ok(code)
@@ -576,6 +586,7 @@ impl SealArgs {
             store,
             objects,
             key,
+            witnesses,
         } = self;
         let target = objects.writer(&store)?;
         let mut app = open_appender(&target.dir, &key)?;
@@ -585,6 +596,7 @@ impl SealArgs {
             None => println!("nothing pending: tree size {}", app.size()),
         }
         drop(app);
+        witness::push_after_seal(&target.dir, &witnesses)?;
         target.publish()?;
         Ok(ExitCode::SUCCESS)
     }

@@ -150,7 +150,27 @@ fn add_cosignature(path: &Path, name: &str, line: &str) -> Result<()> {
     Ok(())
 }
 
-fn push(store: &Path, url: &str, vkey: &Path) -> Result<ExitCode> {
+/// `--witness URL=VKEY_FILE` of `ingest` and `seal`: after the seal, the
+/// checkpoint is sent to each; a witness that cannot be reached or refuses
+/// is reported and never fails the command (what was sealed is sealed).
+pub(crate) fn push_after_seal(store: &Path, witnesses: &[String]) -> Result<()> {
+    for w in witnesses {
+        let Some((url, vkey)) = w.rsplit_once('=') else {
+            bail!(Usage(format!("--witness {w}: expected URL=VKEY_FILE")));
+        };
+        match push(store, url, Path::new(vkey)) {
+            Ok(code) if code == ExitCode::SUCCESS => {}
+            Ok(_) => eprintln!("warning: {url} did not cosign (see above); the seal stands"),
+            Err(e) => eprintln!(
+                "warning: {url}: {}; push again later with `sealtrail witness push`",
+                super::error_text(&e)
+            ),
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn push(store: &Path, url: &str, vkey: &Path) -> Result<ExitCode> {
     let wkey = load_cosigner_key(vkey)?;
     let keys = store_verifiers(store)?;
     let reader = Reader::open(store).map_err(|e| Usage(e.to_string()))?;
