@@ -331,3 +331,85 @@ fn push_refuses_while_a_writer_holds_the_store() {
     assert!(common::stderr(&o).contains("a writer (sealtrail serve or ingest) holds the store"));
     srv.stop();
 }
+
+/// A running server sends each new checkpoint to its configured witness
+/// and adds the cosignature, without any command from outside.
+#[test]
+fn the_server_has_its_checkpoints_cosigned() {
+    let env = Env::new();
+    ingest(&env.store(), &env.key(), "okta");
+    let dir = env.dir.path();
+    ok(&[
+        "witness",
+        "keygen",
+        "--name",
+        "w.example/w",
+        "--out",
+        dir.join("wk").to_str().unwrap(),
+    ]);
+    let wvkey = dir.join("wk/w.example_w.witness.vkey");
+    let log = format!("test.example/log={}", env.vkey().display());
+    let w = start(
+        &dir.join("wk/w.example_w.witness.key"),
+        &dir.join("w-state"),
+        &log,
+        free_port(),
+    );
+    std::fs::write(
+        dir.join("server.toml"),
+        format!(
+            "seal_interval_ms = 200\nwitness_interval_ms = 200\nwitnesses = [{{ url = \"{}\", vkey = \"{}\" }}]\n",
+            w.url,
+            std::fs::read_to_string(&wvkey).unwrap().trim()
+        ),
+    )
+    .unwrap();
+    let srv = common::server::Server::start(&env, &[]);
+    let c = common::server::client();
+    let gw = common::server::token(&env, &["--role", "gateway", "--source", "jsonl"]);
+    let body = std::fs::read(fixture("jsonl").join("events.jsonl")).unwrap();
+    let r = c
+        .post(srv.url("/v1/ingest/jsonl"))
+        .bearer_auth(&gw)
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let before = common::tree_size(&env.store());
+    let t0 = std::time::Instant::now();
+    loop {
+        let cp = std::fs::read_to_string(env.store().join("checkpoint")).unwrap();
+        let size: u64 = cp.lines().nth(1).unwrap().parse().unwrap();
+        if size > before && cp.contains("\u{2014} w.example/w ") {
+            break;
+        }
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(60),
+            "no cosigned checkpoint: {cp}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    srv.stop();
+    let o = run(&[
+        "verify",
+        "--store",
+        env.store().to_str().unwrap(),
+        "--vkey",
+        env.vkey().to_str().unwrap(),
+        "--witness",
+        wvkey.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    let st = ok(&[
+        "witness",
+        "status",
+        "--store",
+        env.store().to_str().unwrap(),
+        "--witness",
+        wvkey.to_str().unwrap(),
+    ]);
+    assert!(
+        st.contains("w.example/w: latest cosigned tree size"),
+        "{st}"
+    );
+}

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use sealtrail::store::Reader;
+use sealtrail::tlog::Note;
 use sealtrail::tlog::cosignature::{Cosigner, CosignerKey};
-use sealtrail::tlog::{Checkpoint, Note};
 
 use super::{Usage, load_verifiers, store_verifiers};
 
@@ -40,6 +40,16 @@ pub enum WitnessCmd {
         /// Address to listen on (port 0 picks a free one).
         #[arg(long, default_value = "127.0.0.1:8090")]
         listen: String,
+    },
+    /// Each witness's latest cosigned tree size and time in the store, and
+    /// whether it cosigned the latest checkpoint.
+    Status {
+        /// Store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// A witness's verifier key file (repeat).
+        #[arg(long = "witness", required = true)]
+        witnesses: Vec<PathBuf>,
     },
     /// Send the store's latest checkpoint to a witness, with the consistency
     /// proof from the size it last cosigned, and add its cosignature to the
@@ -133,21 +143,25 @@ pub fn run(cmd: WitnessCmd) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         WitnessCmd::Push { store, url, vkey } => push(&store, &url, &vkey),
+        WitnessCmd::Status { store, witnesses } => {
+            let keys = load_witnesses(&witnesses)?;
+            for w in cosignatures(&store, &keys)? {
+                println!(
+                    "{}: latest cosigned tree size {}; the latest checkpoint: {}",
+                    w.name,
+                    w.largest.map_or("none".into(), |(s, t)| format!(
+                        "{s} at {t} (POSIX seconds)"
+                    )),
+                    if w.on_latest.is_some() {
+                        "cosigned"
+                    } else {
+                        "not cosigned"
+                    }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
-}
-
-/// Adds (or replaces) `witness`'s line on the note in `path`.
-fn add_cosignature(path: &Path, name: &str, line: &str) -> Result<()> {
-    let text = std::fs::read_to_string(path)?;
-    let prefix = format!("\u{2014} {name} ");
-    let mut out: String = text
-        .lines()
-        .filter(|l| !l.starts_with(&prefix))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    out.push_str(line);
-    sealtrail::store::atomic_write(path, out.as_bytes())?;
-    Ok(())
 }
 
 /// `--witness URL=VKEY_FILE` of `ingest` and `seal`: after the seal, the
@@ -171,6 +185,7 @@ pub(crate) fn push_after_seal(store: &Path, witnesses: &[String]) -> Result<()> 
 }
 
 pub(crate) fn push(store: &Path, url: &str, vkey: &Path) -> Result<ExitCode> {
+    use sealtrail::witness::client::{self, Outcome};
     let wkey = load_cosigner_key(vkey)?;
     let keys = store_verifiers(store)?;
     let reader = Reader::open(store).map_err(|e| Usage(e.to_string()))?;
@@ -185,95 +200,32 @@ pub(crate) fn push(store: &Path, url: &str, vkey: &Path) -> Result<ExitCode> {
         .with_context(|| format!("{}: cannot open the store's lock", lock_path.display()))?;
     if lock.try_lock().is_err() {
         bail!(Usage(format!(
-            "{}: a writer (sealtrail serve or ingest) holds the store; push when it has stopped",
+            "{}: a writer (sealtrail serve or ingest) holds the store; push when it has stopped (serve pushes to its configured witnesses itself)",
             store.display()
         )));
     }
-    let note_text = reader.checkpoint_note()?;
-    let cp: Checkpoint = reader.checkpoint(&keys)?;
-    let body = Note::parse(&note_text)?.text;
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::blocking::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
-        .build()?;
-    let endpoint = format!("{}/add-checkpoint", url.trim_end_matches('/'));
-    // ask with old size 0 first: a witness that holds another size says so (409)
-    let mut old = 0u64;
-    for _ in 0..3 {
-        let proof: Vec<sealtrail::tlog::Hash> = if old == 0 || old == cp.size {
-            Vec::new()
-        } else {
-            reader
-                .proofs(&cp)?
-                .consistency(old)?
-                .ok_or_else(|| anyhow::anyhow!("no consistency proof from size {old}"))?
-        };
-        let mut req = format!("old {old}\n");
-        for h in &proof {
-            use base64::Engine as _;
-            req.push_str(&base64::engine::general_purpose::STANDARD.encode(h));
-            req.push('\n');
+    match client::submit(store, &keys, url, &wkey)? {
+        Outcome::Cosigned {
+            checkpoint,
+            note,
+            line,
+        } => {
+            client::add_cosignature(store, checkpoint.size, &note, wkey.name(), &line)?;
+            println!(
+                "witness {}: cosigned tree size {}",
+                wkey.name(),
+                checkpoint.size
+            );
+            Ok(ExitCode::SUCCESS)
         }
-        req.push('\n');
-        req.push_str(&note_text);
-        let resp =
-            client.post(&endpoint).body(req).send().with_context(|| {
-                format!("{endpoint}: the witness is unreachable; try again later")
-            })?;
-        let status = resp.status().as_u16();
-        let text = resp.text().unwrap_or_default();
-        match status {
-            200 => {
-                let line = text
-                    .lines()
-                    .map(|l| format!("{l}\n"))
-                    .find(|l| {
-                        Note::parse(&format!("{body}\n{l}"))
-                            .ok()
-                            .and_then(|n| n.signatures.first().and_then(|s| wkey.verify(s, &body)))
-                            .is_some()
-                    })
-                    .ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "{endpoint}: the answer holds no valid cosignature by {}",
-                            wkey.name()
-                        )
-                    })?;
-                let kept = reader.layout().checkpoint_at(cp.size);
-                add_cosignature(&kept, wkey.name(), &line)?;
-                // the latest checkpoint too, unless a seal replaced it meanwhile
-                if std::fs::read_to_string(reader.layout().checkpoint())? == note_text {
-                    add_cosignature(&reader.layout().checkpoint(), wkey.name(), &line)?;
-                }
-                println!("witness {}: cosigned tree size {}", wkey.name(), cp.size);
-                return Ok(ExitCode::SUCCESS);
-            }
-            409 => {
-                let held: u64 = text.trim().parse().map_err(|_| {
-                    anyhow::anyhow!("{endpoint}: 409 without the size the witness holds")
-                })?;
-                if held > cp.size || held == old {
-                    println!(
-                        "inconsistent-checkpoint: witness {} holds tree size {held}, which this store's checkpoint of size {} does not extend",
-                        wkey.name(),
-                        cp.size
-                    );
-                    return Ok(ExitCode::from(1));
-                }
-                old = held;
-            }
-            422 => {
-                println!(
-                    "inconsistent-checkpoint: witness {} refused to cosign: this store's tree of size {} is not consistent with the size {old} it cosigned before",
-                    wkey.name(),
-                    cp.size
-                );
-                return Ok(ExitCode::from(1));
-            }
-            s => bail!("{endpoint}: the witness answered {s}: {}", text.trim()),
+        Outcome::Inconsistent { held, size } => {
+            println!(
+                "inconsistent-checkpoint: witness {} refused to cosign: this store's tree of size {size} is not consistent with the tree of size {held} it cosigned before",
+                wkey.name()
+            );
+            Ok(ExitCode::from(1))
         }
     }
-    bail!("{endpoint}: the witness kept changing its size; try again")
 }
 
 /// What one witness's cosignatures in a store say.

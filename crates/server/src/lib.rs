@@ -21,6 +21,8 @@ mod error;
 mod metrics;
 mod ops;
 pub mod tokens;
+mod witnesses;
+pub use witnesses::WitnessConfig;
 mod writer;
 
 use std::net::SocketAddr;
@@ -111,6 +113,12 @@ pub struct Config {
     /// (UTC); requests for a formal accounting are limited to a tenth of
     /// it (at least 1). 429 beyond it.
     pub patient_reads_per_day: u32,
+    /// Witnesses every new checkpoint is sent to (FORMAT.md §5.5):
+    /// `witnesses = [{ url = "https://w.example", vkey = "<name>+<id>+<key>" }]`.
+    pub witnesses: Vec<witnesses::WitnessConfig>,
+    /// How often the witness thread looks for a new checkpoint
+    /// (milliseconds).
+    pub witness_interval_ms: u64,
 }
 
 impl Default for Config {
@@ -138,6 +146,8 @@ impl Default for Config {
             max_in_flight_bytes: 128 * 1024 * 1024,
             trusted_proxies: Vec::new(),
             patient_reads_per_day: 50,
+            witnesses: Vec::new(),
+            witness_interval_ms: 10_000,
         }
     }
 }
@@ -286,7 +296,21 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
             at: opts.config.merge_at,
         },
     };
+    let mut witness_keys = Vec::new();
+    for w in &opts.config.witnesses {
+        let key = sealtrail_format::tlog::cosignature::CosignerKey::parse(&w.vkey)
+            .map_err(|e| ServerError::Config(format!("witnesses: {}: {e}", w.url)))?;
+        witness_keys.push((w.url.clone(), key));
+    }
     let (writer, join) = writer::start(app, wcfg, metrics.clone());
+    let witnessing = witnesses::Witnessing::start(
+        opts.store.clone(),
+        keys.clone(),
+        witness_keys,
+        Duration::from_millis(opts.config.witness_interval_ms.max(100)),
+        writer.clone(),
+    )
+    .map_err(|e| ServerError::Io(e.to_string()))?;
     let in_flight_kib = (opts.config.max_in_flight_bytes / 1024).clamp(1, u32::MAX as usize >> 4);
     let state = Arc::new(AppState {
         in_flight: Arc::new(tokio::sync::Semaphore::new(in_flight_kib)),
@@ -374,7 +398,10 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServerError> {
             }
         }
     });
-    // requests are drained: seal what is pending, then stop the writer
+    // requests are drained: stop witnessing, seal what is pending, then
+    // stop the writer (the last seal is cosigned at the next start, or by
+    // `sealtrail witness push`)
+    witnessing.stop();
     writer.shutdown();
     let _ = join.join();
     result

@@ -15,6 +15,8 @@
 //! An auditor, a partner organisation or a second site runs one; it holds
 //! no log key and reads no store.
 
+pub mod client;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
