@@ -186,6 +186,71 @@ fn witnesses_cosign_catch_up_and_refuse_a_rewritten_history() {
         vkey.to_str().unwrap(),
     ]);
 
+    // Go's sumdb/note (written without sealtrail code) still opens the
+    // cosigned checkpoint with the log's key: unknown signature lines are
+    // ignored by design
+    let gobin = dir.join("verify_checkpoint");
+    let built = Command::new("go")
+        .args(["build", "-o", gobin.to_str().unwrap()])
+        .arg(common::repo().join("docs/verifiers/verify_checkpoint.go"))
+        .env("GO111MODULE", "off")
+        .env("GOPATH", "/usr/share/gocode")
+        .env("GOCACHE", dir.join("gocache"))
+        .output()
+        .expect("go (Debian golang-go; .ci/run installs it)");
+    assert!(built.status.success(), "{}", common::stderr(&built));
+    let o = Command::new(&gobin)
+        .arg(std::fs::read_to_string(&vkey).unwrap().trim())
+        .arg(store.join("checkpoint"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stdout(&o));
+    // a pack ships the witness keys, and its attestation names who cosigned
+    let pack = dir.join("pack");
+    ok(&[
+        "pack",
+        "--store",
+        store.to_str().unwrap(),
+        "--vkey",
+        vkey.to_str().unwrap(),
+        "--from",
+        "2025-01-01",
+        "--to",
+        "2026-12-31",
+        "--out",
+        pack.to_str().unwrap(),
+        "--witness",
+        wkeys[0].1.to_str().unwrap(),
+        "--witness",
+        wkeys[1].1.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(pack.join("checkpoint")).unwrap(),
+        std::fs::read_to_string(store.join("checkpoint")).unwrap()
+    );
+    let shipped = std::fs::read_to_string(pack.join("witnesses.vkey")).unwrap();
+    assert_eq!(shipped.lines().count(), 2, "{shipped}");
+    let text = Command::new("pdftotext")
+        .args([
+            "-layout",
+            pack.join("evidence-pack.pdf").to_str().unwrap(),
+            "-",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        text.contains("witness.partner.example/w1: cosigned this checkpoint at"),
+        "{text}"
+    );
+    assert!(
+        text.contains("witness.site-b.example/w2: cosigned this checkpoint at"),
+        "{text}"
+    );
+
     // w2 goes down; the log grows; w1 cosigns, w2 cannot be reached
     drop(w2.take());
     // ingest pushes to both after its seal; the one that is down is a

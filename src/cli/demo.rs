@@ -123,6 +123,7 @@ pub fn run(out: &Path, fixtures: &Path) -> Result<ExitCode> {
         signer: Some(&signer),
         verify_state: None,
         spark: None,
+        witnesses: &[],
     })?;
     sealtrail::store::atomic_write(
         &pack_zip,

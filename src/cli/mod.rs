@@ -317,6 +317,10 @@ struct PackArgs {
     /// `spark-submit --master yarn` or `python3` with PyPI pyspark.
     #[arg(long, default_value = "spark-submit --master local[2]")]
     spark_submit: String,
+    /// A witness's verifier key (repeat): shipped in the pack, and the
+    /// attestation says whether it cosigned the checkpoint.
+    #[arg(long = "witness")]
+    witnesses: Vec<PathBuf>,
 }
 
 /// Arguments of `sealtrail gen`.
@@ -756,7 +760,9 @@ impl PackArgs {
             verify_state,
             engine,
             spark_submit,
+            witnesses,
         } = self;
+        let witnesses = witness::load_witnesses(&witnesses)?;
         let spark = (engine == "spark").then(|| {
             sealtrail::query::spark::SparkCommand(
                 spark_submit
@@ -778,6 +784,7 @@ impl PackArgs {
             &reports,
             verify_state.as_deref(),
             spark,
+            &witnesses,
         )
     }
 }
@@ -1390,6 +1397,7 @@ pub(crate) fn pack_cmd(
     reports: &Path,
     verify_state: Option<&Path>,
     spark: Option<sealtrail::query::spark::SparkCommand>,
+    witnesses: &[sealtrail::tlog::cosignature::CosignerKey],
 ) -> Result<ExitCode> {
     use sealtrail::report::pack;
     let keys = load_verifiers(vkey)?;
@@ -1426,6 +1434,7 @@ pub(crate) fn pack_cmd(
         signer: signer.as_ref(),
         verify_state,
         spark: spark.as_ref(),
+        witnesses: &witnesses,
     })?;
     if let Some(pb) = pb {
         pb.finish_and_clear();

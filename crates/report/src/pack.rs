@@ -190,6 +190,9 @@ pub struct PackRequest<'a> {
     /// embedded DuckDB (docs/SCALING.md); the pack then ships the Spark SQL
     /// that produced its numbers beside the DuckDB texts.
     pub spark: Option<&'a sealtrail_query::spark::SparkCommand>,
+    /// Witness keys: the pack ships them, and its attestation says which
+    /// of them cosigned the pinned checkpoint (FORMAT.md §5.5).
+    pub witnesses: &'a [sealtrail_format::tlog::cosignature::CosignerKey],
 }
 
 /// One file of a pack.
@@ -506,6 +509,14 @@ pub fn build(req: &PackRequest<'_>) -> Result<Pack> {
     }
     files.insert("params.sql".into(), params_sql.into_bytes());
     files.insert("checkpoint".into(), ev.checkpoint_note.clone().into_bytes());
+    if !req.witnesses.is_empty() {
+        let w: String = req
+            .witnesses
+            .iter()
+            .map(|k| k.to_vkey_string() + "\n")
+            .collect();
+        files.insert("witnesses.vkey".into(), w.into_bytes());
+    }
     let vkeys: String = req.keys.iter().map(|k| k.to_vkey_string() + "\n").collect();
     files.insert("verifier.vkey".into(), vkeys.into_bytes());
     files.insert(
@@ -781,6 +792,34 @@ fn render_pdf(input: &PdfInput<'_>) -> Result<Vec<u8>> {
             .join("\n"),
         8.5,
     );
+    if !req.witnesses.is_empty() {
+        let note = sealtrail_format::tlog::Note::parse(cp_note).ok();
+        let lines: Vec<String> = req
+            .witnesses
+            .iter()
+            .map(|k| {
+                let at = note
+                    .as_ref()
+                    .and_then(|n| n.signatures.iter().find_map(|s| k.verify(s, &n.text)));
+                match at.and_then(|t| chrono::DateTime::from_timestamp(t as i64, 0)) {
+                    Some(t) => format!(
+                        "{}: cosigned this checkpoint at {} UTC",
+                        k.name(),
+                        t.format("%Y-%m-%d %H:%M:%S")
+                    ),
+                    None => format!("{}: no valid cosignature on this checkpoint", k.name()),
+                }
+            })
+            .collect();
+        w.labelled(
+            "Witnesses",
+            &format!(
+                "{}\nA witness's cosignature (C2SP tlog-cosignature v1, keys in witnesses.vkey) states that at the time given this was the largest tree the witness had seen for this log, consistent with every earlier tree it cosigned: no one, the holder of the log's key included, can have rewritten the history it covers without the witness refusing to cosign. Check it with docs/verifiers/check_cosignatures.py or sealtrail verify --witness.",
+                lines.join("\n")
+            ),
+            8.5,
+        );
+    }
     w.labelled("Verification of the store", &report.summary(), 9.0);
     if let Some(c) = consistency {
         w.labelled("Consistency with the previous pack", c, 9.0);

@@ -45,6 +45,7 @@ pub(crate) async fn build_pack(
             signer: None,
             verify_state: st.config.verify_state.as_deref(),
             spark: None,
+            witnesses: &[],
         })
         .map_err(|e| e.to_string())?;
         sealtrail_report::pack::to_zip(&built, sealtrail_report::pack::sealed_at(&built))
