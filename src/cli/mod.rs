@@ -1434,7 +1434,7 @@ pub(crate) fn pack_cmd(
         signer: signer.as_ref(),
         verify_state,
         spark: spark.as_ref(),
-        witnesses: &witnesses,
+        witnesses,
     })?;
     if let Some(pb) = pb {
         pb.finish_and_clear();
