@@ -234,3 +234,118 @@ impl Witness {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sealtrail_format::tlog::Signer;
+
+    /// The example request body of C2SP tlog-witness parses as the spec
+    /// describes it: the old size, four proof hashes, then the checkpoint
+    /// with its two signatures.
+    #[test]
+    fn the_spec_example_request_parses() {
+        let body = "old 20852014\n\
+PlRNCrwHpqhGrupue0L7gxbjbMiKA9temvuZZDDpkaw=\n\
+jrJZDmY8Y7SyJE0MWLpLozkIVMSMZcD5kvuKxPC3swk=\n\
+5+pKlUdi2LeF/BcMHBn+Ku6yhPGNCswZZD1X/6QgPd8=\n\
+/6WVhPs2CwSsb5rYBH5cjHV/wSmA79abXAwhXw3Kj/0=\n\
+\n\
+example.com/behind-the-sofa\n\
+20852163\n\
+CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n\
+\n\
+\u{2014} example.com/behind-the-sofa Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=\n\
+\u{2014} example.com/behind-the-sofa opLqBQsREYCgu6xQkYQwJr9fo45a62DN9EdmHXnZdXNqlcVGlCum2Wks+49/V6267UEjw6QUXTS5Rovnzv++qbSzm9Q=\n";
+        let r = parse_request(body.as_bytes()).unwrap();
+        assert_eq!(r.old, 20_852_014);
+        assert_eq!(r.proof.len(), 4);
+        let note = Note::parse(&r.note).unwrap();
+        assert_eq!(note.signatures.len(), 2);
+        let cp = Checkpoint::parse_body(&note.text).unwrap();
+        assert_eq!(
+            (cp.origin.as_str(), cp.size),
+            ("example.com/behind-the-sofa", 20_852_163)
+        );
+        // leading zeroes, a missing empty line and 64 proof lines are refused
+        assert!(parse_request(b"old 01\n\n").is_err());
+        assert!(parse_request(b"old 1\nPlRNCrwHpqhGrupue0L7gxbjbMiKA9temvuZZDDpkaw=\n").is_err());
+        let many = format!(
+            "old 1\n{}\n",
+            "PlRNCrwHpqhGrupue0L7gxbjbMiKA9temvuZZDDpkaw=\n".repeat(64)
+        );
+        assert!(parse_request(many.as_bytes()).is_err());
+    }
+
+    /// The spec's answers, in its order, for one log.
+    #[test]
+    fn statuses_are_the_specs() {
+        let dir =
+            std::env::temp_dir().join(format!("sealtrail-witness-test-{}", std::process::id()));
+        let log = Signer::from_seed("log.example/a", [1; 32]).unwrap();
+        let other = Signer::from_seed("log.example/a", [2; 32]).unwrap();
+        let mut logs = BTreeMap::new();
+        logs.insert("log.example/a".to_string(), vec![log.verifier()]);
+        let w = Witness::new(
+            Cosigner::from_seed("w.example/w", [3; 32]).unwrap(),
+            logs,
+            dir.clone(),
+        )
+        .unwrap();
+        let leaves: Vec<Hash> = (0..5u8).map(|i| merkle::leaf_hash(&[i])).collect();
+        let cp = |n: usize, by: &Signer| {
+            let c = Checkpoint {
+                origin: by.name().into(),
+                size: n as u64,
+                root: merkle::root(&leaves[..n]),
+            };
+            by.sign_note(&c.body()).unwrap()
+        };
+        let req = |old: u64, proof: &[Hash], note: &str| {
+            let mut s = format!("old {old}\n");
+            for h in proof {
+                s.push_str(&B64.encode(h));
+                s.push('\n');
+            }
+            format!("{s}\n{note}")
+        };
+        assert_eq!(w.add_checkpoint(b"nonsense", 1).status, 400);
+        let unknown = Signer::from_seed("log.example/b", [1; 32]).unwrap();
+        assert_eq!(
+            w.add_checkpoint(req(0, &[], &cp(3, &unknown)).as_bytes(), 1)
+                .status,
+            404
+        );
+        assert_eq!(
+            w.add_checkpoint(req(0, &[], &cp(3, &other)).as_bytes(), 1)
+                .status,
+            403
+        );
+        assert_eq!(
+            w.add_checkpoint(req(4, &[], &cp(3, &log)).as_bytes(), 1)
+                .status,
+            400
+        );
+        let ok = w.add_checkpoint(req(0, &[], &cp(3, &log)).as_bytes(), 7);
+        assert_eq!(ok.status, 200, "{}", ok.body);
+        assert!(ok.body.starts_with("\u{2014} w.example/w "));
+        let stale = w.add_checkpoint(req(0, &[], &cp(5, &log)).as_bytes(), 8);
+        assert_eq!(
+            (stale.status, stale.content_type, stale.body.as_str()),
+            (409, SIZE_CONTENT_TYPE, "3\n")
+        );
+        assert_eq!(
+            w.add_checkpoint(req(3, &[[0; 32]], &cp(5, &log)).as_bytes(), 8)
+                .status,
+            422
+        );
+        let proof = merkle::consistency_proof(&leaves, 3).unwrap();
+        assert_eq!(
+            w.add_checkpoint(req(3, &proof, &cp(5, &log)).as_bytes(), 9)
+                .status,
+            200
+        );
+        assert_eq!(w.latest("log.example/a").map(|c| c.size), Some(5));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
