@@ -6,27 +6,10 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use common::{Env, duck, fixture, ok, run, stdout};
-
-use common::SOURCES;
-
-fn full_store() -> Env {
-    let env = Env::new();
-    for s in SOURCES {
-        let mut files: Vec<PathBuf> = fs::read_dir(fixture(s))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        let refs: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
-        let o = env.ingest(&["--source", s], &refs);
-        assert!(o.status.success(), "{}", common::stderr(&o));
-    }
-    env
-}
+use common::{Env, duck, ok, run, stdout};
 
 fn pack(env: &Env, out: &Path, from: &str, to: &str, extra: &[&str]) -> String {
     let (s, v, k, o) = (env.store(), env.vkey(), env.key(), out.to_path_buf());
@@ -75,7 +58,7 @@ fn count(env: &Env, sql: &str) -> String {
 
 #[test]
 fn pack_pdf_text_matches_independent_sql() {
-    let env = full_store();
+    let env = common::full_store();
     let out = env.dir.path().join("pack");
     let summary = pack(&env, &out, "2025-12-01", "2026-03-31", &[]);
     assert!(summary.contains("store verification passed"), "{summary}");
@@ -211,7 +194,7 @@ fn pack_pdf_text_matches_independent_sql() {
 
 #[test]
 fn packs_are_byte_identical_and_the_manifest_signature_verifies_with_openssl() {
-    let env = full_store();
+    let env = common::full_store();
     let a = env.dir.path().join("a.zip");
     let b = env.dir.path().join("b.zip");
     pack(&env, &a, "2026-01-01", "2026-03-31", &[]);
@@ -317,7 +300,7 @@ fn packs_are_byte_identical_and_the_manifest_signature_verifies_with_openssl() {
 
 #[test]
 fn empty_period_says_so() {
-    let env = full_store();
+    let env = common::full_store();
     let out = env.dir.path().join("empty");
     pack(&env, &out, "2019-01-01", "2019-01-31", &[]);
     let text = pdftotext(&out.join("evidence-pack.pdf")).replace('\n', " ");
@@ -331,7 +314,7 @@ fn empty_period_says_so() {
 
 #[test]
 fn previous_checkpoint_gives_a_consistency_proof_and_csv_formulas_are_neutralised() {
-    let env = full_store();
+    let env = common::full_store();
     let prev = env.dir.path().join("prev.checkpoint");
     fs::copy(env.store().join("checkpoint"), &prev).unwrap();
     // a hostile recipient address, plaintext, so it lands in the findings CSV
@@ -385,7 +368,7 @@ fn previous_checkpoint_gives_a_consistency_proof_and_csv_formulas_are_neutralise
 
 #[test]
 fn query_command_runs_shipped_sql_and_ad_hoc_sql() {
-    let env = full_store();
+    let env = common::full_store();
     let s = env.store();
     let out = ok(&[
         "query",

@@ -6,24 +6,9 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{Env, SOURCES, fixture, ok};
-
-fn full_store() -> Env {
-    let env = Env::new();
-    for s in SOURCES {
-        let mut files: Vec<PathBuf> = fs::read_dir(fixture(s))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        let refs: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
-        let o = env.ingest(&["--source", s], &refs);
-        assert!(o.status.success(), "{}", common::stderr(&o));
-    }
-    env
-}
+use common::{Env, ok};
 
 fn pack(env: &Env, out: &Path, extra: &[&str]) {
     let (s, v) = (env.store(), env.vkey());
@@ -55,7 +40,7 @@ fn listing(dir: &Path) -> Vec<String> {
 
 #[test]
 fn spark_gives_exactly_the_csvs_duckdb_gives() {
-    let env = full_store();
+    let env = common::full_store();
     let duck = env.dir.path().join("duck");
     let spark = env.dir.path().join("spark");
     pack(&env, &duck, &[]);

@@ -61,6 +61,23 @@ pub fn ok(args: &[&str]) -> String {
     stdout(&o)
 }
 
+/// A store holding every fixture of every source, ingested source by
+/// source in file-name order.
+pub fn full_store() -> Env {
+    let env = Env::new();
+    for s in SOURCES {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(fixture(s))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        let refs: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+        let o = env.ingest(&["--source", s], &refs);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    env
+}
+
 /// A temp directory holding `keys/` (outside the store) and `store/`.
 pub struct Env {
     pub dir: tempfile::TempDir,

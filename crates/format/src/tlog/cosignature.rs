@@ -14,9 +14,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
-use sha2::{Digest, Sha256};
 
-use super::note::{NoteError, NoteSignature};
+use super::note::{NoteError, NoteSignature, join_key, key_id_of, split_key, valid_name};
 
 /// The cosignature/v1 type byte in key IDs and key strings.
 pub const ALG_COSIGNATURE_V1: u8 = 0x04;
@@ -25,12 +24,7 @@ const DASH: &str = "\u{2014}";
 
 /// The key ID of a cosignature/v1 key.
 pub fn key_id(name: &str, public: &[u8; 32]) -> [u8; 4] {
-    let mut h = Sha256::new();
-    h.update(name.as_bytes());
-    h.update([0x0A, ALG_COSIGNATURE_V1]);
-    h.update(public);
-    let d = h.finalize();
-    [d[0], d[1], d[2], d[3]]
+    key_id_of(ALG_COSIGNATURE_V1, name, public)
 }
 
 /// The message a cosignature signs: the header and timestamp lines, then
@@ -38,12 +32,6 @@ pub fn key_id(name: &str, public: &[u8; 32]) -> [u8; 4] {
 /// before the blank line; no signature lines).
 pub fn message(body: &str, timestamp: u64) -> String {
     format!("cosignature/v1\ntime {timestamp}\n{body}")
-}
-
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.contains('+')
-        && !name.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// A witness's signing key.
@@ -79,26 +67,16 @@ impl Cosigner {
 
     /// Parses `PRIVATE+KEY+<name>+<hex id>+base64(0x04 ‖ seed)`.
     pub fn parse(s: &str) -> Result<Cosigner, NoteError> {
-        let s = s.trim_end_matches(['\n', '\r']);
         let rest = s
+            .trim_end_matches(['\n', '\r'])
             .strip_prefix("PRIVATE+KEY+")
             .ok_or(NoteError::Key("expected PRIVATE+KEY+<name>+<id>+<key>"))?;
-        let mut parts = rest.splitn(3, '+');
-        let (Some(name), Some(hexid), Some(b64)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(NoteError::Key("expected PRIVATE+KEY+<name>+<id>+<key>"));
-        };
-        let raw = B64
-            .decode(b64)
-            .map_err(|_| NoteError::Key("key is not base64"))?;
-        if raw.len() != 33 || raw[0] != ALG_COSIGNATURE_V1 {
-            return Err(NoteError::Key(
-                "not a cosignature/v1 (type 0x04) private key",
-            ));
-        }
-        let mut seed = [0u8; 32];
-        seed.copy_from_slice(&raw[1..]);
-        let c = Cosigner::from_seed(name, seed)?;
+        let (name, hexid, seed) = split_key(
+            rest,
+            ALG_COSIGNATURE_V1,
+            "not a cosignature/v1 (type 0x04) private key",
+        )?;
+        let c = Cosigner::from_seed(&name, seed)?;
         if hex::encode(c.id) != hexid {
             return Err(NoteError::Key("key ID does not match the key"));
         }
@@ -107,13 +85,9 @@ impl Cosigner {
 
     /// The private key string.
     pub fn to_private_string(&self) -> String {
-        let mut raw = vec![ALG_COSIGNATURE_V1];
-        raw.extend_from_slice(self.key.as_bytes());
         format!(
-            "PRIVATE+KEY+{}+{}+{}",
-            self.name,
-            hex::encode(self.id),
-            B64.encode(raw)
+            "PRIVATE+KEY+{}",
+            join_key(&self.name, self.id, ALG_COSIGNATURE_V1, self.key.as_bytes())
         )
     }
 
@@ -153,40 +127,23 @@ pub struct CosignerKey {
 impl CosignerKey {
     /// Parses `<name>+<hex id>+base64(0x04 ‖ public key)`.
     pub fn parse(s: &str) -> Result<CosignerKey, NoteError> {
-        let s = s.trim();
-        let mut parts = s.splitn(3, '+');
-        let (Some(name), Some(hexid), Some(b64)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(NoteError::Key("expected <name>+<id>+<key>"));
-        };
-        let raw = B64
-            .decode(b64)
-            .map_err(|_| NoteError::Key("key is not base64"))?;
-        if raw.len() != 33 || raw[0] != ALG_COSIGNATURE_V1 {
-            return Err(NoteError::Key(
-                "not a cosignature/v1 (type 0x04) verifier key",
-            ));
-        }
-        let mut pk = [0u8; 32];
-        pk.copy_from_slice(&raw[1..]);
+        let (name, hexid, pk) = split_key(
+            s.trim(),
+            ALG_COSIGNATURE_V1,
+            "not a cosignature/v1 (type 0x04) verifier key",
+        )?;
         let key =
             VerifyingKey::from_bytes(&pk).map_err(|_| NoteError::Key("invalid Ed25519 point"))?;
-        let id = key_id(name, &pk);
-        if hex::encode(id) != hexid || !valid_name(name) {
+        let id = key_id(&name, &pk);
+        if hex::encode(id) != hexid || !valid_name(&name) {
             return Err(NoteError::Key("key ID does not match the key, or bad name"));
         }
-        Ok(CosignerKey {
-            name: name.to_string(),
-            id,
-            key,
-        })
+        Ok(CosignerKey { name, id, key })
     }
 
     /// The vkey string.
     pub fn to_vkey_string(&self) -> String {
-        let mut raw = vec![ALG_COSIGNATURE_V1];
-        raw.extend_from_slice(self.key.as_bytes());
-        format!("{}+{}+{}", self.name, hex::encode(self.id), B64.encode(raw))
+        join_key(&self.name, self.id, ALG_COSIGNATURE_V1, self.key.as_bytes())
     }
 
     /// The witness's name.

@@ -40,15 +40,51 @@ pub enum NoteError {
 
 /// Computes the 4-byte key ID of an Ed25519 key.
 pub fn key_id(name: &str, public: &[u8; 32]) -> [u8; 4] {
+    key_id_of(ALG_ED25519, name, public)
+}
+
+/// `SHA-256(name ‖ 0x0A ‖ alg ‖ public key)[:4]`, the key ID of every C2SP
+/// key type (0x01 a log's signed-note key, 0x04 a witness's cosignature/v1).
+pub(crate) fn key_id_of(alg: u8, name: &str, public: &[u8; 32]) -> [u8; 4] {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
-    h.update([0x0A, ALG_ED25519]);
+    h.update([0x0A, alg]);
     h.update(public);
     let d = h.finalize();
     [d[0], d[1], d[2], d[3]]
 }
 
-fn valid_name(name: &str) -> bool {
+/// Splits `<name>+<hex id>+base64(alg ‖ 32 bytes)` (after an optional
+/// `PRIVATE+KEY+` prefix, which the caller strips), checking the type byte:
+/// names never contain '+', base64 may, so it splits from the left like Go.
+pub(crate) fn split_key(
+    s: &str,
+    alg: u8,
+    what: &'static str,
+) -> Result<(String, String, [u8; 32]), NoteError> {
+    let mut parts = s.splitn(3, '+');
+    let (Some(name), Some(hexid), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(NoteError::Key("expected <name>+<id>+<key>"));
+    };
+    let raw = B64
+        .decode(b64)
+        .map_err(|_| NoteError::Key("key is not base64"))?;
+    if raw.len() != 33 || raw[0] != alg {
+        return Err(NoteError::Key(what));
+    }
+    let mut bytes = [0u8; 32];
+    bytes.copy_from_slice(&raw[1..]);
+    Ok((name.to_string(), hexid.to_string(), bytes))
+}
+
+/// `<name>+<hex id>+base64(alg ‖ bytes)`.
+pub(crate) fn join_key(name: &str, id: [u8; 4], alg: u8, bytes: &[u8; 32]) -> String {
+    let mut raw = vec![alg];
+    raw.extend_from_slice(bytes);
+    format!("{name}+{}+{}", hex::encode(id), B64.encode(raw))
+}
+
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && !name.contains('+')
         && !name.chars().any(|c| c.is_whitespace() || c.is_control())
@@ -87,25 +123,12 @@ impl Signer {
 
     /// Parses Go's private key form `PRIVATE+KEY+<name>+<hex id>+<base64(0x01 ‖ seed)>`.
     pub fn parse(s: &str) -> Result<Signer, NoteError> {
-        let s = s.trim_end_matches(['\n', '\r']);
         let rest = s
+            .trim_end_matches(['\n', '\r'])
             .strip_prefix("PRIVATE+KEY+")
             .ok_or(NoteError::Key("expected PRIVATE+KEY+<name>+<id>+<key>"))?;
-        // names never contain '+', base64 may: split from the left, like Go
-        let mut parts = rest.splitn(3, '+');
-        let (Some(name), Some(hexid), Some(b64)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(NoteError::Key("expected PRIVATE+KEY+<name>+<id>+<key>"));
-        };
-        let raw = B64
-            .decode(b64)
-            .map_err(|_| NoteError::Key("key is not base64"))?;
-        if raw.len() != 33 || raw[0] != ALG_ED25519 {
-            return Err(NoteError::Key("not an Ed25519 private key"));
-        }
-        let mut seed = [0u8; 32];
-        seed.copy_from_slice(&raw[1..]);
-        let signer = Signer::from_seed(name, seed)?;
+        let (name, hexid, seed) = split_key(rest, ALG_ED25519, "not an Ed25519 private key")?;
+        let signer = Signer::from_seed(&name, seed)?;
         if hex::encode(signer.id) != hexid {
             return Err(NoteError::Key("key ID does not match the key"));
         }
@@ -114,13 +137,9 @@ impl Signer {
 
     /// Go's private key string.
     pub fn to_private_string(&self) -> String {
-        let mut raw = vec![ALG_ED25519];
-        raw.extend_from_slice(self.key.as_bytes());
         format!(
-            "PRIVATE+KEY+{}+{}+{}",
-            self.name,
-            hex::encode(self.id),
-            B64.encode(raw)
+            "PRIVATE+KEY+{}",
+            join_key(&self.name, self.id, ALG_ED25519, self.key.as_bytes())
         )
     }
 
@@ -164,41 +183,22 @@ pub struct Verifier {
 impl Verifier {
     /// Parses Go's verifier key form `<name>+<hex id>+<base64(0x01 ‖ key)>`.
     pub fn parse(s: &str) -> Result<Verifier, NoteError> {
-        let s = s.trim();
-        let mut parts = s.splitn(3, '+');
-        let (Some(name), Some(hexid), Some(b64)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(NoteError::Key("expected <name>+<id>+<key>"));
-        };
-        let raw = B64
-            .decode(b64)
-            .map_err(|_| NoteError::Key("key is not base64"))?;
-        if raw.len() != 33 || raw[0] != ALG_ED25519 {
-            return Err(NoteError::Key("not an Ed25519 verifier key"));
-        }
-        let mut pk = [0u8; 32];
-        pk.copy_from_slice(&raw[1..]);
+        let (name, hexid, pk) = split_key(s.trim(), ALG_ED25519, "not an Ed25519 verifier key")?;
         let key =
             VerifyingKey::from_bytes(&pk).map_err(|_| NoteError::Key("invalid Ed25519 point"))?;
-        let id = key_id(name, &pk);
+        let id = key_id(&name, &pk);
         if hex::encode(id) != hexid {
             return Err(NoteError::Key("key ID does not match the key"));
         }
-        if !valid_name(name) {
+        if !valid_name(&name) {
             return Err(NoteError::Key("bad key name"));
         }
-        Ok(Verifier {
-            name: name.to_string(),
-            id,
-            key,
-        })
+        Ok(Verifier { name, id, key })
     }
 
     /// Go's verifier key string.
     pub fn to_vkey_string(&self) -> String {
-        let mut raw = vec![ALG_ED25519];
-        raw.extend_from_slice(self.key.as_bytes());
-        format!("{}+{}+{}", self.name, hex::encode(self.id), B64.encode(raw))
+        join_key(&self.name, self.id, ALG_ED25519, self.key.as_bytes())
     }
 
     /// PEM SubjectPublicKeyInfo, for `openssl pkeyutl -verify`.
