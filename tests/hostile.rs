@@ -313,6 +313,7 @@ fn csv_export_neutralises_formulas_everywhere() {
             vec!["=1+1".into(), "@x".into()],
             vec!["-2".into(), "+cmd|' /C calc'!A0".into()],
         ],
+        batches: Vec::new(),
     };
     let csv = sealtrail::report::csv::to_csv(&t);
     assert_eq!(csv, "a,b\r\n'=1+1,'@x\r\n-2,'+cmd|' /C calc'!A0\r\n");

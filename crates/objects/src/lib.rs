@@ -57,7 +57,9 @@ pub enum ObjectError {
         source: Box<object_store::Error>,
     },
     /// A request to the bucket failed.
-    #[error("s3://{bucket}/{key}: {what}: {source}")]
+    #[error(
+        "s3://{bucket}/{key}: {what}: {source} (check the bucket name, AWS_ENDPOINT_URL, AWS_REGION and the credentials; docs/SCALING.md)"
+    )]
     Request {
         /// Bucket name.
         bucket: String,

@@ -80,13 +80,18 @@ impl QueryFile {
     }
 }
 
-/// A query result with every value formatted as text.
+/// A query result: the engine's Arrow record batches, and every value
+/// formatted once as text for the CSV and PDF. Numbers are read from the
+/// typed batches ([`Table::value`]), never parsed back from the text.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Table {
     /// Column names.
     pub columns: Vec<String>,
     /// Rows of formatted values (`""` for NULL).
     pub rows: Vec<Vec<String>>,
+    /// The batches the rows were formatted from (empty for a table built
+    /// by hand).
+    pub batches: Vec<RecordBatch>,
 }
 
 impl Table {
@@ -118,7 +123,11 @@ impl Table {
                 rows.push(fmts.iter().map(|f| f.value(r).to_string()).collect());
             }
         }
-        Ok(Table { columns, rows })
+        Ok(Table {
+            columns,
+            rows,
+            batches: batches.to_vec(),
+        })
     }
 
     /// The value of `column` in row `row`.
@@ -127,11 +136,37 @@ impl Table {
         self.rows.get(row).map(|r| r[c].as_str())
     }
 
-    /// A numeric value (0 when absent or not a number).
+    /// The number in `column` of row `row`, read from the typed batch
+    /// (integers, decimals and floats as `f64`): `None` when the row or
+    /// column is absent, the value is NULL, or the column is not numeric.
+    /// A table built by hand, without batches, is read from its text.
+    pub fn value(&self, row: usize, column: &str) -> Option<f64> {
+        use arrow::array::Array as _;
+        if self.batches.is_empty() {
+            return self.get(row, column).and_then(|v| v.parse().ok());
+        }
+        let c = self.columns.iter().position(|n| n == column)?;
+        let mut first = 0;
+        for b in &self.batches {
+            if row < first + b.num_rows() {
+                let col = b.column(c);
+                if !col.data_type().is_numeric() {
+                    return None;
+                }
+                let one =
+                    arrow::compute::cast(&col.slice(row - first, 1), &DataType::Float64).ok()?;
+                let f = one.as_any().downcast_ref::<arrow::array::Float64Array>()?;
+                return (!f.is_null(0)).then(|| f.value(0));
+            }
+            first += b.num_rows();
+        }
+        None
+    }
+
+    /// [`Table::value`], with 0 for an absent or NULL value: for counts,
+    /// where no row means none.
     pub fn num(&self, row: usize, column: &str) -> f64 {
-        self.get(row, column)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0)
+        self.value(row, column).unwrap_or(0.0)
     }
 }
 
@@ -457,5 +492,60 @@ impl Engine for Evidence {
     }
     fn run_file(&self, q: &QueryFile) -> Result<Table> {
         Evidence::run_file(self, q)
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+    use arrow::array::{Decimal128Array, Float64Array, Int64Array, StringArray};
+    use std::sync::Arc;
+
+    /// Numbers come from the typed columns, across batches; NULL and text
+    /// are no number.
+    #[test]
+    fn values_are_read_from_the_typed_batches() {
+        let batch = |ints: Vec<Option<i64>>, dec: Vec<Option<i128>>, text: Vec<&str>| {
+            let n = ints.len();
+            RecordBatch::try_from_iter(vec![
+                (
+                    "n",
+                    Arc::new(Int64Array::from(ints)) as arrow::array::ArrayRef,
+                ),
+                (
+                    "share",
+                    Arc::new(
+                        Decimal128Array::from(dec)
+                            .with_precision_and_scale(10, 1)
+                            .unwrap(),
+                    ),
+                ),
+                ("f", Arc::new(Float64Array::from(vec![0.5; n]))),
+                ("t", Arc::new(StringArray::from(text))),
+            ])
+            .unwrap()
+        };
+        let b1 = batch(
+            vec![Some(3), None],
+            vec![Some(962), Some(1000)],
+            vec!["12", "x"],
+        );
+        let b2 = batch(vec![Some(7)], vec![None], vec!["y"]);
+        let cols = ["n", "share", "f", "t"].map(String::from).to_vec();
+        let t = Table::from_batches(cols, &[b1, b2]).unwrap();
+        assert_eq!(t.rows[0], ["3", "96.2", "0.5", "12"]);
+        assert_eq!(t.value(0, "n"), Some(3.0));
+        assert_eq!(t.value(0, "share"), Some(96.2));
+        assert_eq!(t.value(2, "n"), Some(7.0));
+        assert_eq!(t.value(1, "n"), None);
+        assert_eq!(t.num(1, "n"), 0.0);
+        assert_eq!(t.value(2, "share"), None);
+        assert_eq!(
+            t.value(0, "t"),
+            None,
+            "a text column is not read as a number"
+        );
+        assert_eq!(t.value(3, "n"), None);
+        assert_eq!(t.value(0, "missing"), None);
     }
 }

@@ -338,10 +338,15 @@ fn section_results(layout: &Layout, ran: &BTreeMap<String, Ran>) -> Vec<SectionR
     let mut results = Vec::new();
     for s in &layout.sections {
         let summary = &ran[&s.summary].table;
+        // a positive number, or any other non-empty value, in the first row
+        // (numbers read from the typed batch; a text column as written)
         let has_data = !summary.rows.is_empty()
-            && summary.rows[0]
-                .iter()
-                .any(|v| v.parse::<f64>().map(|n| n > 0.0).unwrap_or(!v.is_empty()));
+            && summary.columns.iter().zip(&summary.rows[0]).any(|(c, v)| {
+                summary
+                    .value(0, c)
+                    .or_else(|| v.parse::<f64>().ok())
+                    .map_or(!v.is_empty(), |n| n > 0.0)
+            });
         let mut findings = count_findings(&ran[&s.findings].table, s.findings_filter.as_deref());
         for q in &s.extra_findings {
             findings += count_findings(&ran[q].table, None);
