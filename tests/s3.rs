@@ -592,6 +592,56 @@ fn several_ingest_nodes_share_one_bucket_each_with_its_own_log() {
         "{out}"
     );
     assert!(out.contains("2 of 2 logs verified"), "{out}");
+    // one pack per log, with each log's checkpoint listed
+    let packs = env.dir.path().join("packs");
+    let pack_args = |stores: &[&str], vkeys: &[&Path], out: &Path| {
+        let mut a: Vec<String> = vec!["pack".into()];
+        for st in stores {
+            a.extend(["--store".into(), st.to_string()]);
+        }
+        for v in vkeys {
+            a.extend(["--vkey".into(), s(v).to_string()]);
+        }
+        a.extend(
+            [
+                "--from",
+                "2025-01-01",
+                "--to",
+                "2026-12-31",
+                "--out",
+                s(out),
+            ]
+            .map(String::from),
+        );
+        a
+    };
+    let a = pack_args(&[url_a, url_b], &[&env.vkey(), &vkey_b], &packs);
+    moto.ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let listing = std::fs::read_to_string(packs.join("logs.txt")).unwrap();
+    let lines: Vec<&str> = listing.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(lines.len(), 2, "{listing}");
+    for (line, (origin, file)) in lines.iter().zip([
+        ("test.example/log", "test.example_log.zip"),
+        ("site-b.example/log", "site-b.example_log.zip"),
+    ]) {
+        let f: Vec<&str> = line.split(' ').collect();
+        assert_eq!((f[0], f[3]), (origin, file), "{line}");
+        let zip = std::fs::read(packs.join(file)).unwrap();
+        use sha2::Digest as _;
+        assert_eq!(f[4], hex::encode(sha2::Sha256::digest(&zip)));
+        assert!(
+            out.contains(&format!("OK: checkpoint {origin} size {}", f[1])),
+            "{out}"
+        );
+    }
+    // each is the pack of that log alone, byte for byte
+    let alone = env.dir.path().join("a-alone.zip");
+    let a = pack_args(&[url_a], &[&env.vkey()], &alone);
+    moto.ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        std::fs::read(&alone).unwrap(),
+        std::fs::read(packs.join("test.example_log.zip")).unwrap()
+    );
     // one log's key does not verify the other's
     let o = moto.sealtrail(&[
         "verify",

@@ -273,12 +273,14 @@ struct QueryArgs {
 /// Arguments of `sealtrail pack`.
 #[derive(Args)]
 struct PackArgs {
-    /// Store directory, or s3://bucket/prefix.
-    #[arg(long, value_parser = objects::parse_store)]
-    store: StoreLocation,
-    /// Verifier key file.
-    #[arg(long)]
-    vkey: PathBuf,
+    /// Store directory, or s3://bucket/prefix; repeat for the logs of
+    /// several ingest nodes: `--out` is then a directory holding one pack
+    /// per log and `logs.txt`, each log's checkpoint.
+    #[arg(long = "store", required = true, value_parser = objects::parse_store)]
+    stores: Vec<StoreLocation>,
+    /// Verifier key file: one for every store, or one per store in order.
+    #[arg(long = "vkey", required = true)]
+    vkeys: Vec<PathBuf>,
     /// First day of the period (YYYY-MM-DD, UTC).
     #[arg(long)]
     from: String,
@@ -294,9 +296,10 @@ struct PackArgs {
     /// The checkpoint file of the previous pack, for a consistency proof.
     #[arg(long)]
     previous_checkpoint: Option<PathBuf>,
-    /// Signing key, to sign the pack's manifest (recommended).
-    #[arg(long)]
-    key: Option<PathBuf>,
+    /// Signing key, to sign the pack's manifest (recommended; with several
+    /// stores, one per store in order).
+    #[arg(long = "key")]
+    keys: Vec<PathBuf>,
     /// Directory of the SQL files.
     #[arg(long, default_value = sealtrail::query::assets::QUERIES)]
     queries: PathBuf,
@@ -747,14 +750,14 @@ impl QueryArgs {
 impl PackArgs {
     fn run(self) -> Result<ExitCode> {
         let PackArgs {
-            store,
-            vkey,
+            stores,
+            vkeys,
             from,
             to,
             out,
             org,
             previous_checkpoint,
-            key,
+            keys,
             queries,
             reports,
             verify_state,
@@ -771,21 +774,96 @@ impl PackArgs {
                     .collect(),
             )
         });
-        pack_cmd(
-            &objects::readable(&store)?,
-            &vkey,
-            &from,
-            &to,
-            &out,
-            &org,
-            previous_checkpoint.as_deref(),
-            key.as_deref(),
-            &queries,
-            &reports,
-            verify_state.as_deref(),
-            spark,
-            &witnesses,
-        )
+        let n = stores.len();
+        if (vkeys.len() != 1 && vkeys.len() != n) || (!keys.is_empty() && keys.len() != n) {
+            bail!(Usage(format!(
+                "{n} stores, {} --vkey and {} --key: give one verifier key for all or one per store, and a signing key per store or none",
+                vkeys.len(),
+                keys.len()
+            )));
+        }
+        let one = |i: usize, store: &StoreLocation, out: &Path| {
+            pack_cmd(
+                &objects::readable(store)?,
+                &vkeys[i.min(vkeys.len() - 1)],
+                &from,
+                &to,
+                out,
+                &org,
+                previous_checkpoint.as_deref(),
+                keys.get(i).map(PathBuf::as_path),
+                &queries,
+                &reports,
+                verify_state.as_deref(),
+                spark.clone(),
+                &witnesses,
+            )
+        };
+        if n == 1 {
+            return one(0, &stores[0], &out).map(|(code, _)| code);
+        }
+        // one pack per log: each is verifiable on its own with its own key
+        if previous_checkpoint.is_some() || verify_state.is_some() {
+            bail!(Usage(
+                "--previous-checkpoint and --verify-state belong to one log: pack several stores without them".into()
+            ));
+        }
+        if out.extension().is_some_and(|e| e == "zip")
+            || (out.exists() && std::fs::read_dir(&out)?.next().is_some())
+        {
+            bail!(Usage(format!(
+                "{}: with several stores --out is a new or empty directory (one pack per log goes in it)",
+                out.display()
+            )));
+        }
+        std::fs::create_dir_all(&out)?;
+        let mut listing = String::from(
+            "# sealtrail packs, one per log: origin, tree size, root, pack file, SHA-256 of the pack\n",
+        );
+        let mut names = std::collections::BTreeSet::new();
+        for (i, store) in stores.iter().enumerate() {
+            let dir = objects::readable(store)?;
+            let origin = Reader::open(&dir)
+                .map_err(|e| Usage(e.to_string()))?
+                .info()
+                .origin
+                .clone();
+            let slug: String = origin
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            if !names.insert(slug.clone()) {
+                bail!(Usage(format!("{origin}: two stores hold the same log")));
+            }
+            let file = out.join(format!("{slug}.zip"));
+            println!("== {store}");
+            // the checkpoint the pack was pinned to, not a later one
+            let (code, cp) = one(i, store, &file)?;
+            if code != ExitCode::SUCCESS {
+                return Ok(code);
+            }
+            let bytes = std::fs::read(&file)?;
+            use sha2::Digest as _;
+            listing.push_str(&format!(
+                "{} {} {} {slug}.zip {}\n",
+                cp.origin,
+                cp.size,
+                {
+                    use base64::Engine as _;
+                    base64::engine::general_purpose::STANDARD.encode(cp.root)
+                },
+                hex::encode(sha2::Sha256::digest(&bytes))
+            ));
+        }
+        sealtrail::store::atomic_write(&out.join("logs.txt"), listing.as_bytes())?;
+        println!("{n} packs and logs.txt in {}", out.display());
+        Ok(ExitCode::SUCCESS)
     }
 }
 
@@ -1398,7 +1476,7 @@ pub(crate) fn pack_cmd(
     verify_state: Option<&Path>,
     spark: Option<sealtrail::query::spark::SparkCommand>,
     witnesses: &[sealtrail::tlog::cosignature::CosignerKey],
-) -> Result<ExitCode> {
+) -> Result<(ExitCode, Checkpoint)> {
     use sealtrail::report::pack;
     let keys = load_verifiers(vkey)?;
     let (from, to) = (parse_day("--from", from)?, parse_day("--to", to)?);
@@ -1469,5 +1547,5 @@ pub(crate) fn pack_cmd(
             }
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok((ExitCode::SUCCESS, built.checkpoint))
 }
