@@ -190,28 +190,33 @@ impl Publisher {
         };
         let puts = self.bucket.with_lock(&self.lock, chrono::Utc::now())?;
 
-        let names = |dir: &Path| -> Vec<String> {
-            let mut v: Vec<String> = fs::read_dir(dir)
-                .map(|rd| {
-                    rd.flatten()
-                        .filter_map(|e| e.file_name().to_str().map(str::to_string))
-                        .filter(|n| !n.ends_with(Layout::tmp_suffix()))
-                        .collect()
+        // a directory that cannot be listed stops the publish: skipping it
+        // would commit a checkpoint whose files the bucket lacks
+        let names = |dir: &Path| -> Result<Vec<String>> {
+            let rd = fs::read_dir(dir).map_err(|source| {
+                ObjectError::Store(sealtrail_store::StoreError::Io {
+                    path: dir.to_path_buf(),
+                    source,
                 })
-                .unwrap_or_default();
+            })?;
+            let mut v: Vec<String> = rd
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .filter(|n| !n.ends_with(Layout::tmp_suffix()))
+                .collect();
             v.sort();
-            v
+            Ok(v)
         };
         let mut before = vec![MARKER.to_string()];
         before.extend(
-            names(&self.layout.keys_dir())
+            names(&self.layout.keys_dir())?
                 .into_iter()
                 .map(|n| format!("keys/{n}")),
         );
         // segments the checkpoint covers (a seal in flight may have renamed
         // its file into place before committing)
         before.extend(
-            names(&self.layout.segments_dir())
+            names(&self.layout.segments_dir())?
                 .into_iter()
                 .filter(|n| parse_segment_name(n).is_some_and(|(_, last)| last < size))
                 .map(|n| format!("segments/{n}")),
@@ -223,7 +228,7 @@ impl Publisher {
 
         self.commit(&mut state, &puts, &cp, size, &mut done)?;
 
-        let kept: Vec<String> = names(&self.layout.checkpoints_dir())
+        let kept: Vec<String> = names(&self.layout.checkpoints_dir())?
             .into_iter()
             .filter(|n| n.parse::<u64>().is_ok_and(|s| s <= size))
             .map(|n| format!("checkpoints/{n}"))
