@@ -147,10 +147,29 @@ fn files(source: &str) -> Vec<PathBuf> {
     v
 }
 
-fn ingest_args<'a>(store: &'a str, work: &'a str, key: &'a str, source: &'a str) -> Vec<&'a str> {
-    vec![
-        "ingest", "--store", store, "--work", work, "--key", key, "--source", source,
+/// `sealtrail ingest` of every fixture file of `source` into the store at
+/// `store`, written through the node directory `work`.
+fn ingest_args(store: &str, work: &Path, key: &Path, source: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "ingest",
+        "--store",
+        store,
+        "--work",
+        s(work),
+        "--key",
+        s(key),
     ]
+    .into_iter()
+    .chain(["--source", source])
+    .chain(extra.iter().copied())
+    .map(str::to_string)
+    .collect();
+    args.extend(files(source).iter().map(|p| s(p).to_string()));
+    args
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
 }
 
 #[test]
@@ -162,10 +181,8 @@ fn ingest_verify_and_pack_entirely_on_s3_under_object_lock() {
     let url = "s3://evidence/site-a";
     let key = env.key();
     for source in ["postfix", "m365", "okta", "disclosures"] {
-        let fs_ = files(source);
-        let mut args = ingest_args(url, s(&work), s(&key), source);
-        args.extend(fs_.iter().map(|p| s(p)));
-        let out = moto.ok(&args);
+        let args = ingest_args(url, &work, &key, source, &[]);
+        let out = moto.ok(&strs(&args));
         assert!(out.contains("published: tree size"), "{out}");
     }
     let keys = moto.keys("evidence", "site-a");
@@ -344,12 +361,9 @@ fn objects_published_without_retention_are_flagged() {
     let env = Env::new();
     let work = env.dir.path().join("w");
     let url = "s3://open-bucket/log";
-    let fs_ = files("okta");
     let key = env.key();
-    let mut args = ingest_args(url, s(&work), s(&key), "okta");
-    args.extend(["--lock-mode", "off"]);
-    args.extend(fs_.iter().map(|p| s(p)));
-    moto.ok(&args);
+    let args = ingest_args(url, &work, &key, "okta", &["--lock-mode", "off"]);
+    moto.ok(&strs(&args));
     let o = moto.sealtrail(&["verify", "--store", url, "--vkey", s(&env.vkey())]);
     assert_eq!(o.status.code(), Some(1));
     let text = stdout(&o);
@@ -369,10 +383,7 @@ fn two_writers_racing_one_checkpoint_one_wins_and_the_other_loses_nothing() {
     let a = env.dir.path().join("a");
     let b = env.dir.path().join("b");
     let key = env.key();
-    let first = files("okta");
-    let mut args = ingest_args(url, s(&a), s(&key), "okta");
-    args.extend(first.iter().map(|p| s(p)));
-    moto.ok(&args);
+    moto.ok(&strs(&ingest_args(url, &a, &key, "okta", &[])));
     // a failover gone wrong: node B starts from a copy of node A's directory
     // while A keeps running
     let cp = Command::new("cp")
@@ -383,14 +394,7 @@ fn two_writers_racing_one_checkpoint_one_wins_and_the_other_loses_nothing() {
 
     // both ingest different input and publish at the same time
     let run = |dir: &Path, source: &str| {
-        let fs_ = files(source);
-        let mut args: Vec<String> = ingest_args(url, s(dir), s(&key), source)
-            .into_iter()
-            .map(str::to_string)
-            .collect();
-        args.extend(fs_.iter().map(|p| s(p).to_string()));
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        moto.command(&refs)
+        moto.command(&strs(&ingest_args(url, dir, &key, source, &[])))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -452,11 +456,9 @@ fn the_server_publishes_what_it_seals() {
     let cfg = env.dir.path().join("server.toml");
     std::fs::write(&cfg, "seal_interval_ms = 200\n").unwrap();
     // a store directory for the token command, then the server on it
-    let fs_ = files("okta");
     let key = env.key();
-    let mut args = ingest_args(url, s(&work), s(&key), "okta");
-    args.extend(fs_.iter().map(|p| s(p)));
-    moto.ok(&args);
+    let args = ingest_args(url, &work, &key, "okta", &[]);
+    moto.ok(&strs(&args));
     let tok = common::ok(&[
         "token",
         "create",
@@ -566,10 +568,8 @@ fn several_ingest_nodes_share_one_bucket_each_with_its_own_log() {
     let (a, b) = (env.dir.path().join("a"), env.dir.path().join("b"));
     let (url_a, url_b) = ("s3://health-system/site-a", "s3://health-system/site-b");
     for (url, work, key, source) in [(url_a, &a, &key_a, "okta"), (url_b, &b, &key_b, "duo")] {
-        let fs_ = files(source);
-        let mut args = ingest_args(url, s(work), s(key), source);
-        args.extend(fs_.iter().map(|p| s(p)));
-        moto.ok(&args);
+        let args = ingest_args(url, work, key, source, &[]);
+        moto.ok(&strs(&args));
     }
     let out = moto.ok(&[
         "verify",
@@ -661,10 +661,8 @@ fn several_ingest_nodes_share_one_bucket_each_with_its_own_log() {
     // node B cannot publish into node A's prefix: the bucket already holds
     // another log there
     let c = env.dir.path().join("c");
-    let fs_ = files("entra");
-    let mut args = ingest_args(url_a, s(&c), s(&key_b), "entra");
-    args.extend(fs_.iter().map(|p| s(p)));
-    let o = moto.sealtrail(&args);
+    let args = ingest_args(url_a, &c, &key_b, "entra", &[]);
+    let o = moto.sealtrail(&strs(&args));
     assert!(!o.status.success());
     assert!(
         stderr(&o)
@@ -683,10 +681,8 @@ fn every_store_command_takes_an_s3_store() {
     let work = env.dir.path().join("w");
     let url = "s3://every-command/log";
     let (key, vkey) = (env.key(), env.vkey());
-    let fs_ = files("disclosures");
-    let mut args = ingest_args(url, s(&work), s(&key), "disclosures");
-    args.extend(fs_.iter().map(|p| s(p)));
-    moto.ok(&args);
+    let args = ingest_args(url, &work, &key, "disclosures", &[]);
+    moto.ok(&strs(&args));
     let sealed = moto.ok(&["seal", "--store", url, "--work", s(&work), "--key", s(&key)]);
     assert!(
         sealed.contains("nothing pending") && sealed.contains("published: tree size"),
