@@ -62,24 +62,30 @@ fn start(key: &Path, state: &Path, log: &str, port: u16) -> WitnessProc {
     }
 }
 
-fn ingest(store: &Path, key: &Path, source: &str) {
+/// `sealtrail ingest` of every fixture file of `source`, with `extra` flags.
+fn ingest_with(store: &Path, key: &Path, source: &str, extra: &[&str]) -> std::process::Output {
     let mut files: Vec<PathBuf> = std::fs::read_dir(fixture(source))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
     let mut args = vec![
-        "ingest".to_string(),
-        "--store".into(),
-        store.to_str().unwrap().into(),
-        "--key".into(),
-        key.to_str().unwrap().into(),
-        "--source".into(),
-        source.into(),
+        "ingest",
+        "--store",
+        store.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--source",
+        source,
     ];
-    args.extend(files.iter().map(|f| f.to_str().unwrap().to_string()));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    ok(&refs);
+    args.extend_from_slice(extra);
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    run(&args)
+}
+
+fn ingest(store: &Path, key: &Path, source: &str) {
+    let o = ingest_with(store, key, source, &[]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
 }
 
 fn push(store: &Path, w: &WitnessProc, vkey: &Path) -> std::process::Output {
@@ -255,30 +261,11 @@ fn witnesses_cosign_catch_up_and_refuse_a_rewritten_history() {
     drop(w2.take());
     // ingest pushes to both after its seal; the one that is down is a
     // warning, never a failed ingest
-    let mut files: Vec<PathBuf> = std::fs::read_dir(fixture("duo"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
     let (wa, wb) = (
         format!("{}={}", w1.url, wkeys[0].1.display()),
         format!("http://127.0.0.1:{}={}", ports[1], wkeys[1].1.display()),
     );
-    let mut args = vec![
-        "ingest",
-        "--store",
-        store.to_str().unwrap(),
-        "--key",
-        key.to_str().unwrap(),
-        "--source",
-        "duo",
-        "--witness",
-        &wa,
-        "--witness",
-        &wb,
-    ];
-    args.extend(files.iter().map(|f| f.to_str().unwrap()));
-    let o = run(&args);
+    let o = ingest_with(&store, &key, "duo", &["--witness", &wa, "--witness", &wb]);
     assert!(o.status.success(), "{}", common::stderr(&o));
     assert!(
         stdout(&o).contains("witness witness.partner.example/w1: cosigned tree size"),
