@@ -157,11 +157,10 @@ fn parquet(c: &mut Criterion) {
     g.sample_size(10);
     let hashes: Vec<[u8; 32]> = leaves.iter().map(|l| merkle::leaf_hash(l)).collect();
     let sealed = || -> Vec<segment::SealedLeaf<'_>> {
-        recs.iter()
-            .zip(&leaves)
+        leaves
+            .iter()
             .zip(&hashes)
-            .map(|((r, l), h)| segment::SealedLeaf {
-                record: r,
+            .map(|(l, h)| segment::SealedLeaf {
                 leaf: l,
                 leaf_hash: *h,
                 chain: [0; 32],

@@ -8,5 +8,6 @@
 //! docs/FORMAT.md, which the code cites by section.
 #![deny(missing_docs)]
 
+mod leaf;
 pub mod model;
 pub mod tlog;

@@ -99,11 +99,120 @@ impl Ts {
 
     /// The canonical text form used in leaves.
     pub fn to_canonical(self) -> String {
-        match self.to_datetime() {
-            Some(dt) => dt.to_rfc3339_opts(SecondsFormat::Micros, true),
-            None => format!("@{}", self.0),
+        match self.canonical_bytes() {
+            // the 27 bytes are ASCII digits and separators
+            Some(b) => b.iter().map(|&c| c as char).collect(),
+            None => match self.to_datetime() {
+                Some(dt) => dt.to_rfc3339_opts(SecondsFormat::Micros, true),
+                None => format!("@{}", self.0),
+            },
         }
     }
+
+    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` for a representable instant, written
+    /// without chrono or an allocation: every leaf holds two or more, and
+    /// both ingest (serialising) and verify (comparing) write them. Equal to
+    /// chrono's `to_rfc3339_opts(Micros, true)` over the whole range (tested).
+    pub fn canonical_bytes(self) -> Option<[u8; 27]> {
+        if !self.representable() {
+            return None;
+        }
+        let days = self.0.div_euclid(86_400_000_000);
+        let of_day = self.0.rem_euclid(86_400_000_000);
+        let (y, m, d) = civil_from_days(days);
+        let (secs, micros) = (of_day / 1_000_000, of_day % 1_000_000);
+        let mut out = *b"0000-00-00T00:00:00.000000Z";
+        let mut put = |at: usize, width: usize, mut v: i64| {
+            for k in (at..at + width).rev() {
+                out[k] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, 4, y);
+        put(5, 2, m);
+        put(8, 2, d);
+        put(11, 2, secs / 3600);
+        put(14, 2, secs / 60 % 60);
+        put(17, 2, secs % 60);
+        put(20, 6, micros);
+        Some(out)
+    }
+
+    /// Reads exactly the canonical form [`Ts::canonical_bytes`] writes;
+    /// `None` for any other text (other forms are read by
+    /// [`Ts::parse_rfc3339`]).
+    pub fn from_canonical(s: &[u8]) -> Option<Ts> {
+        if s.len() != 27 {
+            return None;
+        }
+        let num = |from: usize, to: usize| -> Option<i64> {
+            s[from..to].iter().try_fold(0i64, |n, &c| {
+                c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+            })
+        };
+        for (at, sep) in [
+            (4, b'-'),
+            (7, b'-'),
+            (10, b'T'),
+            (13, b':'),
+            (16, b':'),
+            (19, b'.'),
+            (26, b'Z'),
+        ] {
+            if s[at] != sep {
+                return None;
+            }
+        }
+        let (y, m, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+        let (hh, mm, ss, us) = (num(11, 13)?, num(14, 16)?, num(17, 19)?, num(20, 26)?);
+        if y < 1 || !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+            return None;
+        }
+        if hh > 23 || mm > 59 || ss > 59 {
+            return None;
+        }
+        let secs = days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss;
+        Some(Ts(secs * 1_000_000 + us))
+    }
+}
+
+fn is_leap(y: i64) -> bool {
+    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date `days` after 1970-01-01 (H. Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
 }
 
 impl fmt::Display for Ts {
@@ -114,15 +223,35 @@ impl fmt::Display for Ts {
 
 impl Serialize for Ts {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_canonical())
+        // (the canonical bytes are ASCII, so the first arm is always taken
+        // for a representable instant)
+        match self
+            .canonical_bytes()
+            .as_ref()
+            .map(|b| std::str::from_utf8(b))
+        {
+            Some(Ok(text)) => s.serialize_str(text),
+            _ => s.serialize_str(&self.to_canonical()),
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for Ts {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Ts::parse_rfc3339(&s)
-            .ok_or_else(|| serde::de::Error::custom("expected an RFC 3339 timestamp"))
+        // a visitor, so the text is read where it lies (no String per time)
+        struct TsText;
+        impl serde::de::Visitor<'_> for TsText {
+            type Value = Ts;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an RFC 3339 timestamp")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Ts, E> {
+                Ts::from_canonical(s.as_bytes())
+                    .or_else(|| Ts::parse_rfc3339(s))
+                    .ok_or_else(|| E::custom("expected an RFC 3339 timestamp"))
+            }
+        }
+        d.deserialize_str(TsText)
     }
 }
 
@@ -592,9 +721,21 @@ impl Record {
     /// The canonical leaf bytes (FORMAT.md §2): compact JSON, keys in the
     /// order of this struct, absent fields omitted.
     pub fn to_leaf(&self) -> Vec<u8> {
+        // Written into one buffer per thread and copied out at its exact
+        // length: a leaf is kept until its seal, and growing a fresh vector
+        // from serde_json's 128 bytes cost three reallocations per leaf.
         // Serialising a struct of strings, numbers and bools cannot fail;
         // non-finite scores are refused by `validate` before any leaf is made.
-        serde_json::to_vec(self).unwrap_or_default()
+        thread_local! {
+            static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        BUF.with_borrow_mut(|buf| {
+            buf.clear();
+            match serde_json::to_writer(&mut *buf, self) {
+                Ok(()) => buf.as_slice().to_vec(),
+                Err(_) => Vec::new(),
+            }
+        })
     }
 
     /// Whether the canonical leaf bytes of this record are exactly `leaf`,
@@ -626,7 +767,21 @@ impl Record {
     /// Parses leaf bytes strictly: unknown or duplicate keys are errors, the
     /// record must validate, and re-serialising it must give back exactly the
     /// same bytes, so a leaf can only ever mean one thing.
+    ///
+    /// A canonical leaf is read in one pass (`leaf.rs`); anything else is
+    /// decided, with its reason, by the definition itself
+    /// ([`Record::from_leaf_by_reserialising`]).
     pub fn from_leaf(leaf: &[u8]) -> Result<Record, LeafError> {
+        match crate::leaf::read(leaf) {
+            Some(rec) => Ok(rec),
+            None => Record::from_leaf_by_reserialising(leaf),
+        }
+    }
+
+    /// [`Record::from_leaf`] by its definition: serde's strict parse,
+    /// validation, and a byte-for-byte comparison with the record
+    /// serialised again.
+    pub fn from_leaf_by_reserialising(leaf: &[u8]) -> Result<Record, LeafError> {
         let rec: Record = serde_json::from_slice(leaf).map_err(|e| LeafError::Json {
             column: e.column(),
             category: format!("{:?}", e.classify()).to_lowercase(),
@@ -731,6 +886,70 @@ mod tests {
             !Ts(Ts::parse_rfc3339("9999-12-31T23:59:59.999999Z").unwrap().0 + 1).representable()
         );
         assert!(!Ts(Ts::parse_rfc3339("0001-01-01T00:00:00Z").unwrap().0 - 1).representable());
+    }
+
+    #[test]
+    fn canonical_times_are_written_and_read_as_chrono_does() {
+        const MIN: i64 = -62_135_596_800_000_000;
+        const MAX: i64 = 253_402_300_799_999_999;
+        // the ends, days around leap years and month ends, and a spread of
+        // pseudo-random instants over the whole range
+        let mut samples = vec![MIN, MAX, 0, -1, 1, 951_782_400_000_000, 951_868_799_999_999];
+        for year_start in [
+            -62_135_596_800i64,
+            946_684_800,
+            4_107_542_400,
+            253_370_764_800,
+        ] {
+            for d in [0, 58, 59, 60, 364, 365] {
+                samples.push((year_start + d * 86_400) * 1_000_000 - 1);
+                samples.push((year_start + d * 86_400) * 1_000_000);
+            }
+        }
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            samples.push(MIN + (x % (MAX - MIN) as u64) as i64);
+        }
+        for t in samples {
+            let ts = Ts(t);
+            let ours = ts
+                .canonical_bytes()
+                .map(|b| String::from_utf8_lossy(&b).into_owned());
+            if !ts.representable() {
+                assert_eq!(ours, None, "{t}");
+                continue;
+            }
+            let chrono = ts
+                .to_datetime()
+                .map(|dt| dt.to_rfc3339_opts(SecondsFormat::Micros, true));
+            assert_eq!(ours, chrono, "{t}");
+            assert_eq!(
+                Ts::from_canonical(ts.to_canonical().as_bytes()),
+                Some(ts),
+                "{t}"
+            );
+        }
+        assert_eq!(Ts(MAX + 1).canonical_bytes(), None);
+        assert_eq!(Ts(MIN - 1).canonical_bytes(), None);
+        // other RFC 3339 forms are not canonical, and impossible dates are refused
+        for text in [
+            "2026-05-01T00:00:00Z",
+            "2026-05-01T00:00:00.000000+00:00",
+            "2026-05-01t00:00:00.000000Z",
+            "2026-02-29T00:00:00.000000Z",
+            "2026-04-31T00:00:00.000000Z",
+            "2026-05-01T24:00:00.000000Z",
+            "2026-05-01T00:00:60.000000Z",
+            "0000-12-31T00:00:00.000000Z",
+            "2026-05-01T00:00:00.00000aZ",
+            "+026-05-01T00:00:00.000000Z",
+        ] {
+            assert_eq!(Ts::from_canonical(text.as_bytes()), None, "{text}");
+        }
+        assert!(Ts::from_canonical(b"2024-02-29T23:59:59.999999Z").is_some());
     }
 
     #[test]

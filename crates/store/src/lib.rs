@@ -205,7 +205,7 @@ pub fn content_digest(leaf: &[u8]) -> [u8; 8] {
     const KEY: &[u8] = b",\"ingested_at\":\"";
     let mut h = Sha256::new();
     // the member follows `ts` and its value holds no quote (FORMAT.md §2)
-    match leaf.windows(KEY.len()).position(|w| w == KEY) {
+    match memchr::memmem::find(leaf, KEY) {
         Some(p) => match leaf[p + KEY.len()..].iter().position(|&b| b == b'"') {
             Some(q) => {
                 h.update(&leaf[..p]);
@@ -330,7 +330,6 @@ pub struct Recovery {
 
 #[derive(Clone)]
 struct Pending {
-    record: Record,
     leaf: Vec<u8>,
     hash: Hash,
 }
@@ -340,7 +339,6 @@ struct Pending {
 /// leaf and hashed. Preparing needs no store, so it can run on any thread
 /// while the one writer appends what was prepared before.
 pub struct Prepared {
-    record: Record,
     leaf: Vec<u8>,
     hash: Hash,
     key: Option<([u8; 16], [u8; 8])>,
@@ -361,12 +359,7 @@ impl Prepared {
             _ => None,
         };
         let hash = leaf_hash(&leaf);
-        Ok(Prepared {
-            record,
-            leaf,
-            hash,
-            key,
-        })
+        Ok(Prepared { leaf, hash, key })
     }
 }
 
@@ -660,7 +653,7 @@ impl Appender {
             if let (Some(s), Some(id)) = (&record.source, &record.source_event_id) {
                 dedupe.insert(dedupe_key(s, id), content_digest(&leaf));
             }
-            pending.push(Pending { record, leaf, hash });
+            pending.push(Pending { leaf, hash });
         }
         recovery.replayed = pending.len() as u64;
         let mut app = Appender {
@@ -712,12 +705,7 @@ impl Appender {
     /// skips it if its source event id was seen before, else writes it to
     /// the WAL. Not durable until [`Appender::commit`].
     pub fn append_prepared(&mut self, prepared: Prepared) -> Result<Appended> {
-        let Prepared {
-            record,
-            leaf,
-            hash,
-            key,
-        } = prepared;
+        let Prepared { leaf, hash, key } = prepared;
         let mut collided = false;
         if let Some((k, c)) = key {
             match self.dedupe.insert(k, c) {
@@ -733,7 +721,7 @@ impl Appender {
             return Err(StoreError::Io { path, source: e });
         }
         let idx = self.frontier.size() + self.pending() as u64;
-        self.pending.push(Pending { record, leaf, hash });
+        self.pending.push(Pending { leaf, hash });
         Ok(if collided {
             Appended::Collision(idx)
         } else {
@@ -1002,7 +990,6 @@ impl SealWork {
         for p in pending {
             chain = chain_hash(&chain, &p.hash);
             sealed.push(segment::SealedLeaf {
-                record: &p.record,
                 leaf: &p.leaf,
                 leaf_hash: p.hash,
                 chain,

@@ -1,11 +1,11 @@
 //! Segment files: the Arrow schema of the canonical event model and the
 //! Parquet (zstd) encoding of a contiguous range of leaves (FORMAT.md §7).
 //!
-//! Every typed column is derived from the leaf's record by
-//! [`typed_columns`] (which [`leaves_to_batch`] uses to write a segment); the
-//! verifier calls the same function on the records it parses from the leaves
-//! it reads and compares the result column by column, so a query can never
-//! see data the signature does not cover.
+//! Every typed column is derived from the record read from the leaf bytes
+//! by [`typed_columns`] (which [`leaves_to_batch`] uses to write a
+//! segment); the verifier compares the stored columns with the same
+//! derivation from the leaves it reads ([`first_differences`]), so a query
+//! can never see data the signature does not cover.
 
 use std::fs::File;
 use std::io::Write;
@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    ArrayRef, BooleanArray, Date32Array, FixedSizeBinaryArray, Float64Array, RecordBatch,
+    Array, ArrayRef, BooleanArray, Date32Array, FixedSizeBinaryArray, Float64Array, RecordBatch,
     StringArray, TimestampMicrosecondArray, UInt64Array,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -141,10 +141,11 @@ pub fn is_segment_schema(fields: &arrow::datatypes::Fields) -> bool {
             && fields.iter().zip(all.iter()).all(|(a, b)| a == b))
 }
 
-/// One leaf ready to be written: its parsed record and its hashes.
+/// One leaf ready to be written: its bytes and its hashes. The typed
+/// columns are derived from the bytes, read as `verify` reads them
+/// ([`Record::from_leaf`]), so no parsed record is kept per pending leaf
+/// (about 1 KB each, most of a seal's memory before session 11).
 pub struct SealedLeaf<'a> {
-    /// Parsed record (typed columns come from here).
-    pub record: &'a Record,
     /// The exact leaf bytes.
     pub leaf: &'a [u8],
     /// `SHA-256(0x00 ‖ leaf)`.
@@ -158,7 +159,21 @@ pub fn leaves_to_batch(
     first_idx: u64,
     leaves: &[SealedLeaf<'_>],
 ) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let recs: Vec<&Record> = leaves.iter().map(|l| l.record).collect();
+    let recs = leaves
+        .iter()
+        .enumerate()
+        .map(|(k, l)| {
+            Record::from_leaf(l.leaf).map_err(|e| {
+                // leaves this store made itself: never expected, and never
+                // written with columns that could differ from the leaf
+                arrow::error::ArrowError::InvalidArgumentError(format!(
+                    "leaf {}: {e}",
+                    first_idx + k as u64
+                ))
+            })
+        })
+        .collect::<Result<Vec<Record>, _>>()?;
+    let recs: Vec<&Record> = recs.iter().collect();
     let mut cols: Vec<ArrayRef> = Vec::with_capacity(schema().fields().len());
     cols.push(Arc::new(UInt64Array::from_iter_values(
         (0..leaves.len() as u64).map(|i| first_idx + i),
@@ -246,6 +261,112 @@ pub fn typed_columns(recs: &[&Record]) -> Vec<ArrayRef> {
         )));
     }
     cols
+}
+
+/// For each typed column of `batch`, the first row whose stored value is
+/// not the one [`typed_columns`] derives from that row's record (rows
+/// whose record is `None` are skipped). Compared in place, value by value,
+/// so `verify` builds no second copy of the columns; a column of the wrong
+/// type differs at its first compared row.
+pub fn first_differences(
+    batch: &RecordBatch,
+    records: &[Option<Record>],
+) -> Vec<(&'static str, usize)> {
+    let mut out = Vec::new();
+    let schema = batch.schema();
+    let mut check = |name: &'static str, differs: &dyn Fn(&dyn Array) -> Option<usize>| {
+        if let Ok(i) = schema.index_of(name)
+            && let Some(row) = differs(batch.column(i).as_ref())
+        {
+            out.push((name, row));
+        }
+    };
+    let first_row = || records.iter().position(Option::is_some);
+    check(
+        "kind",
+        &|c| match c.as_any().downcast_ref::<StringArray>() {
+            Some(a) => first_difference(
+                records,
+                |r| Some(r.kind().as_str()),
+                |k| a.is_valid(k).then(|| a.value(k)),
+            ),
+            None => first_row(),
+        },
+    );
+    let time = |c: &dyn Array, get: &dyn Fn(&Record) -> Option<i64>| match c
+        .as_any()
+        .downcast_ref::<TimestampMicrosecondArray>(
+    ) {
+        Some(a) => first_difference(records, get, |k| a.is_valid(k).then(|| a.value(k))),
+        None => first_row(),
+    };
+    // as `typed_columns` writes them: never null
+    check("ts", &|c| {
+        time(c, &|r| Some(r.ts.map(|t| t.0).unwrap_or(0)))
+    });
+    check("ingested_at", &|c| {
+        time(c, &|r| Some(r.ingested_at.map(|t| t.0).unwrap_or(0)))
+    });
+    for (name, get) in STRING_COLUMNS.iter().chain(LATER_STRING_COLUMNS) {
+        check(name, &|c| match c.as_any().downcast_ref::<StringArray>() {
+            Some(a) => first_difference(records, get, |k| a.is_valid(k).then(|| a.value(k))),
+            None => first_row(),
+        });
+    }
+    for (name, get) in BOOL_COLUMNS {
+        check(name, &|c| match c.as_any().downcast_ref::<BooleanArray>() {
+            Some(a) => first_difference(records, get, |k| a.is_valid(k).then(|| a.value(k))),
+            None => first_row(),
+        });
+    }
+    for (name, get) in TS_COLUMNS {
+        check(name, &|c| time(c, get));
+    }
+    check(
+        "suspended_until",
+        &|c| match c.as_any().downcast_ref::<Date32Array>() {
+            Some(a) => first_difference(
+                records,
+                |r| r.suspended_until.map(|d| d.days_since_epoch()),
+                |k| a.is_valid(k).then(|| a.value(k)),
+            ),
+            None => first_row(),
+        },
+    );
+    // by bits: -0.0 is not 0.0 in a column the leaf signs
+    check(
+        "score",
+        &|c| match c.as_any().downcast_ref::<Float64Array>() {
+            Some(a) => first_difference(
+                records,
+                |r| r.score.map(f64::to_bits),
+                |k| a.is_valid(k).then(|| a.value(k).to_bits()),
+            ),
+            None => first_row(),
+        },
+    );
+    check(
+        "count",
+        &|c| match c.as_any().downcast_ref::<UInt64Array>() {
+            Some(a) => {
+                first_difference(records, |r| r.count, |k| a.is_valid(k).then(|| a.value(k)))
+            }
+            None => first_row(),
+        },
+    );
+    out
+}
+
+fn first_difference<'r, T: PartialEq>(
+    records: &'r [Option<Record>],
+    derived: impl Fn(&'r Record) -> Option<T>,
+    stored: impl Fn(usize) -> Option<T>,
+) -> Option<usize> {
+    records
+        .iter()
+        .enumerate()
+        .find(|(k, r)| r.as_ref().is_some_and(|r| derived(r) != stored(*k)))
+        .map(|(k, _)| k)
 }
 
 /// Rows of the Arrow batches a seal builds and hands to the writer at a

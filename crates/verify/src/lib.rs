@@ -1191,7 +1191,10 @@ fn check_segment_into(
             return;
         }
     };
-    let mut rows: BTreeMap<u64, (Hash, Hash)> = BTreeMap::new(); // idx -> (recomputed leaf hash, stored chain)
+    let mut rows = RowsByIdx {
+        first: entry.first,
+        by_idx: vec![None; n_expected as usize],
+    };
     let mut pos_base = 0usize;
     for b in batches {
         let b = match b {
@@ -1212,7 +1215,7 @@ fn check_segment_into(
         cx.report.rows += b.num_rows() as u64;
     }
     for i in entry.first..=entry.last {
-        let Some((lh, stored_chain)) = rows.get(&i) else {
+        let Some((lh, stored_chain)) = rows.get(i) else {
             continue;
         };
         let want = chain_hash(chain, lh);
@@ -1244,6 +1247,33 @@ fn check_segment_into(
     *chain = entry.chain;
 }
 
+/// Each of a segment's leaves (by idx) to its recomputed leaf hash and its
+/// stored chain value; rows outside the segment's range have no place (they
+/// are reported `extra` already).
+struct RowsByIdx {
+    first: u64,
+    by_idx: Vec<Option<(Hash, Hash)>>,
+}
+
+impl RowsByIdx {
+    /// Records leaf `i`'s row; an earlier row for the same leaf is replaced
+    /// only if `replace`.
+    fn set(&mut self, i: u64, row: (Hash, Hash), replace: bool) {
+        if let Some(slot) = i
+            .checked_sub(self.first)
+            .and_then(|k| self.by_idx.get_mut(usize::try_from(k).ok()?))
+            && (replace || slot.is_none())
+        {
+            *slot = Some(row);
+        }
+    }
+
+    fn get(&self, i: u64) -> Option<&(Hash, Hash)> {
+        let k = usize::try_from(i.checked_sub(self.first)?).ok()?;
+        self.by_idx.get(k)?.as_ref()
+    }
+}
+
 fn read_idx(path: &Path) -> Result<Vec<u64>, String> {
     let batches = segment::read_columns(path, &["idx"]).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
@@ -1265,7 +1295,7 @@ fn check_batch(
     b: &RecordBatch,
     pos_base: usize,
     row_trouble: &HashMap<usize, ProblemKind>,
-    rows: &mut BTreeMap<u64, (Hash, Hash)>,
+    rows: &mut RowsByIdx,
     coverage: &mut BTreeMap<String, BTreeSet<i64>>,
 ) {
     let expected_schema = segment::schema();
@@ -1305,7 +1335,7 @@ fn check_batch(
         let stored_chain: Hash = ch.value(row).try_into().unwrap_or_default();
         if row_trouble.contains_key(&(pos_base + row)) {
             records.push(None);
-            rows.entry(i).or_insert((computed, stored_chain));
+            rows.set(i, (computed, stored_chain), false);
             continue;
         }
         if computed != stored {
@@ -1332,13 +1362,13 @@ fn check_batch(
             coverage.entry(s.clone()).or_default().insert(w.0);
         }
         records.push(rec);
-        rows.insert(i, (computed, stored_chain));
+        rows.set(i, (computed, stored_chain), true);
     }
     compare_columns(cx, r, b, idx, &records);
 }
 
-/// Rebuilds the typed columns from the leaves and compares them with the
-/// stored ones, reporting the first differing row of each column.
+/// Compares the stored typed columns with the values in the leaves,
+/// reporting the first differing row of each column.
 fn compare_columns(
     cx: &mut Ctx<'_>,
     r: &str,
@@ -1346,56 +1376,14 @@ fn compare_columns(
     idx: &UInt64Array,
     records: &[Option<Record>],
 ) {
-    let ok_rows: Vec<usize> = (0..records.len())
-        .filter(|&i| records[i].is_some())
-        .collect();
-    if ok_rows.is_empty() {
-        return;
-    }
-    let recs: Vec<&Record> = ok_rows
-        .iter()
-        .filter_map(|&i| records[i].as_ref())
-        .collect();
-    let every_row = ok_rows.len() == records.len();
     // the leaf, its hash and the chain are checked row by row already;
-    // only the columns derived from the leaf are rebuilt, matched by name
-    // (idx, leaf and the hashes have none)
-    let expected = segment::typed_columns(&recs);
-    let names = segment::typed_column_names();
-    let take = arrow::array::UInt32Array::from_iter_values(ok_rows.iter().map(|&i| i as u32));
-    for (ci, field) in b.schema().fields().iter().enumerate() {
-        let Some(want) = names
-            .iter()
-            .position(|n| n == field.name())
-            .and_then(|k| expected.get(k))
-        else {
-            continue;
-        };
-        // (the common case, every row parsed, needs no copy of the column)
-        let stored = if every_row {
-            b.column(ci).clone()
-        } else {
-            match arrow::compute::take(b.column(ci), &take, None) {
-                Ok(c) => c,
-                Err(_) => continue,
-            }
-        };
-        if stored.to_data() == want.to_data() {
-            continue;
-        }
-        for (k, &row) in ok_rows.iter().enumerate() {
-            if stored.slice(k, 1).to_data() != want.slice(k, 1).to_data() {
-                cx.problem(
-                    ProblemKind::ColumnMismatch,
-                    r,
-                    Some(idx.value(row)),
-                    format!(
-                        "column `{}` differs from the value in the leaf",
-                        field.name()
-                    ),
-                );
-                break;
-            }
-        }
+    // only the columns derived from the leaf are compared
+    for (column, row) in segment::first_differences(b, records) {
+        cx.problem(
+            ProblemKind::ColumnMismatch,
+            r,
+            Some(idx.value(row)),
+            format!("column `{column}` differs from the value in the leaf"),
+        );
     }
 }
