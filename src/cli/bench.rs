@@ -374,18 +374,20 @@ pub fn bench_cmd(
     }
 
     // 5. HTTP ingest, 8 concurrent gateways
-    if http.seconds > 0 {
-        let (eps, p99) = http_bench(&me, work, &http)?;
+    for &batch in http.batches.iter().filter(|_| http.seconds > 0) {
+        let (eps, p99) = http_bench(&me, work, http.seconds, http.seal_every, batch)?;
         row(
             &mut rows,
-            &format!(
-                "5. HTTP ingest, 8 clients x {} events (events/s)",
-                http.batch
-            ),
+            &format!("5. HTTP ingest, 8 clients x {batch} events (events/s)"),
             format!("{eps:.0}, p99 {p99:.0} ms"),
             "-".into(),
             None,
-            ">= 100k/s, p99 < 50 ms",
+            // #22's goal is set at 100-event requests
+            if batch == 100 {
+                ">= 200k/s, p99 < 50 ms"
+            } else {
+                "-"
+            },
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -397,12 +399,20 @@ pub struct HttpLoad {
     pub seconds: u64,
     /// The server's `seal_every` (None: its default).
     pub seal_every: Option<usize>,
-    /// Events per request.
-    pub batch: usize,
+    /// Events per request: one phase for each.
+    pub batches: Vec<usize>,
 }
 
-fn http_bench(me: &Path, work: &Path, load: &HttpLoad) -> Result<(f64, f64)> {
-    let (seconds, seal_every, batch) = (load.seconds, load.seal_every, load.batch.max(1));
+fn http_bench(
+    me: &Path,
+    work: &Path,
+    seconds: u64,
+    seal_every: Option<usize>,
+    batch: usize,
+) -> Result<(f64, f64)> {
+    let batch = batch.max(1);
+    // each phase starts from an empty server store
+    let _ = std::fs::remove_dir_all(work.join("http-store"));
     use std::io::BufRead;
     let key_dir = work.join("http-keys");
     let _ = Command::new(me)

@@ -364,9 +364,10 @@ struct BenchArgs {
     server_seal_every: Option<usize>,
     /// Events per HTTP request in the HTTP phase (each of the 8 clients
     /// waits for its 202 before sending the next), to measure how the
-    /// request size trades throughput against latency.
-    #[arg(long, default_value_t = 1000)]
-    http_batch: usize,
+    /// request size trades throughput against latency; one phase per
+    /// size given (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [100, 1000])]
+    http_batch: Vec<usize>,
 }
 
 /// Arguments of `sealtrail export`.
@@ -893,7 +894,7 @@ impl BenchArgs {
             bench::HttpLoad {
                 seconds: http_seconds,
                 seal_every: server_seal_every,
-                batch: http_batch,
+                batches: http_batch,
             },
         )
     }
