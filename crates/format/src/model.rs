@@ -888,6 +888,33 @@ mod tests {
         assert!(!Ts(Ts::parse_rfc3339("0001-01-01T00:00:00Z").unwrap().0 - 1).representable());
     }
 
+    /// The canonical `score` form is serde_json's float writer, which has
+    /// changed between versions (ryu wrote `1e16`, zmij, since 1.0.15x,
+    /// writes `1e+16`): pinned here, so an upgrade that changes it fails
+    /// this test instead of making stored leaves non-canonical (FORMAT.md §2).
+    #[test]
+    fn the_score_form_is_pinned() {
+        for (score, text) in [
+            (87.5, "87.5"),
+            (100.0, "100.0"),
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (0.00001, "0.00001"),
+            (1e-7, "1e-7"),
+            (1e15, "1000000000000000.0"),
+            (1e16, "1e+16"),
+        ] {
+            let mut r = Record::new(Kind::Training, Ts(1_700_000_000_000_000), "lms");
+            r.score = Some(score);
+            let leaf = String::from_utf8(r.to_leaf()).unwrap_or_default();
+            assert!(leaf.contains(&format!(",\"score\":{text}")), "{score}: {leaf}");
+            assert_eq!(Record::from_leaf_by_reserialising(leaf.as_bytes()).err(), {
+                // a training record without user/course is invalid, not non-canonical
+                Some(LeafError::Model(ModelError::Missing("user")))
+            });
+        }
+    }
+
     #[test]
     fn canonical_times_are_written_and_read_as_chrono_does() {
         const MIN: i64 = -62_135_596_800_000_000;
