@@ -907,7 +907,10 @@ mod tests {
             let mut r = Record::new(Kind::Training, Ts(1_700_000_000_000_000), "lms");
             r.score = Some(score);
             let leaf = String::from_utf8(r.to_leaf()).unwrap_or_default();
-            assert!(leaf.contains(&format!(",\"score\":{text}")), "{score}: {leaf}");
+            assert!(
+                leaf.contains(&format!(",\"score\":{text}")),
+                "{score}: {leaf}"
+            );
             assert_eq!(Record::from_leaf_by_reserialising(leaf.as_bytes()).err(), {
                 // a training record without user/course is invalid, not non-canonical
                 Some(LeafError::Model(ModelError::Missing("user")))
