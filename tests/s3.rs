@@ -74,14 +74,7 @@ impl Moto {
 
     #[track_caller]
     fn ok(&self, args: &[&str]) -> String {
-        let o = self.sealtrail(args);
-        assert!(
-            o.status.success(),
-            "sealtrail {args:?} failed: {}\n{}",
-            stdout(&o),
-            stderr(&o)
-        );
-        stdout(&o)
+        common::succeeded(args, &self.sealtrail(args))
     }
 
     /// Runs a boto3 script with `s3` (a client of this server) and `json`

@@ -51,14 +51,20 @@ pub fn stderr(o: &Output) -> String {
 
 #[track_caller]
 pub fn ok(args: &[&str]) -> String {
-    let o = run(args);
+    succeeded(args, &run(args))
+}
+
+/// The stdout of a `sealtrail` run that must have succeeded (else the
+/// test fails with both of its outputs): shared by every way tests start it.
+#[track_caller]
+pub fn succeeded(args: &[&str], o: &Output) -> String {
     assert!(
         o.status.success(),
         "sealtrail {args:?} failed: {}\n{}",
-        stdout(&o),
-        stderr(&o)
+        stdout(o),
+        stderr(o)
     );
-    stdout(&o)
+    stdout(o)
 }
 
 /// A store holding every fixture of every source, ingested source by
