@@ -8,10 +8,10 @@
 //! Work is split so that cores share it: [`prepare`] turns a parsed record
 //! into its leaf bytes and hash (or its quarantine leaf) and needs no store;
 //! [`apply`] is what only the one writer may do (dedupe, WAL, counts,
-//! seals). A file's parser runs on the calling thread, `prepare` and `apply`
-//! each on a thread of their own, and each periodic seal on another while
-//! appends go on; the server prepares request bodies on its blocking pool
-//! ([`parse_all`]).
+//! seals). A file's parser runs on the calling thread, `prepare` on every
+//! core ([`ordered_map`]), `apply` on a thread of its own, and each periodic
+//! seal on another while appends go on; the server prepares request bodies
+//! on its blocking pool ([`parse_all`]).
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -21,6 +21,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use super::{IngestError, MAX_LINE, Parsed, Source, source_by_name};
+use crate::parallel::ordered_map;
 use sealtrail_format::model::{Kind, Record, Ts};
 use sealtrail_store::{Appended, Appender, Prepared};
 
@@ -165,10 +166,10 @@ impl<'a> Ingest<'a> {
     }
 
     /// Ingests one input. `name` is what `input_ref` and errors show.
-    /// Three stages, each on its own thread, hand batches on in input
-    /// order: this thread parses, a scoped thread runs [`prepare`] (leaf
-    /// serialisation and hashing, about half of the work per record), and a
-    /// second one applies what was prepared (dedupe, WAL, seals).
+    /// The calling thread parses; [`prepare`] (leaf serialisation and
+    /// hashing, about half of the work per record) runs on every core
+    /// ([`ordered_map`]); a thread of its own applies what was prepared, in
+    /// input order (dedupe, WAL, seals).
     pub fn input(&mut self, input: &mut dyn BufRead, name: &str) -> Result<(), IngestError> {
         let Ingest {
             appender,
@@ -187,36 +188,18 @@ impl<'a> Ingest<'a> {
         // preparing go on while the appender seals (measured: 1.1-1.4x on 2
         // cores, for ~200 MiB more at the peak; docs/BENCHMARKS.md).
         let in_flight = (opts.seal_every / BATCH).clamp(4, 128);
-        let (parsed_tx, parsed_rx) = std::sync::mpsc::sync_channel::<Vec<Parsed>>(in_flight);
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Step>, IngestError>>(in_flight);
         let spawn_error = |e: std::io::Error| IngestError::Io {
             file: name.to_string(),
             source: e,
         };
+        // a closed channel, or an error handed to the writer, means the
+        // writer stops on an error, which is returned instead of this one
+        let writer_stopped = || IngestError::Io {
+            file: name.to_string(),
+            source: std::io::Error::other("the writer stopped"),
+        };
         std::thread::scope(|sc| {
-            let preparing = move || {
-                for batch in parsed_rx {
-                    let mut steps = Vec::with_capacity(batch.len());
-                    let mut failed = None;
-                    for p in batch {
-                        match prepare(p, name, &source_name, allowed) {
-                            Ok(step) => steps.push(step),
-                            Err(e) => {
-                                failed = Some(e);
-                                break;
-                            }
-                        }
-                    }
-                    // what was prepared before an error is appended too
-                    if tx.send(Ok(steps)).is_err() {
-                        return;
-                    }
-                    if let Some(e) = failed {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                }
-            };
             let appending = move || -> Result<(), IngestError> {
                 for batch in rx {
                     for step in batch? {
@@ -230,34 +213,50 @@ impl<'a> Ingest<'a> {
                 }
                 Ok(())
             };
-            std::thread::Builder::new()
-                .name("sealtrail-prepare".into())
-                .spawn_scoped(sc, preparing)
-                .map_err(spawn_error)?;
             let writer = std::thread::Builder::new()
                 .name("sealtrail-append".into())
                 .spawn_scoped(sc, appending)
                 .map_err(spawn_error)?;
-            let mut batch = Vec::with_capacity(BATCH);
-            let parsed = source.parse(input, name, &mut |p| {
-                batch.push(p);
-                if batch.len() >= BATCH {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                    // a closed channel means a later stage stopped on an
-                    // error, which is returned below instead of this one
-                    parsed_tx.send(full).map_err(|_| IngestError::Io {
-                        file: name.to_string(),
-                        source: std::io::Error::other("the writer stopped"),
-                    })?;
-                }
-                Ok(())
-            });
-            // what was read before an error is appended too, as it was
-            // before the work was split
-            if !batch.is_empty() {
-                let _ = parsed_tx.send(batch);
-            }
-            drop(parsed_tx);
+            let parsed = ordered_map(
+                crate::parallel::workers(),
+                &mut |put| {
+                    let mut batch = Vec::with_capacity(BATCH);
+                    let parsed = source.parse(input, name, &mut |p| {
+                        batch.push(p);
+                        if batch.len() >= BATCH {
+                            put(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))?;
+                        }
+                        Ok(())
+                    });
+                    // what was read before an error is appended too
+                    if !batch.is_empty() {
+                        put(batch)?;
+                    }
+                    parsed
+                },
+                &|batch: Vec<Parsed>| {
+                    let mut steps = Vec::with_capacity(batch.len());
+                    for p in batch {
+                        match prepare(p, name, &source_name, allowed) {
+                            Ok(step) => steps.push(step),
+                            // what was prepared before an error is appended too
+                            Err(e) => return (steps, Some(e)),
+                        }
+                    }
+                    (steps, None)
+                },
+                &mut |(steps, failed)| {
+                    tx.send(Ok(steps)).map_err(|_| writer_stopped())?;
+                    match failed {
+                        Some(e) => {
+                            let _ = tx.send(Err(e));
+                            Err(writer_stopped())
+                        }
+                        None => Ok(()),
+                    }
+                },
+            );
+            drop(tx);
             match writer.join() {
                 Ok(written) => written.and(parsed),
                 Err(panic) => std::panic::resume_unwind(panic),

@@ -108,6 +108,6 @@ impl Source for Duo {
         file: &str,
         emit: &mut Emit<'_>,
     ) -> Result<(), IngestError> {
-        parse_json_source(input, file, &[], emit, &mut map)
+        parse_json_source(input, file, &[], emit, &map)
     }
 }

@@ -176,6 +176,6 @@ impl Source for Entra {
         file: &str,
         emit: &mut Emit<'_>,
     ) -> Result<(), IngestError> {
-        parse_json_source(input, file, &[], emit, &mut map)
+        parse_json_source(input, file, &[], emit, &map)
     }
 }

@@ -75,6 +75,6 @@ impl Source for Gateway {
         file: &str,
         emit: &mut Emit<'_>,
     ) -> Result<(), IngestError> {
-        parse_json_source(input, file, &[], emit, &mut map)
+        parse_json_source(input, file, &[], emit, &map)
     }
 }

@@ -136,6 +136,6 @@ impl Source for Gmail {
         file: &str,
         emit: &mut Emit<'_>,
     ) -> Result<(), IngestError> {
-        parse_json_source(input, file, &[], emit, &mut map)
+        parse_json_source(input, file, &[], emit, &map)
     }
 }

@@ -22,6 +22,7 @@ mod jsonl;
 mod m365;
 pub mod ocsf;
 mod okta;
+mod parallel;
 mod postfix;
 pub mod read;
 mod training;

@@ -201,7 +201,7 @@ impl Source for M365 {
             matches!(buf.trim_ascii_start().first(), Some(b'{' | b'['))
         };
         if json {
-            return parse_json_source(input, file, &[], emit, &mut |v| {
+            return parse_json_source(input, file, &[], emit, &|v| {
                 map_trace(v, Some(redact_json(v, SUBJECTS)))
             });
         }

@@ -228,6 +228,6 @@ impl Source for Ocsf {
         file: &str,
         emit: &mut Emit<'_>,
     ) -> Result<(), IngestError> {
-        parse_json_source(input, file, &[], emit, &mut map)
+        parse_json_source(input, file, &[], emit, &map)
     }
 }

@@ -15,7 +15,7 @@
 //! or its display name); FIDO2/WebAuthn, passkeys, Okta FastPass and smart
 //! cards are phishing-resistant. No subjects exist in this format.
 
-use super::read::{Mapped, jget, jstr, parse_json_source, parse_time};
+use super::read::{Mapped, jget, jstr, map_json_records, parse_json_record, parse_time};
 use super::{Emit, IngestError, Parsed, Source};
 use sealtrail_format::model::{Kind, Record};
 
@@ -127,10 +127,9 @@ fn map(v: &serde_json::Value, meta: &mut Vec<Meta>) -> Mapped {
         Ok(r) => r,
         Err(reason) => return Mapped::Skip(reason),
     };
-    let targets = jget(v, "target")
+    let targets: &[serde_json::Value] = jget(v, "target")
         .and_then(|t| t.as_array())
-        .cloned()
-        .unwrap_or_default();
+        .map_or(&[], Vec::as_slice);
     // the human principal: the actor, unless Okta itself acted for a user
     // (auth_via_IDP, inbound federation: actor `system@okta.com`), in which
     // case the target of type User
@@ -301,33 +300,31 @@ impl Source for Okta {
         file: &str,
         emit: &mut Emit<'_>,
     ) -> Result<(), IngestError> {
-        // held per input: a session's factor may come before or after its start
-        let meta: std::cell::RefCell<Vec<Option<Meta>>> = std::cell::RefCell::new(Vec::new());
+        // held per input: a session's factor may come before or after its
+        // start. Each record is parsed and mapped on every core; its events
+        // keep their input order, each with the meta `map` found for it.
         let mut items: Vec<(Parsed, Option<Meta>)> = Vec::new();
-        let mut taken = 0usize;
-        parse_json_source(
+        map_json_records(
             input,
             file,
             &[],
-            &mut |p| {
-                let m = if let Parsed::Event(..) = p {
-                    let mut all = meta.borrow_mut();
-                    let m = (taken < all.len()).then(|| {
-                        taken += 1;
-                        all[taken - 1].take()
-                    });
-                    m.flatten()
-                } else {
-                    None
-                };
-                items.push((p, m));
-                Ok(())
-            },
-            &mut |v| {
+            &|rec| {
                 let mut found = Vec::new();
-                let mapped = map(v, &mut found);
-                meta.borrow_mut().extend(found.into_iter().map(Some));
-                mapped
+                let parsed = parse_json_record(rec, &mut |v| map(v, &mut found));
+                let mut metas = found.into_iter();
+                parsed
+                    .into_iter()
+                    .map(|p| {
+                        let m = matches!(p, Parsed::Event(..))
+                            .then(|| metas.next())
+                            .flatten();
+                        (p, m)
+                    })
+                    .collect::<Vec<_>>()
+            },
+            &mut |pairs| {
+                items.extend(pairs);
+                Ok(())
             },
         )?;
         tie_sessions(items, emit)

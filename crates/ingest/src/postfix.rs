@@ -149,8 +149,7 @@ impl Postfix {
                 self.year = Some(year);
                 self.last_month = month;
             }
-            let dt = NaiveDate::from_ymd_opt(year, month, day)?
-                .and_time(chrono::NaiveTime::parse_from_str(time, "%H:%M:%S").ok()?);
+            let dt = NaiveDate::from_ymd_opt(year, month, day)?.and_time(clock_time(time)?);
             (Ts(Utc.from_utc_datetime(&dt).timestamp_micros()), after)
         } else {
             // ISO 8601: rsyslog's high-precision format, journald's
@@ -412,6 +411,26 @@ fn direction(daemon: &str, relay: &str) -> &'static str {
     }
 }
 
+/// `HH:MM:SS` as chrono's `%H:%M:%S` reads it: the common form (two digits
+/// each, no leap second) directly, anything else by chrono itself.
+fn clock_time(time: &str) -> Option<chrono::NaiveTime> {
+    let b = time.as_bytes();
+    let two = |i: usize| -> Option<u32> {
+        let (h, l) = (b[i], b[i + 1]);
+        (h.is_ascii_digit() && l.is_ascii_digit())
+            .then(|| u32::from(h - b'0') * 10 + u32::from(l - b'0'))
+    };
+    if b.len() == 8
+        && b[2] == b':'
+        && b[5] == b':'
+        && let (Some(h), Some(m), Some(s)) = (two(0), two(3), two(6))
+        && s < 60
+    {
+        return chrono::NaiveTime::from_hms_opt(h, m, s);
+    }
+    chrono::NaiveTime::parse_from_str(time, "%H:%M:%S").ok()
+}
+
 fn tls_line(msg: &str) -> Option<(&'static str, &str)> {
     for (word, peer) in [
         ("Verified", "verified"),
@@ -470,8 +489,7 @@ impl Source for Postfix {
             let Some(text) = line.text() else {
                 return emit(Parsed::bad(&line, "line is not valid UTF-8"));
             };
-            let text = text.to_string();
-            let p = self.parse_line(&line, &text, reference);
+            let p = self.parse_line(&line, text, reference);
             emit(p)
         })
     }
@@ -480,6 +498,37 @@ impl Source for Postfix {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clock_time_reads_exactly_what_chrono_reads() {
+        let chrono = |t: &str| chrono::NaiveTime::parse_from_str(t, "%H:%M:%S").ok();
+        let mut cases: Vec<String> = Vec::new();
+        for h in 0..30 {
+            for m in [0, 1, 9, 10, 59, 60, 61, 99] {
+                for s in [0, 5, 30, 59, 60, 61, 99] {
+                    cases.push(format!("{h:02}:{m:02}:{s:02}"));
+                }
+            }
+        }
+        cases.extend(
+            [
+                "1:00:00",
+                "01:0:00",
+                "01:00:0",
+                "0a:00:00",
+                "01-00-00",
+                "01:00:00 ",
+                " 1:00:00",
+                "+1:00:00",
+                "",
+                "::::::::",
+            ]
+            .map(String::from),
+        );
+        for c in &cases {
+            assert_eq!(clock_time(c), chrono(c), "{c:?}");
+        }
+    }
 
     fn parse_all(lines: &[&str]) -> Vec<Record> {
         let mut p = Postfix::default();

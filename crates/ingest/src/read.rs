@@ -21,22 +21,25 @@ pub fn read_lines(
         source,
     };
     let mut number = 0u64;
+    // each line is read into one buffer and handed on as an exact-size copy:
+    // one allocation per line instead of a vector grown by doubling
+    let mut buf = Vec::with_capacity(4096);
     loop {
-        let mut bytes = Vec::new();
+        buf.clear();
         let n = (&mut *input)
             .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut bytes)
+            .read_until(b'\n', &mut buf)
             .map_err(io)?;
         if n == 0 {
             return Ok(());
         }
         number += 1;
         let mut overlong = None;
-        if bytes.last() != Some(&b'\n') && bytes.len() > MAX_LINE {
+        let bytes = if buf.last() != Some(&b'\n') && buf.len() > MAX_LINE {
             // Too long: hash the rest of the line without keeping it.
             let mut h = Sha256::new();
-            h.update(&bytes);
-            let mut len = bytes.len() as u64;
+            h.update(&buf);
+            let mut len = buf.len() as u64;
             loop {
                 let buf = input.fill_buf().map_err(io)?;
                 if buf.is_empty() {
@@ -57,16 +60,12 @@ pub fn read_lines(
                     }
                 }
             }
-            bytes.truncate(MAX_LINE);
             overlong = Some((len, h.finalize().into()));
+            buf[..MAX_LINE].to_vec()
         } else {
-            if bytes.last() == Some(&b'\n') {
-                bytes.pop();
-            }
-            if bytes.last() == Some(&b'\r') {
-                bytes.pop();
-            }
-        }
+            let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+            line.strip_suffix(b"\r").unwrap_or(line).to_vec()
+        };
         f(Line {
             number,
             bytes,
@@ -843,46 +842,104 @@ pub enum Mapped {
     Bad(String),
 }
 
-/// Drives a JSON-record source: reads records in any shape
-/// [`read_json_records`] accepts, parses each strictly, maps it, and emits
-/// the results. Records the mapper leaves without `raw` get the record's
-/// original bytes.
+/// Records handed to a parsing worker at a time.
+const JSON_BATCH: usize = 256;
+
+/// Reads records in any shape [`read_json_records`] accepts (in order, on
+/// the calling thread), maps each with `map` on every core
+/// ([`ordered_map`](crate::parallel::ordered_map)), and hands the results
+/// to `out` in input order. What was read before an I/O error is handed on
+/// before the error is returned.
+pub fn map_json_records<T: Send>(
+    input: &mut dyn BufRead,
+    file: &str,
+    extra_paths: &[&str],
+    map: &(dyn Fn(JsonRecord) -> T + Sync),
+    out: &mut dyn FnMut(T) -> Result<(), IngestError>,
+) -> Result<(), IngestError> {
+    crate::parallel::ordered_map(
+        crate::parallel::workers(),
+        &mut |put| {
+            let mut batch = Vec::with_capacity(JSON_BATCH);
+            let read = read_json_records(input, file, extra_paths, &mut |rec| {
+                batch.push(rec);
+                if batch.len() >= JSON_BATCH {
+                    put(std::mem::replace(
+                        &mut batch,
+                        Vec::with_capacity(JSON_BATCH),
+                    ))?;
+                }
+                Ok(())
+            });
+            if !batch.is_empty() {
+                put(batch)?;
+            }
+            read
+        },
+        &|batch: Vec<JsonRecord>| batch.into_iter().map(map).collect::<Vec<T>>(),
+        &mut |results| results.into_iter().try_for_each(&mut *out),
+    )
+}
+
+/// What one JSON record parses to: a bad record (overlong, not strict JSON,
+/// not an object, or what `map` refuses), a skip, or `map`'s records, each
+/// given the record's original bytes as `raw` where `map` left none.
+pub fn parse_json_record(
+    rec: JsonRecord,
+    map: &mut dyn FnMut(&serde_json::Value) -> Mapped,
+) -> Vec<super::Parsed> {
+    use super::Parsed;
+    if rec.overlong.is_some() {
+        return vec![Parsed::bad(&rec.as_line(), "")];
+    }
+    let v = match parse_json_strict(&rec.bytes) {
+        Ok(v) => v,
+        Err(reason) => return vec![Parsed::bad(&rec.as_line(), &reason)],
+    };
+    if !v.is_object() {
+        return vec![Parsed::bad(&rec.as_line(), "record is not a JSON object")];
+    }
+    match map(&v) {
+        Mapped::Records(rs) => {
+            let mut raw = None;
+            rs.into_iter()
+                .map(|mut r| {
+                    if r.raw.is_none() {
+                        r.raw = Some(
+                            raw.get_or_insert_with(|| {
+                                String::from_utf8_lossy(&rec.bytes).into_owned()
+                            })
+                            .clone(),
+                        );
+                    }
+                    Parsed::Event(Box::new(r), rec.line)
+                })
+                .collect()
+        }
+        Mapped::Skip(reason) => vec![Parsed::Skip {
+            line: rec.line,
+            reason,
+        }],
+        Mapped::Bad(reason) => vec![Parsed::bad(&rec.as_line(), &reason)],
+    }
+}
+
+/// Drives a JSON-record source: [`parse_json_record`] for every record, on
+/// every core ([`map_json_records`]), emitted in input order.
 pub fn parse_json_source(
     input: &mut dyn BufRead,
     file: &str,
     extra_paths: &[&str],
     emit: &mut super::Emit<'_>,
-    map: &mut dyn FnMut(&serde_json::Value) -> Mapped,
+    map: &(dyn Fn(&serde_json::Value) -> Mapped + Sync),
 ) -> Result<(), IngestError> {
-    use super::Parsed;
-    read_json_records(input, file, extra_paths, &mut |rec| {
-        if rec.overlong.is_some() {
-            return emit(Parsed::bad(&rec.as_line(), ""));
-        }
-        let v = match parse_json_strict(&rec.bytes) {
-            Ok(v) => v,
-            Err(reason) => return emit(Parsed::bad(&rec.as_line(), &reason)),
-        };
-        if !v.is_object() {
-            return emit(Parsed::bad(&rec.as_line(), "record is not a JSON object"));
-        }
-        match map(&v) {
-            Mapped::Records(rs) => {
-                for mut r in rs {
-                    if r.raw.is_none() {
-                        r.raw = Some(String::from_utf8_lossy(&rec.bytes).into_owned());
-                    }
-                    emit(Parsed::Event(Box::new(r), rec.line))?;
-                }
-                Ok(())
-            }
-            Mapped::Skip(reason) => emit(Parsed::Skip {
-                line: rec.line,
-                reason,
-            }),
-            Mapped::Bad(reason) => emit(Parsed::bad(&rec.as_line(), &reason)),
-        }
-    })
+    map_json_records(
+        input,
+        file,
+        extra_paths,
+        &|rec| parse_json_record(rec, &mut |v| map(v)),
+        &mut |parsed| parsed.into_iter().try_for_each(&mut *emit),
+    )
 }
 
 /// Drives a CSV source: malformed rows are quarantined with their reason;

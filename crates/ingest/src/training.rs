@@ -97,7 +97,7 @@ impl Source for Training {
             )
         };
         if json {
-            return parse_json_source(input, file, &[], emit, &mut map_xapi);
+            return parse_json_source(input, file, &[], emit, &map_xapi);
         }
         parse_csv_source(input, file, &[], emit, &mut |header, row, raw| {
             let completed = col(header, row, "completed_at").map(|s| parse_time(s).ok_or(()));
