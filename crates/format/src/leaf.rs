@@ -76,6 +76,18 @@ const FIELDS: &[&str] = &[
 /// The record `leaf` is the canonical serialisation of, if it is one and
 /// the record is valid; `None` if that is not proven here.
 pub(crate) fn read(leaf: &[u8]) -> Option<Record> {
+    read_keeping(leaf, true)
+}
+
+/// [`read`], but `raw` and `raw_b64` (the input as received, the longest
+/// strings by far and read by no column) are checked exactly as [`read`]
+/// checks them and then left `None`: it accepts exactly the leaves [`read`]
+/// accepts, with the same record but for those two fields.
+pub(crate) fn read_without_raw(leaf: &[u8]) -> Option<Record> {
+    read_keeping(leaf, false)
+}
+
+fn read_keeping(leaf: &[u8], keep_raw: bool) -> Option<Record> {
     // serde_json writes UTF-8, and no raw control character (compact, and
     // every one in a string escaped): checked here once for every string
     let text = std::str::from_utf8(leaf).ok()?;
@@ -109,7 +121,10 @@ pub(crate) fn read(leaf: &[u8]) -> Option<Record> {
         }
         next = at + 1;
         c.byte(b':')?;
-        set(&mut c, &mut rec, FIELDS[at])?;
+        match FIELDS[at] {
+            "raw" | "raw_b64" if !keep_raw => c.skip_string()?,
+            field => set(&mut c, &mut rec, field)?,
+        }
         if next == FIELDS.len() {
             c.byte(b'}')?;
             break;
@@ -251,6 +266,18 @@ impl<'a> Cursor<'a> {
     /// no control character is left raw and that the text is UTF-8 was
     /// checked once for the whole leaf.)
     fn string(&mut self) -> Option<Cow<'a, str>> {
+        self.string_kept(true)
+    }
+
+    /// A string checked exactly as [`Cursor::string`] checks it, its value
+    /// not built.
+    fn skip_string(&mut self) -> Option<()> {
+        self.string_kept(false).map(drop)
+    }
+
+    /// [`Cursor::string`], building the value only if `keep` (else an empty
+    /// one is returned): one code path, so both accept the same bytes.
+    fn string_kept(&mut self, keep: bool) -> Option<Cow<'a, str>> {
         self.byte(b'"')?;
         let mut owned: Option<String> = None;
         loop {
@@ -260,6 +287,7 @@ impl<'a> Cursor<'a> {
             if self.b[at] == b'"' {
                 self.i = at + 1;
                 return Some(match owned {
+                    None if !keep => Cow::Borrowed(""),
                     None => Cow::Borrowed(piece),
                     Some(mut s) => {
                         s.push_str(piece);
@@ -267,8 +295,6 @@ impl<'a> Cursor<'a> {
                     }
                 });
             }
-            let out = owned.get_or_insert_with(String::new);
-            out.push_str(piece);
             let (ch, len) = match *self.b.get(at + 1)? {
                 b'"' => ('"', 2),
                 b'\\' => ('\\', 2),
@@ -290,7 +316,11 @@ impl<'a> Cursor<'a> {
                 }
                 _ => return None,
             };
-            out.push(ch);
+            if keep {
+                let out = owned.get_or_insert_with(String::new);
+                out.push_str(piece);
+                out.push(ch);
+            }
             self.i = at + len;
         }
     }
@@ -484,7 +514,14 @@ mod tests {
                 String::from_utf8_lossy(&leaf)
             );
             assert_eq!(by_definition(&leaf).ok(), fast);
+            assert_eq!(read_without_raw(&leaf), fast.map(without_raw));
         }
+    }
+
+    fn without_raw(mut r: Record) -> Record {
+        r.raw = None;
+        r.raw_b64 = None;
+        r
     }
 
     #[test]
@@ -528,6 +565,12 @@ mod tests {
         let mut accepted = 0;
         for v in &variants {
             let fast = read(v);
+            assert_eq!(
+                read_without_raw(v),
+                fast.clone().map(without_raw),
+                "reading without raw accepts exactly what reading does: {}",
+                String::from_utf8_lossy(v)
+            );
             if let Some(rec) = &fast {
                 accepted += 1;
                 assert_eq!(

@@ -778,6 +778,23 @@ impl Record {
         }
     }
 
+    /// [`Record::from_leaf`] without `raw` and `raw_b64`: the leaf is
+    /// checked exactly as [`Record::from_leaf`] checks it (the same leaves
+    /// are accepted, with the same errors), but those two fields, the input
+    /// as received and read by no typed column, are left `None` instead of
+    /// being copied out. What a seal and `verify` derive the typed columns
+    /// from.
+    pub fn from_leaf_without_raw(leaf: &[u8]) -> Result<Record, LeafError> {
+        match crate::leaf::read_without_raw(leaf) {
+            Some(rec) => Ok(rec),
+            None => Record::from_leaf_by_reserialising(leaf).map(|mut rec| {
+                rec.raw = None;
+                rec.raw_b64 = None;
+                rec
+            }),
+        }
+    }
+
     /// [`Record::from_leaf`] by its definition: serde's strict parse,
     /// validation, and a byte-for-byte comparison with the record
     /// serialised again.

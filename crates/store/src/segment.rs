@@ -143,7 +143,7 @@ pub fn is_segment_schema(fields: &arrow::datatypes::Fields) -> bool {
 
 /// One leaf ready to be written: its bytes and its hashes. The typed
 /// columns are derived from the bytes, read as `verify` reads them
-/// ([`Record::from_leaf`]), so no parsed record is kept per pending leaf
+/// ([`Record::from_leaf_without_raw`]), so no parsed record is kept per pending leaf
 /// (about 1 KB each, most of a seal's memory before session 11).
 pub struct SealedLeaf<'a> {
     /// The exact leaf bytes.
@@ -163,7 +163,7 @@ pub fn leaves_to_batch(
         .iter()
         .enumerate()
         .map(|(k, l)| {
-            Record::from_leaf(l.leaf).map_err(|e| {
+            Record::from_leaf_without_raw(l.leaf).map_err(|e| {
                 // leaves this store made itself: never expected, and never
                 // written with columns that could differ from the leaf
                 arrow::error::ArrowError::InvalidArgumentError(format!(

@@ -1346,7 +1346,7 @@ fn check_batch(
                 "leaf bytes do not match leaf_hash",
             );
         }
-        let rec = match Record::from_leaf(bytes) {
+        let rec = match Record::from_leaf_without_raw(bytes) {
             Ok(rec) => Some(rec),
             Err(e) => {
                 if computed == stored {
