@@ -482,6 +482,14 @@ pub fn patient_key(id: &str) -> String {
 /// and an internationalised domain is kept in Unicode (its punycode form is
 /// `recipient_domain`). Anything without an `@` is returned trimmed.
 pub fn bare_address(s: &str) -> String {
+    bare_address_of(s).into_owned()
+}
+
+/// [`bare_address`], borrowing from `s` when the bare address is a part of
+/// it as written (the usual case: no display name, a lower-case domain), so
+/// that deriving a record already bare allocates nothing.
+fn bare_address_of(s: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
     let mut a = s.trim();
     if let Some(open) = a.rfind('<')
         && let Some(close) = a[open..].find('>')
@@ -493,8 +501,20 @@ pub fn bare_address(s: &str) -> String {
         .trim_matches(|c| c == '"' || c == '\'' || c == '<' || c == '>');
     let a = a.strip_prefix("mailto:").unwrap_or(a).trim();
     match a.rsplit_once('@') {
-        Some((local, domain)) => format!("{local}@{}", domain.trim_end_matches('.').to_lowercase()),
-        None => a.to_string(),
+        Some((local, domain)) => {
+            let d = domain.trim_end_matches('.');
+            let lower = if d.is_ascii() {
+                !d.bytes().any(|b| b.is_ascii_uppercase())
+            } else {
+                d.to_lowercase() == d
+            };
+            if lower && d.len() == domain.len() {
+                Cow::Borrowed(a)
+            } else {
+                Cow::Owned(format!("{local}@{}", d.to_lowercase()))
+            }
+        }
+        None => Cow::Borrowed(a),
     }
 }
 
@@ -611,10 +631,11 @@ impl Record {
     pub fn derive(&mut self) {
         if self.kind == Some(Kind::Delivery) {
             for a in [&mut self.recipient, &mut self.sender] {
-                if let Some(bare) = a.as_deref().map(bare_address)
-                    && Some(bare.as_str()) != a.as_deref()
+                if let Some(written) = a.as_deref()
+                    && let bare = bare_address_of(written)
+                    && bare != written
                 {
-                    *a = Some(bare);
+                    *a = Some(bare.into_owned());
                 }
             }
             if self.direction.is_none() {
@@ -834,6 +855,47 @@ pub enum LeafError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bare_address_borrows_only_when_nothing_changes() {
+        // the form before it borrowed: always a new string
+        let by_format = |s: &str| -> String {
+            let mut a = s.trim();
+            if let Some(open) = a.rfind('<')
+                && let Some(close) = a[open..].find('>')
+            {
+                a = &a[open + 1..open + close];
+            }
+            let a = a
+                .trim()
+                .trim_matches(|c| c == '"' || c == '\'' || c == '<' || c == '>');
+            let a = a.strip_prefix("mailto:").unwrap_or(a).trim();
+            match a.rsplit_once('@') {
+                Some((l, d)) => format!("{l}@{}", d.trim_end_matches('.').to_lowercase()),
+                None => a.to_string(),
+            }
+        };
+        for s in [
+            "a@b.example",
+            "A@B.Example",
+            "Dr Who <a@B.example>",
+            " a@b.example. ",
+            "a@b.example..",
+            "\"a@b\"@c.example",
+            "mailto:x@Y.example",
+            "<a@b.example>",
+            "x@bücher.example",
+            "x@BÜCHER.example",
+            "x@İ.example",
+            "no-at-sign",
+            "",
+            "@",
+            "a@",
+            "a@.",
+        ] {
+            assert_eq!(bare_address(s), by_format(s), "{s:?}");
+        }
+    }
 
     fn delivery() -> Record {
         let mut r = Record::new(Kind::Delivery, Ts(1_700_000_000_000_000), "postfix");

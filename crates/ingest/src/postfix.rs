@@ -33,7 +33,6 @@ use chrono::{Datelike, NaiveDate, TimeZone, Utc};
 use super::{Emit, IngestError, Line, Parsed, Source, read_lines};
 use sealtrail_format::model::{Kind, Record, Ts};
 
-#[derive(Clone)]
 struct Tls {
     relay: String,
     peer: &'static str,
@@ -57,6 +56,8 @@ pub struct Postfix {
     tls_logging: std::collections::HashSet<String>,
     message_ids: HashMap<String, String>,
     senders: HashMap<String, String>,
+    /// `program[pid]` of the line at hand, built in place for lookups.
+    key: String,
 }
 
 const MONTHS: [&str; 12] = [
@@ -335,21 +336,24 @@ impl Postfix {
         r.dsn = dsn.map(str::to_string);
         r.relay = Some(relay.to_string());
         r.source_event_id = Some(format!("{queue_id}:{rcpt}:{status}:{}", h.ts.0));
+        self.key.clear();
+        self.key.push_str(h.program);
+        self.key.push('[');
+        self.key.push_str(h.pid);
+        self.key.push(']');
         let tls = self
             .tls
-            .get_mut(&format!("{}[{}]", h.program, h.pid))
-            .filter(|t| t.relay == relay && (!t.used || conn_use > 1))
-            .map(|t| {
-                t.used = true;
-                t.clone()
-            });
+            .get_mut(self.key.as_str())
+            .filter(|t| t.relay == relay && (!t.used || conn_use > 1));
         let mut raw = String::new();
         match tls {
             Some(t) => {
+                t.used = true;
                 r.encryption = Some("tls".into());
-                r.tls_version = Some(t.version);
-                r.tls_cipher = Some(t.cipher).filter(|c| !c.is_empty());
+                r.tls_version = Some(t.version.clone());
+                r.tls_cipher = Some(t.cipher.clone()).filter(|c| !c.is_empty());
                 r.tls_peer = Some(t.peer.to_string());
+                raw.reserve(t.line.len() + 1 + text.len());
                 raw.push_str(&t.line);
                 raw.push('\n');
             }
