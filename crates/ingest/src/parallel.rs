@@ -6,8 +6,14 @@
 //!
 //! The calling thread produces items and consumes results; worker threads
 //! map. Memory is bounded: at most a few items per worker are in flight.
+//! Threads are bounded too: all the `ordered_map`s of a process together
+//! run at most one worker per core (a server parsing many request bodies at
+//! once, or a source inside the driver, maps on the calling thread when the
+//! cores are taken), so no input can make the process start more threads
+//! than it has cores.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
@@ -27,6 +33,51 @@ pub fn workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// Workers running in this process, across every [`ordered_map`].
+static RUNNING_WORKERS: AtomicUsize = AtomicUsize::new(0);
+
+/// Worker places taken from the process's [`workers`] and given back on drop.
+struct WorkerSlots(usize);
+
+impl WorkerSlots {
+    /// Up to `want` places, as many as are free (possibly none).
+    fn take(want: usize) -> WorkerSlots {
+        let limit = workers();
+        let mut running = RUNNING_WORKERS.load(Ordering::SeqCst);
+        loop {
+            let n = want.min(limit.saturating_sub(running));
+            if n == 0 {
+                return WorkerSlots(0);
+            }
+            match RUNNING_WORKERS.compare_exchange(
+                running,
+                running + n,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return WorkerSlots(n),
+                Err(now) => running = now,
+            }
+        }
+    }
+}
+
+impl Drop for WorkerSlots {
+    fn drop(&mut self) {
+        RUNNING_WORKERS.fetch_sub(self.0, Ordering::SeqCst);
+    }
+}
+
+/// How an [`ordered_map`] maps, decided at its second item.
+enum Mode<I, T> {
+    /// Before the second item: the first is held.
+    Waiting(Option<I>),
+    /// No worker place was free: everything is mapped on the calling thread.
+    Inline,
+    /// Workers map.
+    Pooled(Pool<I, T>),
+}
+
 /// Calls `produce`, which hands items to the `put` it is given; maps each
 /// item with `map` on `threads` worker threads; and calls `consume` with the
 /// results in the order the items were put. The first error of `produce` or
@@ -35,7 +86,9 @@ pub fn workers() -> usize {
 /// is kept), never after `consume` failed. A panic in `map` is re-raised
 /// here.
 ///
-/// With `threads <= 1` everything runs on the calling thread, in order.
+/// With `threads <= 1`, with one item, or when the process's workers are
+/// all taken by other maps, everything runs on the calling thread, in
+/// order.
 pub fn ordered_map<I, T, E>(
     threads: usize,
     produce: &mut Produce<'_, I, E>,
@@ -53,40 +106,57 @@ where
         // Workers start with the second item: an input of one batch (an
         // HTTP request, a small file) is mapped on the calling thread, with
         // no threads started for it.
-        let mut first: Option<I> = None;
-        let mut pool: Option<Pool<I, T>> = None;
+        let mut mode: Mode<I, T> = Mode::Waiting(None);
         let mut put_count = 0u64;
-        let produced = produce(&mut |item| {
-            let pool = match &mut pool {
-                Some(p) => p,
-                None => match first.take() {
-                    None => {
-                        first = Some(item);
-                        return Ok(());
-                    }
-                    Some(held) => {
-                        let p = pool.insert(Pool::start(scope, threads, map));
-                        p.put(&mut put_count, held);
-                        p
-                    }
-                },
-            };
-            pool.put(&mut put_count, item);
-            pool.order.consume_ready(consume)
+        let produced = produce(&mut |item| match &mut mode {
+            Mode::Pooled(pool) => {
+                pool.put(&mut put_count, item);
+                pool.order.consume_ready(consume)
+            }
+            Mode::Inline => consume(map(item)),
+            Mode::Waiting(held) => {
+                let Some(first) = held.take() else {
+                    *held = Some(item);
+                    return Ok(());
+                };
+                let slots = WorkerSlots::take(threads);
+                if slots.0 == 0 {
+                    mode = Mode::Inline;
+                    consume(map(first))?;
+                    return consume(map(item));
+                }
+                let mut pool = Pool::start(scope, slots, map);
+                pool.put(&mut put_count, first);
+                pool.put(&mut put_count, item);
+                let ready = pool.order.consume_ready(consume);
+                mode = Mode::Pooled(pool);
+                ready
+            }
         });
-        let Some(Pool { work_tx, mut order }) = pool else {
+        match mode {
             // one item at most: mapped here (what was put before an error
             // of `produce` is kept)
-            let held = first.map_or(Ok(()), |item| consume(map(item)));
-            return produced.and(held);
-        };
-        drop(work_tx);
-        match produced {
-            // `consume` failed: nothing more may be consumed
-            Err(e) if order.failed => Err(e),
-            // `produce` failed: what was put before its error is kept
-            Err(e) => order.consume_all(put_count, consume).and(Err(e)),
-            Ok(()) => order.consume_all(put_count, consume),
+            Mode::Waiting(held) => {
+                let held = held.map_or(Ok(()), |item| consume(map(item)));
+                produced.and(held)
+            }
+            Mode::Inline => produced,
+            Mode::Pooled(Pool {
+                work_tx,
+                mut order,
+                slots,
+            }) => {
+                drop(work_tx);
+                let outcome = match produced {
+                    // `consume` failed: nothing more may be consumed
+                    Err(e) if order.failed => Err(e),
+                    // `produce` failed: what was put before its error is kept
+                    Err(e) => order.consume_all(put_count, consume).and(Err(e)),
+                    Ok(()) => order.consume_all(put_count, consume),
+                };
+                drop(slots);
+                outcome
+            }
         }
     })
 }
@@ -95,18 +165,21 @@ where
 struct Pool<I, T> {
     work_tx: SyncSender<(u64, I)>,
     order: InOrder<T>,
+    /// The worker places its threads hold.
+    slots: WorkerSlots,
 }
 
 impl<I: Send, T: Send> Pool<I, T> {
     fn start<'scope, 'env>(
         scope: &'scope std::thread::Scope<'scope, 'env>,
-        threads: usize,
+        slots: WorkerSlots,
         map: &'env (dyn Fn(I) -> T + Sync),
     ) -> Pool<I, T>
     where
         I: 'scope,
         T: 'scope,
     {
+        let threads = slots.0;
         let (work_tx, work_rx) =
             std::sync::mpsc::sync_channel::<(u64, I)>(threads * QUEUED_PER_WORKER);
         let work_rx = Arc::new(Mutex::new(work_rx));
@@ -132,6 +205,7 @@ impl<I: Send, T: Send> Pool<I, T> {
         Pool {
             work_tx,
             order: InOrder::new(done_rx),
+            slots,
         }
     }
 
@@ -211,6 +285,14 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// The process's worker places are shared: these tests take turns, so
+    /// that one test's workers never take another's places.
+    static TURN: Mutex<()> = Mutex::new(());
+
+    fn turn() -> std::sync::MutexGuard<'static, ()> {
+        TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn run(
         threads: usize,
         n: u64,
@@ -249,6 +331,7 @@ mod tests {
 
     #[test]
     fn results_come_in_input_order_on_any_number_of_threads() {
+        let _turn = turn();
         for threads in [1, 2, 3, 8] {
             let (out, r) = run(threads, 500, None, None);
             assert_eq!(r, Ok(()));
@@ -262,6 +345,7 @@ mod tests {
 
     #[test]
     fn a_consume_error_stops_at_once_and_nothing_after_it_is_consumed() {
+        let _turn = turn();
         for threads in [1, 2, 4] {
             let (out, r) = run(threads, 500, Some(123), None);
             assert_eq!(r, Err("consume 123".to_string()));
@@ -275,6 +359,7 @@ mod tests {
 
     #[test]
     fn a_produce_error_keeps_everything_put_before_it() {
+        let _turn = turn();
         for threads in [1, 2, 4] {
             let (out, r) = run(threads, 500, None, Some(321));
             assert_eq!(r, Err("produce 321".to_string()));
@@ -288,6 +373,7 @@ mod tests {
 
     #[test]
     fn one_item_is_mapped_on_the_calling_thread_and_more_on_workers() {
+        let _turn = turn();
         let caller = std::thread::current().id();
         for (n, on_caller) in [(0u64, true), (1, true), (2, false), (50, false)] {
             let mut threads = Vec::new();
@@ -310,7 +396,64 @@ mod tests {
     }
 
     #[test]
+    fn maps_running_at_once_share_one_worker_per_core_and_keep_their_order() {
+        let _turn = turn();
+        // 6 maps at once, each asking for 8 workers: never more than one
+        // worker per core maps at a time, and each map's order holds
+        let mapping = AtomicUsize::new(0);
+        let most = AtomicUsize::new(0);
+        std::thread::scope(|sc| {
+            let runs: Vec<_> = (0..6u64)
+                .map(|m| {
+                    let (mapping, most) = (&mapping, &most);
+                    sc.spawn(move || {
+                        let caller = std::thread::current().id();
+                        let mut out = Vec::new();
+                        let r = ordered_map::<u64, u64, String>(
+                            8,
+                            &mut |put| (0..40).try_for_each(&mut *put),
+                            &|i| {
+                                let on_worker = std::thread::current().id() != caller;
+                                if on_worker {
+                                    let now = mapping.fetch_add(1, Ordering::SeqCst) + 1;
+                                    most.fetch_max(now, Ordering::SeqCst);
+                                }
+                                std::thread::sleep(Duration::from_millis(1));
+                                if on_worker {
+                                    mapping.fetch_sub(1, Ordering::SeqCst);
+                                }
+                                m * 1000 + i
+                            },
+                            &mut |t| {
+                                out.push(t);
+                                Ok(())
+                            },
+                        );
+                        (r, out, m)
+                    })
+                })
+                .collect();
+            for run in runs {
+                let (r, out, m) = run.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                assert_eq!(r, Ok(()));
+                assert_eq!(out, (0..40).map(|i| m * 1000 + i).collect::<Vec<_>>());
+            }
+        });
+        assert!(
+            most.load(Ordering::SeqCst) <= workers(),
+            "{} workers at once",
+            most.load(Ordering::SeqCst)
+        );
+        assert_eq!(
+            RUNNING_WORKERS.load(Ordering::SeqCst),
+            0,
+            "every place is given back"
+        );
+    }
+
+    #[test]
     fn a_panic_in_map_is_raised_to_the_caller() {
+        let _turn = turn();
         let caught = std::panic::catch_unwind(|| {
             let _ = ordered_map::<u64, u64, String>(
                 2,
