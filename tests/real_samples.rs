@@ -233,3 +233,65 @@ fn every_real_sample_has_its_provenance() {
         );
     }
 }
+
+/// What a source made of an input, without line numbers: each record's
+/// canonical JSON, each skip's and each bad record's reason, in order.
+fn parsed_in_order(source: &str, input: &[u8]) -> Vec<String> {
+    use sealtrail::ingest::{Parsed, source_by_name};
+    let mut src = source_by_name(source).expect("source");
+    let mut out = Vec::new();
+    let mut emit = |p: Parsed| {
+        out.push(match p {
+            Parsed::Event(r, _) => format!("event {}", String::from_utf8_lossy(&r.to_leaf())),
+            Parsed::Skip { reason, .. } => format!("skip {reason}"),
+            Parsed::Bad { reason, .. } => format!("bad {reason}"),
+        });
+        Ok(())
+    };
+    let mut reader = std::io::BufReader::new(input);
+    src.parse(&mut reader, "sample", &mut emit).expect("parse");
+    src.finish(&mut emit).expect("finish");
+    out
+}
+
+/// Every real JSON sample, repeated until it fills several batches of
+/// records (so they are parsed and mapped on the worker threads of
+/// `ordered_map`), gives exactly its own outcome repeated, in order: the
+/// parallel path reads real vendor output as the single-threaded one does.
+#[test]
+fn real_json_samples_parse_on_every_core_as_on_one() {
+    let mut checked = 0;
+    for (sample, exp) in samples() {
+        let source = exp["source"].as_str().expect("source");
+        let bytes = fs::read(&sample).expect("read sample");
+        if !matches!(bytes.trim_ascii_start().first(), Some(b'{' | b'[')) {
+            continue; // syslog and CSV samples: parsed on one thread
+        }
+        let once = parsed_in_order(source, &bytes);
+        // a broken document swallows what follows it, so its copies are not
+        // its outcome repeated (its own expectation covers it)
+        if once.is_empty() || once.iter().any(|p| p.starts_with("bad ")) {
+            continue;
+        }
+        // more than two batches of 256 records
+        let copies = 600 / once.len() + 1;
+        let mut repeated = Vec::new();
+        for _ in 0..copies {
+            repeated.extend_from_slice(&bytes);
+            repeated.push(b'\n');
+        }
+        let many = parsed_in_order(source, &repeated);
+        let want: Vec<String> = std::iter::repeat_n(once, copies).flatten().collect();
+        assert_eq!(
+            many.len(),
+            want.len(),
+            "{}: {copies} copies",
+            sample.display()
+        );
+        for (k, (got, w)) in many.iter().zip(&want).enumerate() {
+            assert_eq!(got, w, "{}: item {k} of {copies} copies", sample.display());
+        }
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} JSON samples checked");
+}
