@@ -83,8 +83,10 @@ enum Mode<I, T> {
 /// results in the order the items were put. The first error of `produce` or
 /// `consume` stops the run: results of items put before it are consumed
 /// first only when the error is `produce`'s (what was read before an error
-/// is kept), never after `consume` failed. A panic in `map` is re-raised
-/// here.
+/// is kept), never after `consume` failed. `consume`'s error is handed to
+/// `produce` by the `put` that met it, and `produce` must return it; nothing
+/// is mapped or consumed after it, whatever `produce` does. A panic in
+/// `map` is re-raised here.
 ///
 /// With `threads <= 1`, with one item, or when the process's workers are
 /// all taken by other maps, everything runs on the calling thread, in
@@ -100,7 +102,13 @@ where
     T: Send,
 {
     if threads <= 1 {
-        return produce(&mut |item| consume(map(item)));
+        let mut failed = false;
+        return produce(&mut |item| {
+            if failed {
+                return Ok(());
+            }
+            consume(map(item)).inspect_err(|_| failed = true)
+        });
     }
     std::thread::scope(|scope| {
         // Workers start with the second item: an input of one batch (an
@@ -108,12 +116,17 @@ where
         // no threads started for it.
         let mut mode: Mode<I, T> = Mode::Waiting(None);
         let mut put_count = 0u64;
+        // once `consume` failed nothing more is mapped or consumed, even if
+        // the producer goes on putting
+        let mut inline_failed = false;
         let produced = produce(&mut |item| match &mut mode {
+            Mode::Pooled(pool) if pool.order.failed => Ok(()),
+            Mode::Inline if inline_failed => Ok(()),
             Mode::Pooled(pool) => {
                 pool.put(&mut put_count, item);
                 pool.order.consume_ready(consume)
             }
-            Mode::Inline => consume(map(item)),
+            Mode::Inline => consume(map(item)).inspect_err(|_| inline_failed = true),
             Mode::Waiting(held) => {
                 let Some(first) = held.take() else {
                     *held = Some(item);
@@ -122,8 +135,9 @@ where
                 let slots = WorkerSlots::take(threads);
                 if slots.0 == 0 {
                     mode = Mode::Inline;
-                    consume(map(first))?;
-                    return consume(map(item));
+                    return consume(map(first))
+                        .and_then(|()| consume(map(item)))
+                        .inspect_err(|_| inline_failed = true);
                 }
                 let mut pool = Pool::start(scope, slots, map);
                 pool.put(&mut put_count, first);
@@ -239,6 +253,9 @@ impl<T> InOrder<T> {
     }
 
     fn hand_on<E>(&mut self, consume: &mut dyn FnMut(T) -> Result<(), E>) -> Result<(), E> {
+        if self.failed {
+            return Ok(());
+        }
         while let Some(t) = self.waiting.remove(&self.next) {
             self.next += 1;
             if let Err(e) = consume(t) {
@@ -354,6 +371,34 @@ mod tests {
                 (0..123).map(|i| i * 10).collect::<Vec<_>>(),
                 "threads {threads}"
             );
+        }
+    }
+
+    #[test]
+    fn nothing_is_consumed_after_a_consume_error_even_if_the_producer_goes_on() {
+        let _turn = turn();
+        for threads in [1, 2, 4] {
+            let mut out = Vec::new();
+            let r = ordered_map::<u64, u64, String>(
+                threads,
+                &mut |put| {
+                    for i in 0..500 {
+                        let _ = put(i); // a careless producer
+                    }
+                    Ok(())
+                },
+                &|i| i,
+                &mut |i| {
+                    if i == 77 {
+                        return Err("stop".into());
+                    }
+                    out.push(i);
+                    Ok(())
+                },
+            );
+            // (the error went to the producer, which dropped it)
+            drop(r);
+            assert_eq!(out, (0..77).collect::<Vec<_>>(), "threads {threads}");
         }
     }
 
