@@ -430,7 +430,7 @@ mod tests {
         r.due_at = Some(Ts(-1));
         r.score = Some(87.5);
         r.suspended_until = Some(Date(
-            chrono::NaiveDate::from_ymd_opt(2027, 2, 28).unwrap_or_default(),
+            chrono::NaiveDate::from_ymd_opt(2027, 2, 28).expect("a date"),
         ));
         r.reason = every("why");
         r.input_ref = every("f:1");
@@ -449,14 +449,14 @@ mod tests {
         let mut r = full();
         r.basis = Some("other".into());
         r.accountable = Some(true);
-        let json: serde_json::Value = serde_json::from_slice(&r.to_leaf()).unwrap_or_default();
+        let json: serde_json::Value = serde_json::from_slice(&r.to_leaf()).expect("a leaf is JSON");
         let keys: Vec<String> = json
             .as_object()
             .map(|o| o.keys().cloned().collect())
-            .unwrap_or_default();
+            .expect("a leaf is an object");
         // serde_json's map is ordered by insertion with `preserve_order`,
         // else sorted; read the order off the bytes instead
-        let leaf = String::from_utf8(r.to_leaf()).unwrap_or_default();
+        let leaf = String::from_utf8(r.to_leaf()).expect("a leaf is UTF-8");
         let mut seen: Vec<&str> = Vec::new();
         for f in FIELDS {
             let at = leaf.find(&format!("\"{f}\":"));

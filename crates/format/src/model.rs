@@ -857,43 +857,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bare_address_borrows_only_when_nothing_changes() {
-        // the form before it borrowed: always a new string
-        let by_format = |s: &str| -> String {
-            let mut a = s.trim();
-            if let Some(open) = a.rfind('<')
-                && let Some(close) = a[open..].find('>')
-            {
-                a = &a[open + 1..open + close];
-            }
-            let a = a
-                .trim()
-                .trim_matches(|c| c == '"' || c == '\'' || c == '<' || c == '>');
-            let a = a.strip_prefix("mailto:").unwrap_or(a).trim();
-            match a.rsplit_once('@') {
-                Some((l, d)) => format!("{l}@{}", d.trim_end_matches('.').to_lowercase()),
-                None => a.to_string(),
-            }
-        };
-        for s in [
-            "a@b.example",
-            "A@B.Example",
-            "Dr Who <a@B.example>",
-            " a@b.example. ",
-            "a@b.example..",
-            "\"a@b\"@c.example",
-            "mailto:x@Y.example",
-            "<a@b.example>",
-            "x@bücher.example",
-            "x@BÜCHER.example",
-            "x@İ.example",
-            "no-at-sign",
-            "",
-            "@",
-            "a@",
-            "a@.",
+    fn bare_address_gives_the_bare_form_whether_it_borrows_or_not() {
+        // each as the form before borrowing wrote it (a new string always)
+        for (written, bare) in [
+            ("a@b.example", "a@b.example"),
+            ("A@B.Example", "A@b.example"),
+            ("Dr Who <a@B.example>", "a@b.example"),
+            (" a@b.example. ", "a@b.example"),
+            ("a@b.example..", "a@b.example"),
+            ("\"a@b\"@c.example", "a@b\"@c.example"),
+            ("mailto:x@Y.example", "x@y.example"),
+            ("<a@b.example>", "a@b.example"),
+            ("x@bücher.example", "x@bücher.example"),
+            ("x@BÜCHER.example", "x@bücher.example"),
+            ("x@İ.example", "x@i\u{307}.example"),
+            ("no-at-sign", "no-at-sign"),
+            ("", ""),
+            ("@", "@"),
+            ("a@", "a@"),
+            ("a@.", "a@"),
         ] {
-            assert_eq!(bare_address(s), by_format(s), "{s:?}");
+            assert_eq!(bare_address(written), bare, "{written:?}");
         }
     }
 
@@ -985,7 +969,7 @@ mod tests {
         ] {
             let mut r = Record::new(Kind::Training, Ts(1_700_000_000_000_000), "lms");
             r.score = Some(score);
-            let leaf = String::from_utf8(r.to_leaf()).unwrap_or_default();
+            let leaf = String::from_utf8(r.to_leaf()).expect("a leaf is UTF-8");
             assert!(
                 leaf.contains(&format!(",\"score\":{text}")),
                 "{score}: {leaf}"

@@ -72,8 +72,9 @@ impl Drop for WorkerSlots {
 enum Mode<I, T> {
     /// Before the second item: the first is held.
     Waiting(Option<I>),
-    /// No worker place was free: everything is mapped on the calling thread.
-    Inline,
+    /// One thread was asked for, or no worker place was free: everything is
+    /// mapped on the calling thread (`failed`: `consume` failed).
+    Inline { failed: bool },
     /// Workers map.
     Pooled(Pool<I, T>),
 }
@@ -101,32 +102,26 @@ where
     I: Send,
     T: Send,
 {
-    if threads <= 1 {
-        let mut failed = false;
-        return produce(&mut |item| {
-            if failed {
-                return Ok(());
-            }
-            consume(map(item)).inspect_err(|_| failed = true)
-        });
-    }
     std::thread::scope(|scope| {
         // Workers start with the second item: an input of one batch (an
         // HTTP request, a small file) is mapped on the calling thread, with
         // no threads started for it.
-        let mut mode: Mode<I, T> = Mode::Waiting(None);
+        let mut mode: Mode<I, T> = if threads <= 1 {
+            Mode::Inline { failed: false }
+        } else {
+            Mode::Waiting(None)
+        };
         let mut put_count = 0u64;
-        // once `consume` failed nothing more is mapped or consumed, even if
-        // the producer goes on putting
-        let mut inline_failed = false;
         let produced = produce(&mut |item| match &mut mode {
+            // once `consume` failed nothing more is mapped or consumed, even
+            // if the producer goes on putting
             Mode::Pooled(pool) if pool.order.failed => Ok(()),
-            Mode::Inline if inline_failed => Ok(()),
+            Mode::Inline { failed: true } => Ok(()),
             Mode::Pooled(pool) => {
                 pool.put(&mut put_count, item);
                 pool.order.consume_ready(consume)
             }
-            Mode::Inline => consume(map(item)).inspect_err(|_| inline_failed = true),
+            Mode::Inline { failed } => consume(map(item)).inspect_err(|_| *failed = true),
             Mode::Waiting(held) => {
                 let Some(first) = held.take() else {
                     *held = Some(item);
@@ -134,10 +129,11 @@ where
                 };
                 let slots = WorkerSlots::take(threads);
                 if slots.0 == 0 {
-                    mode = Mode::Inline;
-                    return consume(map(first))
-                        .and_then(|()| consume(map(item)))
-                        .inspect_err(|_| inline_failed = true);
+                    let outcome = consume(map(first)).and_then(|()| consume(map(item)));
+                    mode = Mode::Inline {
+                        failed: outcome.is_err(),
+                    };
+                    return outcome;
                 }
                 let mut pool = Pool::start(scope, slots, map);
                 pool.put(&mut put_count, first);
@@ -154,7 +150,7 @@ where
                 let held = held.map_or(Ok(()), |item| consume(map(item)));
                 produced.and(held)
             }
-            Mode::Inline => produced,
+            Mode::Inline { .. } => produced,
             Mode::Pooled(Pool {
                 work_tx,
                 mut order,

@@ -900,22 +900,15 @@ pub fn parse_json_record(
         return vec![Parsed::bad(&rec.as_line(), "record is not a JSON object")];
     }
     match map(&v) {
-        Mapped::Records(rs) => {
-            let mut raw = None;
-            rs.into_iter()
-                .map(|mut r| {
-                    if r.raw.is_none() {
-                        r.raw = Some(
-                            raw.get_or_insert_with(|| {
-                                String::from_utf8_lossy(&rec.bytes).into_owned()
-                            })
-                            .clone(),
-                        );
-                    }
-                    Parsed::Event(Box::new(r), rec.line)
-                })
-                .collect()
-        }
+        Mapped::Records(rs) => rs
+            .into_iter()
+            .map(|mut r| {
+                if r.raw.is_none() {
+                    r.raw = Some(String::from_utf8_lossy(&rec.bytes).into_owned());
+                }
+                Parsed::Event(Box::new(r), rec.line)
+            })
+            .collect(),
         Mapped::Skip(reason) => vec![Parsed::Skip {
             line: rec.line,
             reason,
