@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BinaryArray, RecordBatch, StringArray, UInt32Array};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use common::{Env, fixture, leaf_values, ok, read_batch, run, stdout};
 use parquet::arrow::ArrowWriter;
 
@@ -133,6 +134,124 @@ fn typed_column_edit_is_a_column_mismatch() {
         &format!(
             "column-mismatch: {} idx {row}: column `encryption`",
             name(seg)
+        ),
+    );
+}
+
+/// Every typed column, of every Arrow type, edited in one row while its
+/// leaf is untouched: `verify` names that column at that row's idx.
+#[test]
+fn every_typed_column_edit_is_a_column_mismatch() {
+    let env = built();
+    // records carrying the fields the shared fixture leaves out
+    let extra = env.dir.path().join("extra.jsonl");
+    let lines: Vec<String> = (0..4)
+        .map(|i| {
+            format!(
+                concat!(
+                    r#"{{"kind": "disclosure", "ts": "2026-02-2{i}T12:00:00Z", "source": "disclosures", "#,
+                    r#""source_event_id": "sus-{i}", "patient_id": "P100{i}", "recipient_name": "Dept", "#,
+                    r#""purpose": "reporting", "basis": "public_health", "suspended_until": "2027-0{m}-01", "#,
+                    r#""direction": "{d}"}}"#
+                ),
+                i = i,
+                m = i + 1,
+                d = if i % 2 == 0 { "outbound" } else { "inbound" },
+            )
+        })
+        .collect();
+    fs::write(&extra, lines.join("\n") + "\n").unwrap();
+    let o = env.ingest(&["--source", "jsonl", "--seal-every", "20"], &[&extra]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+
+    let mut edited: Vec<(&str, DataType)> = Vec::new();
+    for column in sealtrail::store::segment::typed_column_names() {
+        for seg in segments(&env) {
+            let b = read_batch(&seg);
+            let Some(values) = b.column_by_name(column) else {
+                continue;
+            };
+            let n = values.len();
+            let value = |i: usize| values.slice(i, 1).to_data();
+            // a row and another whose value differs (null counts as one)
+            let Some((row, other)) = (0..n)
+                .flat_map(|a| (0..n).map(move |o| (a, o)))
+                .find(|&(a, o)| value(a) != value(o))
+            else {
+                continue;
+            };
+            let mut take: Vec<u32> = (0..n as u32).collect();
+            take[row] = other as u32;
+            let tampered = arrow::compute::take(values, &UInt32Array::from(take), None).unwrap();
+            let saved = fs::read(&seg).unwrap();
+            write_batch(&seg, &replace_column(&b, column, tampered));
+            let idx = common::idx_values(&b)[row];
+            assert_one(
+                &env,
+                &[],
+                &format!(
+                    "column-mismatch: {} idx {idx}: column `{column}`",
+                    name(&seg)
+                ),
+            );
+            fs::write(&seg, saved).unwrap();
+            edited.push((column, values.data_type().clone()));
+            break;
+        }
+    }
+    let (code, lines, summary) = verdict(&env, &[]);
+    assert_eq!(code, 0, "every segment restored: {lines:?} {summary}");
+    for want in [
+        DataType::Utf8,
+        DataType::Boolean,
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        DataType::Date32,
+        DataType::Float64,
+    ] {
+        assert!(
+            edited.iter().any(|(_, t)| *t == want),
+            "no column of type {want} was edited: {edited:?}"
+        );
+    }
+    for want in ["kind", "ts", "direction", "suspended_until", "score"] {
+        assert!(edited.iter().any(|(c, _)| *c == want), "{want}: {edited:?}");
+    }
+}
+
+/// A typed column rewritten with another type under its own name: the
+/// file is not a segment any more, whatever its values.
+#[test]
+fn a_typed_column_of_another_type_is_a_column_mismatch() {
+    let env = built();
+    let seg = segments(&env)
+        .into_iter()
+        .find(|s| {
+            let b = read_batch(s);
+            b.column_by_name("score").unwrap().null_count() < b.num_rows()
+        })
+        .expect("a segment with a training score");
+    let b = read_batch(&seg);
+    let scores = arrow::compute::cast(b.column_by_name("score").unwrap(), &DataType::Utf8).unwrap();
+    let fields: Vec<Field> = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| match f.name().as_str() {
+            "score" => Field::new("score", DataType::Utf8, true),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    let i = b.schema().index_of("score").unwrap();
+    let mut cols = b.columns().to_vec();
+    cols[i] = scores;
+    let b = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap();
+    write_batch(&seg, &b);
+    assert_one(
+        &env,
+        &[],
+        &format!(
+            "column-mismatch: {}: the file's columns differ from the segment schema",
+            name(&seg)
         ),
     );
 }

@@ -806,14 +806,25 @@ impl Record {
     /// being copied out. What a seal and `verify` derive the typed columns
     /// from.
     pub fn from_leaf_without_raw(leaf: &[u8]) -> Result<Record, LeafError> {
-        match crate::leaf::read_without_raw(leaf) {
-            Some(rec) => Ok(rec),
-            None => Record::from_leaf_by_reserialising(leaf).map(|mut rec| {
-                rec.raw = None;
-                rec.raw_b64 = None;
-                rec
-            }),
+        let mut rec = Record::default();
+        rec.read_leaf_without_raw(leaf)?;
+        Ok(rec)
+    }
+
+    /// [`Record::from_leaf_without_raw`] into this record, reusing its
+    /// strings' allocations (a seal and `verify` read every leaf of a
+    /// segment into one record). On `Ok` this is exactly the record
+    /// [`Record::from_leaf_without_raw`] returns, whatever it held before;
+    /// on `Err` it holds no meaningful record.
+    pub fn read_leaf_without_raw(&mut self, leaf: &[u8]) -> Result<(), LeafError> {
+        if crate::leaf::read_into(leaf, self, false).is_some() {
+            return Ok(());
         }
+        let mut rec = Record::from_leaf_by_reserialising(leaf)?;
+        rec.raw = None;
+        rec.raw_b64 = None;
+        *self = rec;
+        Ok(())
     }
 
     /// [`Record::from_leaf`] by its definition: serde's strict parse,

@@ -2,10 +2,11 @@
 //! Parquet (zstd) encoding of a contiguous range of leaves (FORMAT.md §7).
 //!
 //! Every typed column is derived from the record read from the leaf bytes
-//! by [`typed_columns`] (which [`leaves_to_batch`] uses to write a
-//! segment); the verifier compares the stored columns with the same
-//! derivation from the leaves it reads ([`first_differences`]), so a query
-//! can never see data the signature does not cover.
+//! by one function per column: [`TypedColumns`] (which [`leaves_to_batch`]
+//! uses to write a segment) builds the columns with them, and the verifier
+//! compares the stored columns with the same derivation from the leaves it
+//! reads ([`ColumnCheck`]), so a query can never see data the signature
+//! does not cover.
 
 use std::fs::File;
 use std::io::Write;
@@ -13,8 +14,10 @@ use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, Date32Array, FixedSizeBinaryArray, Float64Array, RecordBatch,
-    StringArray, TimestampMicrosecondArray, UInt64Array,
+    Array, ArrayRef, BooleanArray, BooleanBuilder, Date32Array, Date32Builder,
+    FixedSizeBinaryArray, Float64Array, Float64Builder, RecordBatch, StringArray, StringBuilder,
+    StringViewArray, TimestampMicrosecondArray, TimestampMicrosecondBuilder, UInt64Array,
+    UInt64Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowWriter;
@@ -32,83 +35,141 @@ pub const FORMAT_KEY: &str = "sealtrail.segment";
 /// of the schema (FORMAT.md §7.1); v1 files (without it) are still read.
 pub const FORMAT_VALUE: &str = "v2";
 
-type StrCol = fn(&Record) -> Option<&str>;
-type BoolCol = fn(&Record) -> Option<bool>;
-type TsCol = fn(&Record) -> Option<i64>;
+/// How a typed column's value is derived from a record: by one function per
+/// column, used both to build the column ([`TypedColumns`]) and to check a
+/// stored one ([`ColumnCheck`]), so the two cannot disagree.
+#[derive(Clone, Copy)]
+enum Derive {
+    Str(fn(&Record) -> Option<&str>),
+    Bool(fn(&Record) -> Option<bool>),
+    /// Microseconds since the epoch, UTC.
+    Ts(fn(&Record) -> Option<i64>),
+    /// Days since the epoch.
+    Date(fn(&Record) -> Option<i32>),
+    F64(fn(&Record) -> Option<f64>),
+    U64(fn(&Record) -> Option<u64>),
+}
 
-/// String columns after `kind`, in schema order.
-const STRING_COLUMNS: &[(&str, StrCol)] = &[
-    ("source", |r| r.source.as_deref()),
-    ("source_event_id", |r| r.source_event_id.as_deref()),
-    ("message_id", |r| r.message_id.as_deref()),
-    ("sender", |r| r.sender.as_deref()),
-    ("recipient", |r| r.recipient.as_deref()),
-    ("recipient_domain", |r| r.recipient_domain.as_deref()),
-    ("status", |r| r.status.as_deref()),
-    ("encryption", |r| r.encryption.as_deref()),
-    ("tls_version", |r| r.tls_version.as_deref()),
-    ("tls_cipher", |r| r.tls_cipher.as_deref()),
-    ("tls_peer", |r| r.tls_peer.as_deref()),
-    ("relay", |r| r.relay.as_deref()),
-    ("dsn", |r| r.dsn.as_deref()),
-    ("patient_id", |r| r.patient_id.as_deref()),
-    ("user", |r| r.user.as_deref()),
-    ("outcome", |r| r.outcome.as_deref()),
-    ("factor", |r| r.factor.as_deref()),
-    ("app", |r| r.app.as_deref()),
-    ("ip", |r| r.ip.as_deref()),
-    ("action", |r| r.action.as_deref()),
-    ("resource", |r| r.resource.as_deref()),
-    ("recipient_name", |r| r.recipient_name.as_deref()),
-    ("recipient_address", |r| r.recipient_address.as_deref()),
-    ("description", |r| r.description.as_deref()),
-    ("purpose", |r| r.purpose.as_deref()),
-    ("basis", |r| r.basis.as_deref()),
-    ("course", |r| r.course.as_deref()),
-    ("topic", |r| r.topic.as_deref()),
-    ("reason", |r| r.reason.as_deref()),
-    ("input_ref", |r| r.input_ref.as_deref()),
-    ("detail", |r| r.detail.as_deref()),
+/// One typed column: its name, whether it may be null, and its derivation.
+struct TypedColumn {
+    name: &'static str,
+    nullable: bool,
+    derive: Derive,
+}
+
+const fn column(name: &'static str, derive: Derive) -> TypedColumn {
+    TypedColumn {
+        name,
+        nullable: true,
+        derive,
+    }
+}
+
+/// The typed columns of v1, in schema order (between `idx` and `leaf`).
+const TYPED_COLUMNS: &[TypedColumn] = &[
+    // never null: every valid record has them (`ingested_at` is 0 when a
+    // record has none, as since v1)
+    TypedColumn {
+        name: "kind",
+        nullable: false,
+        derive: Derive::Str(|r| Some(r.kind().as_str())),
+    },
+    TypedColumn {
+        name: "ts",
+        nullable: false,
+        derive: Derive::Ts(|r| Some(r.ts.map(|t| t.0).unwrap_or(0))),
+    },
+    TypedColumn {
+        name: "ingested_at",
+        nullable: false,
+        derive: Derive::Ts(|r| Some(r.ingested_at.map(|t| t.0).unwrap_or(0))),
+    },
+    column("source", Derive::Str(|r| r.source.as_deref())),
+    column(
+        "source_event_id",
+        Derive::Str(|r| r.source_event_id.as_deref()),
+    ),
+    column("message_id", Derive::Str(|r| r.message_id.as_deref())),
+    column("sender", Derive::Str(|r| r.sender.as_deref())),
+    column("recipient", Derive::Str(|r| r.recipient.as_deref())),
+    column(
+        "recipient_domain",
+        Derive::Str(|r| r.recipient_domain.as_deref()),
+    ),
+    column("status", Derive::Str(|r| r.status.as_deref())),
+    column("encryption", Derive::Str(|r| r.encryption.as_deref())),
+    column("tls_version", Derive::Str(|r| r.tls_version.as_deref())),
+    column("tls_cipher", Derive::Str(|r| r.tls_cipher.as_deref())),
+    column("tls_peer", Derive::Str(|r| r.tls_peer.as_deref())),
+    column("relay", Derive::Str(|r| r.relay.as_deref())),
+    column("dsn", Derive::Str(|r| r.dsn.as_deref())),
+    column("patient_id", Derive::Str(|r| r.patient_id.as_deref())),
+    column("user", Derive::Str(|r| r.user.as_deref())),
+    column("outcome", Derive::Str(|r| r.outcome.as_deref())),
+    column("factor", Derive::Str(|r| r.factor.as_deref())),
+    column("app", Derive::Str(|r| r.app.as_deref())),
+    column("ip", Derive::Str(|r| r.ip.as_deref())),
+    column("action", Derive::Str(|r| r.action.as_deref())),
+    column("resource", Derive::Str(|r| r.resource.as_deref())),
+    column(
+        "recipient_name",
+        Derive::Str(|r| r.recipient_name.as_deref()),
+    ),
+    column(
+        "recipient_address",
+        Derive::Str(|r| r.recipient_address.as_deref()),
+    ),
+    column("description", Derive::Str(|r| r.description.as_deref())),
+    column("purpose", Derive::Str(|r| r.purpose.as_deref())),
+    column("basis", Derive::Str(|r| r.basis.as_deref())),
+    column("course", Derive::Str(|r| r.course.as_deref())),
+    column("topic", Derive::Str(|r| r.topic.as_deref())),
+    column("reason", Derive::Str(|r| r.reason.as_deref())),
+    column("input_ref", Derive::Str(|r| r.input_ref.as_deref())),
+    column("detail", Derive::Str(|r| r.detail.as_deref())),
+    column("phi", Derive::Bool(|r| r.phi)),
+    column("tls_failed", Derive::Bool(|r| r.tls_failed)),
+    column("mfa", Derive::Bool(|r| r.mfa)),
+    column("phishing_resistant", Derive::Bool(|r| r.phishing_resistant)),
+    column("accountable", Derive::Bool(|r| r.accountable)),
+    column("completed_at", Derive::Ts(|r| r.completed_at.map(|t| t.0))),
+    column("due_at", Derive::Ts(|r| r.due_at.map(|t| t.0))),
+    column("window_start", Derive::Ts(|r| r.window_start.map(|t| t.0))),
+    column("window_end", Derive::Ts(|r| r.window_end.map(|t| t.0))),
+    column(
+        "suspended_until",
+        Derive::Date(|r| r.suspended_until.map(|d| d.days_since_epoch())),
+    ),
+    column("score", Derive::F64(|r| r.score)),
+    column("count", Derive::U64(|r| r.count)),
 ];
 
-const BOOL_COLUMNS: &[(&str, BoolCol)] = &[
-    ("phi", |r| r.phi),
-    ("tls_failed", |r| r.tls_failed),
-    ("mfa", |r| r.mfa),
-    ("phishing_resistant", |r| r.phishing_resistant),
-    ("accountable", |r| r.accountable),
-];
-
-const TS_COLUMNS: &[(&str, TsCol)] = &[
-    ("completed_at", |r| r.completed_at.map(|t| t.0)),
-    ("due_at", |r| r.due_at.map(|t| t.0)),
-    ("window_start", |r| r.window_start.map(|t| t.0)),
-    ("window_end", |r| r.window_end.map(|t| t.0)),
-];
+/// Typed columns added after v1, at the end of the schema (after `chain`),
+/// so a v1 file's columns are a prefix of a v2 file's.
+const LATER_COLUMNS: &[TypedColumn] =
+    &[column("direction", Derive::Str(|r| r.direction.as_deref()))];
 
 fn ts_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
+impl TypedColumn {
+    fn field(&self) -> Field {
+        let data_type = match self.derive {
+            Derive::Str(_) => DataType::Utf8,
+            Derive::Bool(_) => DataType::Boolean,
+            Derive::Ts(_) => ts_type(),
+            Derive::Date(_) => DataType::Date32,
+            Derive::F64(_) => DataType::Float64,
+            Derive::U64(_) => DataType::UInt64,
+        };
+        Field::new(self.name, data_type, self.nullable)
+    }
+}
+
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    let mut fields = vec![
-        Field::new("idx", DataType::UInt64, false),
-        Field::new("kind", DataType::Utf8, false),
-        Field::new("ts", ts_type(), false),
-        Field::new("ingested_at", ts_type(), false),
-    ];
-    for (name, _) in STRING_COLUMNS {
-        fields.push(Field::new(*name, DataType::Utf8, true));
-    }
-    for (name, _) in BOOL_COLUMNS {
-        fields.push(Field::new(*name, DataType::Boolean, true));
-    }
-    for (name, _) in TS_COLUMNS {
-        fields.push(Field::new(*name, ts_type(), true));
-    }
-    fields.push(Field::new("suspended_until", DataType::Date32, true));
-    fields.push(Field::new("score", DataType::Float64, true));
-    fields.push(Field::new("count", DataType::UInt64, true));
+    let mut fields = vec![Field::new("idx", DataType::UInt64, false)];
+    fields.extend(TYPED_COLUMNS.iter().map(TypedColumn::field));
     fields.push(Field::new("leaf", DataType::Binary, false));
     fields.push(Field::new(
         "leaf_hash",
@@ -116,16 +177,9 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         false,
     ));
     fields.push(Field::new("chain", DataType::FixedSizeBinary(32), false));
-    // added in v2: typed columns that came later go after `chain`, so a v1
-    // file's columns are a prefix of a v2 file's
-    for (name, _) in LATER_STRING_COLUMNS {
-        fields.push(Field::new(*name, DataType::Utf8, true));
-    }
+    fields.extend(LATER_COLUMNS.iter().map(TypedColumn::field));
     Arc::new(Schema::new(fields))
 });
-
-/// String columns added after v1, at the end of the schema.
-const LATER_STRING_COLUMNS: &[(&str, StrCol)] = &[("direction", |r| r.direction.as_deref())];
 
 /// The segment schema (FORMAT.md §7.1).
 pub fn schema() -> SchemaRef {
@@ -137,14 +191,14 @@ pub fn schema() -> SchemaRef {
 pub fn is_segment_schema(fields: &arrow::datatypes::Fields) -> bool {
     let all = SCHEMA.fields();
     fields == all
-        || (fields.len() + LATER_STRING_COLUMNS.len() == all.len()
+        || (fields.len() + LATER_COLUMNS.len() == all.len()
             && fields.iter().zip(all.iter()).all(|(a, b)| a == b))
 }
 
 /// One leaf ready to be written: its bytes and its hashes. The typed
 /// columns are derived from the bytes, read as `verify` reads them
-/// ([`Record::from_leaf_without_raw`]), so no parsed record is kept per pending leaf
-/// (about 1 KB each, most of a seal's memory before session 11).
+/// ([`Record::read_leaf_without_raw`]), so no parsed record is kept per
+/// pending leaf (about 1 KB each, most of a seal's memory before session 11).
 pub struct SealedLeaf<'a> {
     /// The exact leaf bytes.
     pub leaf: &'a [u8],
@@ -155,32 +209,32 @@ pub struct SealedLeaf<'a> {
 }
 
 /// Builds the record batch for leaves `first_idx..first_idx + leaves.len()`.
+/// Every leaf is read into one record and its values appended, row by
+/// row, to the typed columns.
 pub fn leaves_to_batch(
     first_idx: u64,
     leaves: &[SealedLeaf<'_>],
 ) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let recs = leaves
-        .iter()
-        .enumerate()
-        .map(|(k, l)| {
-            Record::from_leaf_without_raw(l.leaf).map_err(|e| {
-                // leaves this store made itself: never expected, and never
-                // written with columns that could differ from the leaf
-                arrow::error::ArrowError::InvalidArgumentError(format!(
-                    "leaf {}: {e}",
-                    first_idx + k as u64
-                ))
-            })
-        })
-        .collect::<Result<Vec<Record>, _>>()?;
-    let recs: Vec<&Record> = recs.iter().collect();
+    let mut typed = TypedColumns::with_capacity(leaves.len());
+    let mut rec = Record::default();
+    for (k, l) in leaves.iter().enumerate() {
+        rec.read_leaf_without_raw(l.leaf).map_err(|e| {
+            // leaves this store made itself: never expected, and never
+            // written with columns that could differ from the leaf
+            arrow::error::ArrowError::InvalidArgumentError(format!(
+                "leaf {}: {e}",
+                first_idx + k as u64
+            ))
+        })?;
+        typed.push(&rec);
+    }
+    let mut typed = typed.finish();
+    let later = typed.split_off(TYPED_COLUMNS.len());
     let mut cols: Vec<ArrayRef> = Vec::with_capacity(schema().fields().len());
     cols.push(Arc::new(UInt64Array::from_iter_values(
         (0..leaves.len() as u64).map(|i| first_idx + i),
     )));
-    let mut typed = typed_columns(&recs);
-    let before_leaf = typed.len() - LATER_STRING_COLUMNS.len();
-    cols.extend(typed.drain(..before_leaf));
+    cols.extend(typed);
     let leaf_bytes = leaves.iter().map(|l| l.leaf.len()).sum();
     let mut leaf = arrow::array::BinaryBuilder::with_capacity(leaves.len(), leaf_bytes);
     for l in leaves {
@@ -193,180 +247,189 @@ pub fn leaves_to_batch(
     cols.push(Arc::new(FixedSizeBinaryArray::try_from_iter(
         leaves.iter().map(|l| l.chain),
     )?));
-    // what is left of the typed columns: those added after v1
-    cols.extend(typed);
+    cols.extend(later);
     RecordBatch::try_new(schema(), cols)
 }
 
-/// Names of the columns [`typed_columns`] returns, in its order.
+/// Names of the typed columns: every column but `idx`, `leaf`,
+/// `leaf_hash` and `chain` (what `verify` compares with the leaves).
 pub fn typed_column_names() -> Vec<&'static str> {
-    let mut v = vec!["kind", "ts", "ingested_at"];
-    v.extend(STRING_COLUMNS.iter().map(|(n, _)| *n));
-    v.extend(BOOL_COLUMNS.iter().map(|(n, _)| *n));
-    v.extend(TS_COLUMNS.iter().map(|(n, _)| *n));
-    v.extend(["suspended_until", "score", "count"]);
-    v.extend(LATER_STRING_COLUMNS.iter().map(|(n, _)| *n));
-    v
-}
-
-/// The typed columns derived from records, named by
-/// [`typed_column_names`]: every column but `idx`, `leaf`, `leaf_hash` and
-/// `chain` (what `verify` rebuilds and compares, by name).
-pub fn typed_columns(recs: &[&Record]) -> Vec<ArrayRef> {
-    let mut cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(
-            recs.iter().map(|r| r.kind().as_str()),
-        )),
-        Arc::new(
-            TimestampMicrosecondArray::from_iter_values(
-                recs.iter().map(|r| r.ts.map(|t| t.0).unwrap_or(0)),
-            )
-            .with_timezone("UTC"),
-        ),
-        Arc::new(
-            TimestampMicrosecondArray::from_iter_values(
-                recs.iter().map(|r| r.ingested_at.map(|t| t.0).unwrap_or(0)),
-            )
-            .with_timezone("UTC"),
-        ),
-    ];
-    for (_, get) in STRING_COLUMNS {
-        cols.push(Arc::new(StringArray::from_iter(
-            recs.iter().map(|r| get(r)),
-        )));
-    }
-    for (_, get) in BOOL_COLUMNS {
-        cols.push(Arc::new(BooleanArray::from_iter(
-            recs.iter().map(|r| get(r)),
-        )));
-    }
-    for (_, get) in TS_COLUMNS {
-        cols.push(Arc::new(
-            TimestampMicrosecondArray::from_iter(recs.iter().map(|r| get(r))).with_timezone("UTC"),
-        ));
-    }
-    cols.push(Arc::new(Date32Array::from_iter(
-        recs.iter()
-            .map(|r| r.suspended_until.map(|d| d.days_since_epoch())),
-    )));
-    cols.push(Arc::new(Float64Array::from_iter(
-        recs.iter().map(|r| r.score),
-    )));
-    cols.push(Arc::new(UInt64Array::from_iter(
-        recs.iter().map(|r| r.count),
-    )));
-    for (_, get) in LATER_STRING_COLUMNS {
-        cols.push(Arc::new(StringArray::from_iter(
-            recs.iter().map(|r| get(r)),
-        )));
-    }
-    cols
-}
-
-/// For each typed column of `batch`, the first row whose stored value is
-/// not the one [`typed_columns`] derives from that row's record (rows
-/// whose record is `None` are skipped). Compared in place, value by value,
-/// so `verify` builds no second copy of the columns; a column of the wrong
-/// type differs at its first compared row.
-pub fn first_differences(
-    batch: &RecordBatch,
-    records: &[Option<Record>],
-) -> Vec<(&'static str, usize)> {
-    let mut out = Vec::new();
-    let schema = batch.schema();
-    let mut check = |name: &'static str, differs: &dyn Fn(&dyn Array) -> Option<usize>| {
-        if let Ok(i) = schema.index_of(name)
-            && let Some(row) = differs(batch.column(i).as_ref())
-        {
-            out.push((name, row));
-        }
-    };
-    let first_row = || records.iter().position(Option::is_some);
-    check(
-        "kind",
-        &|c| match c.as_any().downcast_ref::<StringArray>() {
-            Some(a) => first_difference(
-                records,
-                |r| Some(r.kind().as_str()),
-                |k| a.is_valid(k).then(|| a.value(k)),
-            ),
-            None => first_row(),
-        },
-    );
-    let time = |c: &dyn Array, get: &dyn Fn(&Record) -> Option<i64>| match c
-        .as_any()
-        .downcast_ref::<TimestampMicrosecondArray>(
-    ) {
-        Some(a) => first_difference(records, get, |k| a.is_valid(k).then(|| a.value(k))),
-        None => first_row(),
-    };
-    // as `typed_columns` writes them: never null
-    check("ts", &|c| {
-        time(c, &|r| Some(r.ts.map(|t| t.0).unwrap_or(0)))
-    });
-    check("ingested_at", &|c| {
-        time(c, &|r| Some(r.ingested_at.map(|t| t.0).unwrap_or(0)))
-    });
-    for (name, get) in STRING_COLUMNS.iter().chain(LATER_STRING_COLUMNS) {
-        check(name, &|c| match c.as_any().downcast_ref::<StringArray>() {
-            Some(a) => first_difference(records, get, |k| a.is_valid(k).then(|| a.value(k))),
-            None => first_row(),
-        });
-    }
-    for (name, get) in BOOL_COLUMNS {
-        check(name, &|c| match c.as_any().downcast_ref::<BooleanArray>() {
-            Some(a) => first_difference(records, get, |k| a.is_valid(k).then(|| a.value(k))),
-            None => first_row(),
-        });
-    }
-    for (name, get) in TS_COLUMNS {
-        check(name, &|c| time(c, get));
-    }
-    check(
-        "suspended_until",
-        &|c| match c.as_any().downcast_ref::<Date32Array>() {
-            Some(a) => first_difference(
-                records,
-                |r| r.suspended_until.map(|d| d.days_since_epoch()),
-                |k| a.is_valid(k).then(|| a.value(k)),
-            ),
-            None => first_row(),
-        },
-    );
-    // by bits: -0.0 is not 0.0 in a column the leaf signs
-    check(
-        "score",
-        &|c| match c.as_any().downcast_ref::<Float64Array>() {
-            Some(a) => first_difference(
-                records,
-                |r| r.score.map(f64::to_bits),
-                |k| a.is_valid(k).then(|| a.value(k).to_bits()),
-            ),
-            None => first_row(),
-        },
-    );
-    check(
-        "count",
-        &|c| match c.as_any().downcast_ref::<UInt64Array>() {
-            Some(a) => {
-                first_difference(records, |r| r.count, |k| a.is_valid(k).then(|| a.value(k)))
-            }
-            None => first_row(),
-        },
-    );
-    out
-}
-
-fn first_difference<'r, T: PartialEq>(
-    records: &'r [Option<Record>],
-    derived: impl Fn(&'r Record) -> Option<T>,
-    stored: impl Fn(usize) -> Option<T>,
-) -> Option<usize> {
-    records
+    TYPED_COLUMNS
         .iter()
-        .enumerate()
-        .find(|(k, r)| r.as_ref().is_some_and(|r| derived(r) != stored(*k)))
-        .map(|(k, _)| k)
+        .chain(LATER_COLUMNS)
+        .map(|c| c.name)
+        .collect()
+}
+
+/// The typed columns being built, a record at a time.
+pub struct TypedColumns {
+    /// Each column's derivation and builder, in [`typed_column_names`]'s
+    /// order.
+    columns: Vec<ColumnBuilder>,
+}
+
+enum ColumnBuilder {
+    Str(fn(&Record) -> Option<&str>, StringBuilder),
+    Bool(fn(&Record) -> Option<bool>, BooleanBuilder),
+    Ts(fn(&Record) -> Option<i64>, TimestampMicrosecondBuilder),
+    Date(fn(&Record) -> Option<i32>, Date32Builder),
+    F64(fn(&Record) -> Option<f64>, Float64Builder),
+    U64(fn(&Record) -> Option<u64>, UInt64Builder),
+}
+
+impl TypedColumns {
+    /// Columns with room for `rows` rows.
+    pub fn with_capacity(rows: usize) -> TypedColumns {
+        let columns = TYPED_COLUMNS
+            .iter()
+            .chain(LATER_COLUMNS)
+            .map(|c| match c.derive {
+                // strings are short: 16 bytes a row before the first growth
+                Derive::Str(get) => {
+                    ColumnBuilder::Str(get, StringBuilder::with_capacity(rows, 16 * rows))
+                }
+                Derive::Bool(get) => ColumnBuilder::Bool(get, BooleanBuilder::with_capacity(rows)),
+                Derive::Ts(get) => {
+                    ColumnBuilder::Ts(get, TimestampMicrosecondBuilder::with_capacity(rows))
+                }
+                Derive::Date(get) => ColumnBuilder::Date(get, Date32Builder::with_capacity(rows)),
+                Derive::F64(get) => ColumnBuilder::F64(get, Float64Builder::with_capacity(rows)),
+                Derive::U64(get) => ColumnBuilder::U64(get, UInt64Builder::with_capacity(rows)),
+            })
+            .collect();
+        TypedColumns { columns }
+    }
+
+    /// Appends one record's values.
+    pub fn push(&mut self, r: &Record) {
+        for c in &mut self.columns {
+            match c {
+                ColumnBuilder::Str(get, b) => b.append_option(get(r)),
+                ColumnBuilder::Bool(get, b) => b.append_option(get(r)),
+                ColumnBuilder::Ts(get, b) => b.append_option(get(r)),
+                ColumnBuilder::Date(get, b) => b.append_option(get(r)),
+                ColumnBuilder::F64(get, b) => b.append_option(get(r)),
+                ColumnBuilder::U64(get, b) => b.append_option(get(r)),
+            }
+        }
+    }
+
+    /// The columns, named by [`typed_column_names`].
+    pub fn finish(self) -> Vec<ArrayRef> {
+        self.columns
+            .into_iter()
+            .map(|c| -> ArrayRef {
+                match c {
+                    ColumnBuilder::Str(_, mut b) => Arc::new(b.finish()),
+                    ColumnBuilder::Bool(_, mut b) => Arc::new(b.finish()),
+                    ColumnBuilder::Ts(_, mut b) => Arc::new(b.finish().with_timezone("UTC")),
+                    ColumnBuilder::Date(_, mut b) => Arc::new(b.finish()),
+                    ColumnBuilder::F64(_, mut b) => Arc::new(b.finish()),
+                    ColumnBuilder::U64(_, mut b) => Arc::new(b.finish()),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The stored typed columns of one batch (read plainly or as views),
+/// checked a record at a time against the values [`TypedColumns`] derives
+/// from it. Compared in place, value by value, so `verify` builds no second
+/// copy of the columns.
+pub struct ColumnCheck<'b> {
+    columns: Vec<StoredColumn<'b>>,
+}
+
+struct StoredColumn<'b> {
+    name: &'static str,
+    values: Stored<'b>,
+    /// The first row found to differ.
+    differs_at: Option<usize>,
+}
+
+enum Stored<'b> {
+    Str(fn(&Record) -> Option<&str>, &'b StringArray),
+    StrView(fn(&Record) -> Option<&str>, &'b StringViewArray),
+    Bool(fn(&Record) -> Option<bool>, &'b BooleanArray),
+    Ts(fn(&Record) -> Option<i64>, &'b TimestampMicrosecondArray),
+    Date(fn(&Record) -> Option<i32>, &'b Date32Array),
+    F64(fn(&Record) -> Option<f64>, &'b Float64Array),
+    U64(fn(&Record) -> Option<u64>, &'b UInt64Array),
+    /// A column of the wrong type: it differs at its first checked row.
+    WrongType,
+}
+
+impl<'b> ColumnCheck<'b> {
+    /// The typed columns `batch` has (a v1 file lacks the later ones).
+    pub fn new(batch: &'b RecordBatch) -> ColumnCheck<'b> {
+        fn stored<'b, A: 'static>(
+            column: &'b dyn Array,
+            with: impl FnOnce(&'b A) -> Stored<'b>,
+        ) -> Stored<'b> {
+            column
+                .as_any()
+                .downcast_ref::<A>()
+                .map_or(Stored::WrongType, with)
+        }
+        let schema = batch.schema();
+        let columns = TYPED_COLUMNS
+            .iter()
+            .chain(LATER_COLUMNS)
+            .filter_map(|c| {
+                let column = batch.column(schema.index_of(c.name).ok()?).as_ref();
+                let values = match c.derive {
+                    Derive::Str(get) => match column.as_any().downcast_ref() {
+                        Some(a) => Stored::StrView(get, a),
+                        None => stored(column, |a| Stored::Str(get, a)),
+                    },
+                    Derive::Bool(get) => stored(column, |a| Stored::Bool(get, a)),
+                    Derive::Ts(get) => stored(column, |a| Stored::Ts(get, a)),
+                    Derive::Date(get) => stored(column, |a| Stored::Date(get, a)),
+                    Derive::F64(get) => stored(column, |a| Stored::F64(get, a)),
+                    Derive::U64(get) => stored(column, |a| Stored::U64(get, a)),
+                };
+                Some(StoredColumn {
+                    name: c.name,
+                    values,
+                    differs_at: None,
+                })
+            })
+            .collect();
+        ColumnCheck { columns }
+    }
+
+    /// Compares `row`'s stored values with those derived from `r`, the
+    /// record read from that row's leaf.
+    pub fn check(&mut self, row: usize, r: &Record) {
+        fn at<A: arrow::array::ArrayAccessor>(a: A, row: usize) -> Option<A::Item> {
+            a.is_valid(row).then(|| a.value(row))
+        }
+        for c in self.columns.iter_mut().filter(|c| c.differs_at.is_none()) {
+            let same = match c.values {
+                Stored::Str(get, a) => get(r) == at(a, row),
+                Stored::StrView(get, a) => get(r) == at(a, row),
+                Stored::Bool(get, a) => get(r) == at(a, row),
+                Stored::Ts(get, a) => get(r) == at(a, row),
+                Stored::Date(get, a) => get(r) == at(a, row),
+                // by bits: -0.0 is not 0.0 in a column the leaf signs
+                Stored::F64(get, a) => get(r).map(f64::to_bits) == at(a, row).map(f64::to_bits),
+                Stored::U64(get, a) => get(r) == at(a, row),
+                Stored::WrongType => false,
+            };
+            if !same {
+                c.differs_at = Some(row);
+            }
+        }
+    }
+
+    /// Each column found to differ, with the first row it differs at, in
+    /// schema order.
+    pub fn differences(&self) -> Vec<(&'static str, usize)> {
+        self.columns
+            .iter()
+            .filter_map(|c| Some((c.name, c.differs_at?)))
+            .collect()
+    }
 }
 
 /// Rows of the Arrow batches a seal builds and hands to the writer at a
@@ -529,6 +592,52 @@ pub fn read(
         .with_batch_size(8192)
         .build()?;
     Ok(reader)
+}
+
+/// A segment file opened to be read with its strings and binaries as views
+/// into the decompressed pages (`Utf8View`, `BinaryView`) instead of copied
+/// out of them: what `verify`, which reads every value once, reads.
+pub struct Viewed {
+    /// The file's schema as it is written (with `Utf8` and `Binary`), to be
+    /// checked with [`is_segment_schema`].
+    pub file_schema: SchemaRef,
+    /// Its rows, batch by batch, in the viewed types.
+    pub batches: Batches,
+}
+
+/// Opens a segment file to be read as views ([`Viewed`]).
+pub fn read_viewed(path: &Path) -> Result<Viewed, parquet::errors::ParquetError> {
+    use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+    let file = File::open(path)?;
+    let plain = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())?;
+    let file_schema = plain.schema().clone();
+    let fields: Vec<Field> = file_schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let viewed = match f.data_type() {
+                DataType::Utf8 => DataType::Utf8View,
+                DataType::Binary => DataType::BinaryView,
+                other => other.clone(),
+            };
+            f.as_ref().clone().with_data_type(viewed)
+        })
+        .collect();
+    let viewed = Arc::new(Schema::new_with_metadata(
+        fields,
+        file_schema.metadata().clone(),
+    ));
+    let metadata = ArrowReaderMetadata::try_new(
+        plain.metadata().clone(),
+        ArrowReaderOptions::new().with_schema(viewed),
+    )?;
+    let batches = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata)
+        .with_batch_size(8192)
+        .build()?;
+    Ok(Viewed {
+        file_schema,
+        batches,
+    })
 }
 
 /// Reads selected columns of a segment file.

@@ -18,7 +18,7 @@ use std::fs;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use arrow::array::{Array, BinaryArray, FixedSizeBinaryArray, RecordBatch, UInt64Array};
+use arrow::array::{Array, BinaryViewArray, FixedSizeBinaryArray, RecordBatch, UInt64Array};
 
 use sealtrail_format::model::Ts;
 use sealtrail_format::model::{Kind, Record};
@@ -1178,8 +1178,18 @@ fn check_segment_into(
 
     // Pass 2: every row. Rows are taken in idx order, so a reordering costs
     // one report per displaced row, not a broken chain for the rest.
-    let batches = match segment::read(&path) {
-        Ok(b) => b,
+    let batches = match segment::read_viewed(&path) {
+        Ok(viewed) if !segment::is_segment_schema(viewed.file_schema.fields()) => {
+            cx.problem(
+                ProblemKind::ColumnMismatch,
+                &r,
+                None,
+                "the file's columns differ from the segment schema (FORMAT.md §7.1)",
+            );
+            tree.broken = true;
+            return;
+        }
+        Ok(viewed) => viewed.batches,
         Err(e) => {
             cx.problem(
                 ProblemKind::Modified,
@@ -1298,20 +1308,12 @@ fn check_batch(
     rows: &mut RowsByIdx,
     coverage: &mut BTreeMap<String, BTreeSet<i64>>,
 ) {
+    // read as views (`segment::read_viewed`), the file's schema checked
     let expected_schema = segment::schema();
-    if !segment::is_segment_schema(b.schema().fields()) {
-        cx.problem(
-            ProblemKind::ColumnMismatch,
-            r,
-            None,
-            "the file's columns differ from the segment schema (FORMAT.md §7.1)",
-        );
-        return;
-    }
     let col = |name: &str| b.column(expected_schema.index_of(name).unwrap_or(0));
     let (Some(idx), Some(leaf), Some(lh), Some(ch)) = (
         col("idx").as_any().downcast_ref::<UInt64Array>(),
-        col("leaf").as_any().downcast_ref::<BinaryArray>(),
+        col("leaf").as_any().downcast_ref::<BinaryViewArray>(),
         col("leaf_hash")
             .as_any()
             .downcast_ref::<FixedSizeBinaryArray>(),
@@ -1325,7 +1327,10 @@ fn check_batch(
         );
         return;
     };
-    let mut records: Vec<Option<Record>> = Vec::with_capacity(b.num_rows());
+    // every leaf is read into one record (its strings reused) and compared
+    // with its row's typed columns at once
+    let mut columns = segment::ColumnCheck::new(b);
+    let mut rec = Record::default();
     for row in 0..b.num_rows() {
         let i = idx.value(row);
         let bytes = leaf.value(row);
@@ -1334,7 +1339,6 @@ fn check_batch(
         let stored: Hash = lh.value(row).try_into().unwrap_or_default();
         let stored_chain: Hash = ch.value(row).try_into().unwrap_or_default();
         if row_trouble.contains_key(&(pos_base + row)) {
-            records.push(None);
             rows.set(i, (computed, stored_chain), false);
             continue;
         }
@@ -1346,39 +1350,26 @@ fn check_batch(
                 "leaf bytes do not match leaf_hash",
             );
         }
-        let rec = match Record::from_leaf_without_raw(bytes) {
-            Ok(rec) => Some(rec),
+        match rec.read_leaf_without_raw(bytes) {
+            Ok(()) => {
+                if rec.kind() == Kind::Coverage
+                    && let (Some(s), Some(w)) = (&rec.source, rec.window_start)
+                {
+                    coverage.entry(s.clone()).or_default().insert(w.0);
+                }
+                columns.check(row, &rec);
+            }
             Err(e) => {
                 if computed == stored {
                     cx.problem(ProblemKind::Modified, r, Some(i), e.to_string());
                 }
-                None
             }
-        };
-        if let Some(rec) = &rec
-            && rec.kind() == Kind::Coverage
-            && let (Some(s), Some(w)) = (&rec.source, rec.window_start)
-        {
-            coverage.entry(s.clone()).or_default().insert(w.0);
         }
-        records.push(rec);
         rows.set(i, (computed, stored_chain), true);
     }
-    compare_columns(cx, r, b, idx, &records);
-}
-
-/// Compares the stored typed columns with the values in the leaves,
-/// reporting the first differing row of each column.
-fn compare_columns(
-    cx: &mut Ctx<'_>,
-    r: &str,
-    b: &RecordBatch,
-    idx: &UInt64Array,
-    records: &[Option<Record>],
-) {
     // the leaf, its hash and the chain are checked row by row already;
     // only the columns derived from the leaf are compared
-    for (column, row) in segment::first_differences(b, records) {
+    for (column, row) in columns.differences() {
         cx.problem(
             ProblemKind::ColumnMismatch,
             r,
