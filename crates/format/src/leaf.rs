@@ -283,13 +283,13 @@ impl<'a> Cursor<'a> {
     /// A string with no escape in it (times, dates, kinds, keys): its bytes.
     fn plain_string(&mut self) -> Option<&'a [u8]> {
         self.byte(b'"')?;
-        let rest = &self.b[self.i..];
-        let end = memchr::memchr2(b'"', b'\\', rest)?;
-        if rest[end] != b'"' {
+        let start = self.i;
+        let end = quote_or_backslash(self.b, start)?;
+        if self.b[end] != b'"' {
             return None;
         }
-        self.i += end + 1;
-        Some(&rest[..end])
+        self.i = end + 1;
+        Some(&self.b[start..end])
     }
 
     /// A string escaped exactly as serde_json writes it: `"` and `\` and
@@ -298,28 +298,15 @@ impl<'a> Cursor<'a> {
     /// no control character is left raw and that the text is UTF-8 was
     /// checked once for the whole leaf.)
     fn string(&mut self) -> Option<Cow<'a, str>> {
-        self.string_kept(true)
-    }
-
-    /// A string checked exactly as [`Cursor::string`] checks it, its value
-    /// not built.
-    fn skip_string(&mut self) -> Option<()> {
-        self.string_kept(false).map(drop)
-    }
-
-    /// [`Cursor::string`], building the value only if `keep` (else an empty
-    /// one is returned): one code path, so both accept the same bytes.
-    fn string_kept(&mut self, keep: bool) -> Option<Cow<'a, str>> {
         self.byte(b'"')?;
         let mut owned: Option<String> = None;
         loop {
-            let at = self.i + memchr::memchr2(b'"', b'\\', &self.b[self.i..])?;
+            let at = quote_or_backslash(self.b, self.i)?;
             // both ends are ASCII, so on character boundaries
             let piece = self.text.get(self.i..at)?;
             if self.b[at] == b'"' {
                 self.i = at + 1;
                 return Some(match owned {
-                    None if !keep => Cow::Borrowed(""),
                     None => Cow::Borrowed(piece),
                     Some(mut s) => {
                         s.push_str(piece);
@@ -327,33 +314,25 @@ impl<'a> Cursor<'a> {
                     }
                 });
             }
-            let (ch, len) = match *self.b.get(at + 1)? {
-                b'"' => ('"', 2),
-                b'\\' => ('\\', 2),
-                b'b' => ('\u{8}', 2),
-                b't' => ('\t', 2),
-                b'n' => ('\n', 2),
-                b'f' => ('\u{c}', 2),
-                b'r' => ('\r', 2),
-                b'u' => {
-                    let v = match self.b.get(at + 2..at + 6)? {
-                        [b'0', b'0', h, l] => hex_lower(*h)? * 16 + hex_lower(*l)?,
-                        _ => return None,
-                    };
-                    // only the control characters without a short form
-                    if v >= 0x20 || matches!(v, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d) {
-                        return None;
-                    }
-                    (char::from(v), 6)
-                }
-                _ => return None,
-            };
-            if keep {
-                let out = owned.get_or_insert_with(String::new);
-                out.push_str(piece);
-                out.push(ch);
-            }
+            let (ch, len) = escape(&self.b[at..])?;
+            let out = owned.get_or_insert_with(String::new);
+            out.push_str(piece);
+            out.push(ch);
             self.i = at + len;
+        }
+    }
+
+    /// A string checked exactly as [`Cursor::string`] checks it (the same
+    /// escapes, by the same function), its value not built.
+    fn skip_string(&mut self) -> Option<()> {
+        self.byte(b'"')?;
+        loop {
+            let at = quote_or_backslash(self.b, self.i)?;
+            if self.b[at] == b'"' {
+                self.i = at + 1;
+                return Some(());
+            }
+            self.i = at + escape(&self.b[at..])?.1;
         }
     }
 
@@ -404,6 +383,62 @@ impl<'a> Cursor<'a> {
         self.i += len;
         Some(v)
     }
+}
+
+/// The escape at the start of `b` (which starts with a backslash) as serde_json
+/// writes escapes: the character it stands for and its length, or `None`
+/// for any other escape.
+fn escape(b: &[u8]) -> Option<(char, usize)> {
+    Some(match *b.get(1)? {
+        b'"' => ('"', 2),
+        b'\\' => ('\\', 2),
+        b'b' => ('\u{8}', 2),
+        b't' => ('\t', 2),
+        b'n' => ('\n', 2),
+        b'f' => ('\u{c}', 2),
+        b'r' => ('\r', 2),
+        b'u' => {
+            let v = match b.get(2..6)? {
+                [b'0', b'0', h, l] => hex_lower(*h)? * 16 + hex_lower(*l)?,
+                _ => return None,
+            };
+            // only the control characters without a short form
+            if v >= 0x20 || matches!(v, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d) {
+                return None;
+            }
+            (char::from(v), 6)
+        }
+        _ => return None,
+    })
+}
+
+/// The position of the first `"` or backslash in `b` at or after `from`.
+///
+/// Eight bytes at a time in a `u64` (exact, no false hits): the strings of
+/// a leaf are short, and `raw` holding JSON has an escape every few bytes,
+/// where a vector search's setup per call cost more than the search (25 %
+/// of a seal's column building on Okta's leaves, docs/BENCHMARKS.md
+/// session 13).
+fn quote_or_backslash(b: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const LOW7: u64 = u64::from_ne_bytes([0x7f; 8]);
+    // 0x80 in each byte of `v` that is zero, 0 in every other byte
+    let zero_bytes = |v: u64| !(((v & LOW7).wrapping_add(LOW7)) | v | LOW7);
+    let mut i = from;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().ok()?);
+        let hits =
+            zero_bytes(w ^ (ONES * u64::from(b'"'))) | zero_bytes(w ^ (ONES * u64::from(b'\\')));
+        if hits != 0 {
+            // little-endian: the lowest set bit is the first byte in memory
+            return Some(i + (hits.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b.get(i..)?
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\')
+        .map(|k| i + k)
 }
 
 fn hex_lower(c: u8) -> Option<u8> {
@@ -655,5 +690,41 @@ mod tests {
             }
             assert!(accepted > 2 && accepted < leaves.len());
         }
+    }
+
+    #[test]
+    fn the_word_search_finds_what_a_byte_search_finds() {
+        // every position of each of the two bytes, among bytes one bit or
+        // one value away from them (the exactness of the word trick), in
+        // strings of every length around a word, from every start
+        let near = [
+            b'"',
+            b'\\',
+            b'"' ^ 0x80,
+            b'\\' ^ 1,
+            b'#',
+            b'[',
+            0x00,
+            0xff,
+            b'a',
+        ];
+        for len in 0..=19 {
+            for at in 0..len {
+                for &hit in &[b'"', b'\\'] {
+                    for &filler in &near[2..] {
+                        let mut b = vec![filler; len];
+                        b[at] = hit;
+                        for from in 0..=len {
+                            let want = b[from..]
+                                .iter()
+                                .position(|&c| c == b'"' || c == b'\\')
+                                .map(|k| from + k);
+                            assert_eq!(quote_or_backslash(&b, from), want, "{b:?} from {from}");
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(quote_or_backslash(b"abc", 4), None);
     }
 }
