@@ -710,7 +710,7 @@ mod tests {
         ];
         for len in 0..=19 {
             for at in 0..len {
-                for &hit in &[b'"', b'\\'] {
+                for &hit in b"\"\\" {
                     for &filler in &near[2..] {
                         let mut b = vec![filler; len];
                         b[at] = hit;
