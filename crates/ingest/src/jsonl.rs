@@ -33,9 +33,9 @@ impl Source for Jsonl {
         file: &str,
         emit: &mut Emit<'_>,
     ) -> Result<(), IngestError> {
-        read_lines(input, file, &mut |line: Line| {
+        read_lines(input, file, &mut |line: &Line| {
             let Some(text) = line.text() else {
-                return emit(Parsed::bad(&line, "line is not valid UTF-8"));
+                return emit(Parsed::bad(line, "line is not valid UTF-8"));
             };
             if text.trim().is_empty() {
                 return Ok(());
@@ -44,11 +44,11 @@ impl Source for Jsonl {
             let rec: Result<Record, _> = serde_path_to_error::deserialize(&mut de);
             let mut rec = match rec {
                 Ok(r) => r,
-                Err(e) => return emit(Parsed::bad(&line, &json_reason(&e))),
+                Err(e) => return emit(Parsed::bad(line, &json_reason(&e))),
             };
             if let Err(e) = de.end() {
                 return emit(Parsed::bad(
-                    &line,
+                    line,
                     &format!(
                         "invalid JSON at column {}: trailing characters after the object",
                         e.column()

@@ -173,6 +173,15 @@ impl Postfix {
         })
     }
 
+    /// `self.key` = `PROGRAM[PID]`, the process a TLS handshake belongs to.
+    fn set_key(&mut self, program: &str, pid: &str) {
+        self.key.clear();
+        self.key.push_str(program);
+        self.key.push('[');
+        self.key.push_str(pid);
+        self.key.push(']');
+    }
+
     fn parse_line(&mut self, line: &Line, text: &str, reference: chrono::DateTime<Utc>) -> Parsed {
         let Some(h) = self.header(text, reference) else {
             return Parsed::bad(
@@ -200,29 +209,48 @@ impl Postfix {
             let Some((relay, rest)) = rest.split_once(": ") else {
                 return Parsed::bad(line, "TLS line without a relay");
             };
-            let version = rest.split_whitespace().next().unwrap_or("").to_string();
+            let version = rest.split_whitespace().next().unwrap_or("");
             let cipher = rest
                 .split(" with cipher ")
                 .nth(1)
                 .and_then(|c| c.split_whitespace().next())
-                .unwrap_or("")
-                .to_string();
+                .unwrap_or("");
             // TLS logging is on for this smtp process name: from here on, its
             // deliveries without a TLS line went without TLS
             if !self.tls_logging.contains(h.program) {
                 self.tls_logging.insert(h.program.to_string());
             }
-            self.tls.insert(
-                format!("{}[{}]", h.program, h.pid),
-                Tls {
-                    relay: relay.to_string(),
-                    peer,
-                    version,
-                    cipher,
-                    line: text.to_string(),
-                    used: false,
-                },
-            );
+            self.set_key(h.program, h.pid);
+            // a process's next handshake replaces its last one, in place:
+            // its strings keep their allocations
+            match self.tls.get_mut(self.key.as_str()) {
+                Some(t) => {
+                    for (field, value) in [
+                        (&mut t.relay, relay),
+                        (&mut t.version, version),
+                        (&mut t.cipher, cipher),
+                        (&mut t.line, text),
+                    ] {
+                        field.clear();
+                        field.push_str(value);
+                    }
+                    t.peer = peer;
+                    t.used = false;
+                }
+                None => {
+                    self.tls.insert(
+                        self.key.clone(),
+                        Tls {
+                            relay: relay.to_string(),
+                            peer,
+                            version: version.to_string(),
+                            cipher: cipher.to_string(),
+                            line: text.to_string(),
+                            used: false,
+                        },
+                    );
+                }
+            }
             return Parsed::Skip {
                 line: line.number,
                 reason: "TLS handshake (joined into its deliveries)",
@@ -335,12 +363,13 @@ impl Postfix {
         r.status = Some(status.to_string());
         r.dsn = dsn.map(str::to_string);
         r.relay = Some(relay.to_string());
-        r.source_event_id = Some(format!("{queue_id}:{rcpt}:{status}:{}", h.ts.0));
-        self.key.clear();
-        self.key.push_str(h.program);
-        self.key.push('[');
-        self.key.push_str(h.pid);
-        self.key.push(']');
+        let mut id = String::with_capacity(queue_id.len() + rcpt.len() + status.len() + 24);
+        for part in [queue_id, ":", rcpt, ":", status, ":"] {
+            id.push_str(part);
+        }
+        id.push_str(itoa::Buffer::new().format(h.ts.0));
+        r.source_event_id = Some(id);
+        self.set_key(h.program, h.pid);
         let tls = self
             .tls
             .get_mut(self.key.as_str())
@@ -486,14 +515,14 @@ impl Source for Postfix {
         emit: &mut Emit<'_>,
     ) -> Result<(), IngestError> {
         let reference = Postfix::reference_time(file);
-        read_lines(input, file, &mut |line: Line| {
+        read_lines(input, file, &mut |line: &Line| {
             if line.bytes.is_empty() {
                 return Ok(());
             }
             let Some(text) = line.text() else {
-                return emit(Parsed::bad(&line, "line is not valid UTF-8"));
+                return emit(Parsed::bad(line, "line is not valid UTF-8"));
             };
-            let p = self.parse_line(&line, text, reference);
+            let p = self.parse_line(line, text, reference);
             emit(p)
         })
     }
@@ -549,6 +578,56 @@ mod tests {
             }
         }
         out
+    }
+
+    /// A process's next handshake replaces its last one, every field of
+    /// it: a delivery takes the newest handshake of its process, and one to
+    /// the older handshake's relay finds none (a new connection without TLS).
+    #[test]
+    fn a_later_handshake_of_the_same_process_replaces_the_earlier() {
+        let recs = parse_all(&[
+            "Jan  1 00:00:00 mx1 postfix/smtp[12]: Trusted TLS connection established to old.example[192.0.2.9]:25: TLSv1.2 with cipher ECDHE-RSA-AES128-GCM-SHA256 (128/128 bits)",
+            "Jan  1 00:00:01 mx1 postfix/smtp[12]: 4F9D12A3B: to=<a@old.example>, relay=old.example[192.0.2.9]:25, delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 Ok)",
+            "Jan  1 00:00:02 mx1 postfix/smtp[12]: Verified TLS connection established to new.example[192.0.2.1]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)",
+            "Jan  1 00:00:03 mx1 postfix/smtp[12]: 5A0E23B4C: to=<b@new.example>, relay=new.example[192.0.2.1]:25, delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 Ok)",
+            "Jan  1 00:00:04 mx1 postfix/smtp[12]: 6B1F34C5D: to=<c@old.example>, relay=old.example[192.0.2.9]:25, delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 Ok)",
+        ]);
+        assert_eq!(recs.len(), 3);
+        let field = |r: &Record| {
+            (
+                r.encryption.clone(),
+                r.tls_version.clone(),
+                r.tls_cipher.clone(),
+                r.tls_peer.clone(),
+            )
+        };
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(
+            field(&recs[0]),
+            (
+                s("tls"),
+                s("TLSv1.2"),
+                s("ECDHE-RSA-AES128-GCM-SHA256"),
+                s("trusted")
+            )
+        );
+        assert_eq!(
+            field(&recs[1]),
+            (
+                s("tls"),
+                s("TLSv1.3"),
+                s("TLS_AES_256_GCM_SHA384"),
+                s("verified")
+            )
+        );
+        assert!(
+            recs[1].raw.as_deref().is_some_and(|raw| raw.starts_with(
+                "Jan  1 00:00:02 mx1 postfix/smtp[12]: Verified TLS connection established to new.example"
+            ) && !raw.contains("old.example")),
+            "raw holds the newer handshake line alone: {:?}",
+            recs[1].raw
+        );
+        assert_eq!(field(&recs[2]), (s("none"), None, None, s("none")));
     }
 
     #[test]

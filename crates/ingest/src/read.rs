@@ -14,63 +14,68 @@ use super::{IngestError, Line, MAX_LINE};
 pub fn read_lines(
     input: &mut dyn BufRead,
     file: &str,
-    f: &mut dyn FnMut(Line) -> Result<(), IngestError>,
+    f: &mut dyn FnMut(&Line) -> Result<(), IngestError>,
 ) -> Result<(), IngestError> {
     let io = |source| IngestError::Io {
         file: file.to_string(),
         source,
     };
-    let mut number = 0u64;
-    // each line is read into one buffer and handed on as an exact-size copy:
-    // one allocation per line instead of a vector grown by doubling
-    let mut buf = Vec::with_capacity(4096);
+    // every line is read into one buffer and lent to `f`: a source that
+    // keeps a line copies it (at its exact size), one that only reads it
+    // (Postfix: 1.8M lines for 450k deliveries) allocates nothing for it
+    let mut line = Line {
+        number: 0,
+        bytes: Vec::with_capacity(4096),
+        overlong: None,
+    };
     loop {
+        let buf = &mut line.bytes;
         buf.clear();
         let n = (&mut *input)
             .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut buf)
+            .read_until(b'\n', buf)
             .map_err(io)?;
         if n == 0 {
             return Ok(());
         }
-        number += 1;
-        let mut overlong = None;
-        let bytes = if buf.last() != Some(&b'\n') && buf.len() > MAX_LINE {
+        line.number += 1;
+        line.overlong = None;
+        if buf.last() != Some(&b'\n') && buf.len() > MAX_LINE {
             // Too long: hash the rest of the line without keeping it.
             let mut h = Sha256::new();
             h.update(&buf);
             let mut len = buf.len() as u64;
             loop {
-                let buf = input.fill_buf().map_err(io)?;
-                if buf.is_empty() {
+                let rest = input.fill_buf().map_err(io)?;
+                if rest.is_empty() {
                     break;
                 }
-                match buf.iter().position(|&b| b == b'\n') {
+                match rest.iter().position(|&b| b == b'\n') {
                     Some(p) => {
-                        h.update(&buf[..p]);
+                        h.update(&rest[..p]);
                         len += p as u64;
                         input.consume(p + 1);
                         break;
                     }
                     None => {
-                        let l = buf.len();
-                        h.update(buf);
+                        let l = rest.len();
+                        h.update(rest);
                         len += l as u64;
                         input.consume(l);
                     }
                 }
             }
-            overlong = Some((len, h.finalize().into()));
-            buf[..MAX_LINE].to_vec()
+            line.overlong = Some((len, h.finalize().into()));
+            buf.truncate(MAX_LINE);
         } else {
-            let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
-            line.strip_suffix(b"\r").unwrap_or(line).to_vec()
-        };
-        f(Line {
-            number,
-            bytes,
-            overlong,
-        })?;
+            if buf.last() == Some(&b'\n') {
+                buf.pop();
+            }
+            if buf.last() == Some(&b'\r') {
+                buf.pop();
+            }
+        }
+        f(&line)?;
     }
 }
 
@@ -374,7 +379,7 @@ pub fn read_json_records(
             if !may_wrap {
                 return f(JsonRecord {
                     line: number,
-                    bytes: line.bytes,
+                    bytes: line.bytes.clone(),
                     overlong: line.overlong,
                 });
             }

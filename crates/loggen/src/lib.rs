@@ -212,6 +212,12 @@ pub fn generate(events: u64, seed: u64, out: &Path) -> std::io::Result<Truth> {
                     "{ts} mx-out postfix/smtp[{pid}]: {q}: to=<{rcpt}>, relay=mx.{d}[192.0.2.{}]:25, delay=0.4, delays=0.1/0/0.1/0.2, dsn={dsn}, status={status}",
                     pid % 250
                 )?;
+                // as qmgr logs it once a message has left the queue (a
+                // deferred one stays queued): a parser holds a message's
+                // sender and message-id only until then, as on real logs
+                if kind != "failed_tls" {
+                    writeln!(postfix, "{ts} mx-out postfix/qmgr[900]: {q}: removed")?;
+                }
             }
             "okta" => {
                 let f = rng.below(100);
