@@ -41,10 +41,18 @@ impl Source for Jsonl {
                 return Ok(());
             }
             let mut de = serde_json::Deserializer::from_str(text);
-            let rec: Result<Record, _> = serde_path_to_error::deserialize(&mut de);
-            let mut rec = match rec {
+            // read plainly; only a line that fails is read again with the
+            // failing field's path tracked, for the reason (the tracking is
+            // transparent, so both readings agree, but costs every line)
+            let mut rec = match <Record as serde::Deserialize>::deserialize(&mut de) {
                 Ok(r) => r,
-                Err(e) => return emit(Parsed::bad(line, &json_reason(&e))),
+                Err(_) => {
+                    de = serde_json::Deserializer::from_str(text);
+                    match serde_path_to_error::deserialize::<_, Record>(&mut de) {
+                        Ok(r) => r,
+                        Err(e) => return emit(Parsed::bad(line, &json_reason(&e))),
+                    }
+                }
             };
             if let Err(e) = de.end() {
                 return emit(Parsed::bad(
