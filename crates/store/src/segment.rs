@@ -65,84 +65,50 @@ const fn column(name: &'static str, derive: Derive) -> TypedColumn {
     }
 }
 
-/// The typed columns of v1, in schema order (between `idx` and `leaf`).
-const TYPED_COLUMNS: &[TypedColumn] = &[
-    // never null: every valid record has them (`ingested_at` is 0 when a
-    // record has none, as since v1)
-    TypedColumn {
-        name: "kind",
-        nullable: false,
-        derive: Derive::Str(|r| Some(r.kind().as_str())),
-    },
-    TypedColumn {
-        name: "ts",
-        nullable: false,
-        derive: Derive::Ts(|r| Some(r.ts.map(|t| t.0).unwrap_or(0))),
-    },
-    TypedColumn {
-        name: "ingested_at",
-        nullable: false,
-        derive: Derive::Ts(|r| Some(r.ingested_at.map(|t| t.0).unwrap_or(0))),
-    },
-    column("source", Derive::Str(|r| r.source.as_deref())),
-    column(
-        "source_event_id",
-        Derive::Str(|r| r.source_event_id.as_deref()),
-    ),
-    column("message_id", Derive::Str(|r| r.message_id.as_deref())),
-    column("sender", Derive::Str(|r| r.sender.as_deref())),
-    column("recipient", Derive::Str(|r| r.recipient.as_deref())),
-    column(
-        "recipient_domain",
-        Derive::Str(|r| r.recipient_domain.as_deref()),
-    ),
-    column("status", Derive::Str(|r| r.status.as_deref())),
-    column("encryption", Derive::Str(|r| r.encryption.as_deref())),
-    column("tls_version", Derive::Str(|r| r.tls_version.as_deref())),
-    column("tls_cipher", Derive::Str(|r| r.tls_cipher.as_deref())),
-    column("tls_peer", Derive::Str(|r| r.tls_peer.as_deref())),
-    column("relay", Derive::Str(|r| r.relay.as_deref())),
-    column("dsn", Derive::Str(|r| r.dsn.as_deref())),
-    column("patient_id", Derive::Str(|r| r.patient_id.as_deref())),
-    column("user", Derive::Str(|r| r.user.as_deref())),
-    column("outcome", Derive::Str(|r| r.outcome.as_deref())),
-    column("factor", Derive::Str(|r| r.factor.as_deref())),
-    column("app", Derive::Str(|r| r.app.as_deref())),
-    column("ip", Derive::Str(|r| r.ip.as_deref())),
-    column("action", Derive::Str(|r| r.action.as_deref())),
-    column("resource", Derive::Str(|r| r.resource.as_deref())),
-    column(
-        "recipient_name",
-        Derive::Str(|r| r.recipient_name.as_deref()),
-    ),
-    column(
-        "recipient_address",
-        Derive::Str(|r| r.recipient_address.as_deref()),
-    ),
-    column("description", Derive::Str(|r| r.description.as_deref())),
-    column("purpose", Derive::Str(|r| r.purpose.as_deref())),
-    column("basis", Derive::Str(|r| r.basis.as_deref())),
-    column("course", Derive::Str(|r| r.course.as_deref())),
-    column("topic", Derive::Str(|r| r.topic.as_deref())),
-    column("reason", Derive::Str(|r| r.reason.as_deref())),
-    column("input_ref", Derive::Str(|r| r.input_ref.as_deref())),
-    column("detail", Derive::Str(|r| r.detail.as_deref())),
-    column("phi", Derive::Bool(|r| r.phi)),
-    column("tls_failed", Derive::Bool(|r| r.tls_failed)),
-    column("mfa", Derive::Bool(|r| r.mfa)),
-    column("phishing_resistant", Derive::Bool(|r| r.phishing_resistant)),
-    column("accountable", Derive::Bool(|r| r.accountable)),
-    column("completed_at", Derive::Ts(|r| r.completed_at.map(|t| t.0))),
-    column("due_at", Derive::Ts(|r| r.due_at.map(|t| t.0))),
-    column("window_start", Derive::Ts(|r| r.window_start.map(|t| t.0))),
-    column("window_end", Derive::Ts(|r| r.window_end.map(|t| t.0))),
-    column(
-        "suspended_until",
-        Derive::Date(|r| r.suspended_until.map(|d| d.days_since_epoch())),
-    ),
-    column("score", Derive::F64(|r| r.score)),
-    column("count", Derive::U64(|r| r.count)),
-];
+/// [`TYPED_COLUMNS`]: the three every record has, then string, boolean and
+/// timestamp columns named after their record fields, then the rest.
+macro_rules! typed_columns {
+    (strings: $($s:ident),*; flags: $($b:ident),*; times: $($t:ident),*;) => {
+        /// The typed columns of v1, in schema order (between `idx` and `leaf`).
+        const TYPED_COLUMNS: &[TypedColumn] = &[
+            // never null: every valid record has them (`ingested_at` is 0
+            // when a record has none, as since v1)
+            TypedColumn {
+                name: "kind",
+                nullable: false,
+                derive: Derive::Str(|r| Some(r.kind().as_str())),
+            },
+            TypedColumn {
+                name: "ts",
+                nullable: false,
+                derive: Derive::Ts(|r| Some(r.ts.map(|t| t.0).unwrap_or(0))),
+            },
+            TypedColumn {
+                name: "ingested_at",
+                nullable: false,
+                derive: Derive::Ts(|r| Some(r.ingested_at.map(|t| t.0).unwrap_or(0))),
+            },
+            $(column(stringify!($s), Derive::Str(|r| r.$s.as_deref())),)*
+            $(column(stringify!($b), Derive::Bool(|r| r.$b)),)*
+            $(column(stringify!($t), Derive::Ts(|r| r.$t.map(|t| t.0))),)*
+            column(
+                "suspended_until",
+                Derive::Date(|r| r.suspended_until.map(|d| d.days_since_epoch())),
+            ),
+            column("score", Derive::F64(|r| r.score)),
+            column("count", Derive::U64(|r| r.count)),
+        ];
+    };
+}
+
+typed_columns! {
+    strings: source, source_event_id, message_id, sender, recipient, recipient_domain, status,
+        encryption, tls_version, tls_cipher, tls_peer, relay, dsn, patient_id, user, outcome,
+        factor, app, ip, action, resource, recipient_name, recipient_address, description,
+        purpose, basis, course, topic, reason, input_ref, detail;
+    flags: phi, tls_failed, mfa, phishing_resistant, accountable;
+    times: completed_at, due_at, window_start, window_end;
+}
 
 /// Typed columns added after v1, at the end of the schema (after `chain`),
 /// so a v1 file's columns are a prefix of a v2 file's.
