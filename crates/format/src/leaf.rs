@@ -174,34 +174,34 @@ fn version(c: &mut Cursor<'_>, v: &mut u32, _: bool) -> Option<()> {
     Some(())
 }
 
-fn kind(c: &mut Cursor<'_>, k: &mut Option<Kind>, _: bool) -> Option<()> {
-    *k = Some(kind_named(c.plain_string()?)?);
+/// The field set to the value read, if one was read.
+fn put<T>(field: &mut Option<T>, value: Option<T>) -> Option<()> {
+    *field = Some(value?);
     Some(())
+}
+
+fn kind(c: &mut Cursor<'_>, k: &mut Option<Kind>, _: bool) -> Option<()> {
+    put(k, c.plain_string().and_then(kind_named))
 }
 
 fn time(c: &mut Cursor<'_>, t: &mut Option<Ts>, _: bool) -> Option<()> {
-    *t = Some(Ts::from_canonical(c.plain_string()?)?);
-    Some(())
+    put(t, c.plain_string().and_then(Ts::from_canonical))
 }
 
 fn flag(c: &mut Cursor<'_>, b: &mut Option<bool>, _: bool) -> Option<()> {
-    *b = Some(c.bool()?);
-    Some(())
+    put(b, c.bool())
 }
 
 fn date(c: &mut Cursor<'_>, d: &mut Option<Date>, _: bool) -> Option<()> {
-    *d = Some(date_of(c.plain_string()?)?);
-    Some(())
+    put(d, c.plain_string().and_then(date_of))
 }
 
 fn float(c: &mut Cursor<'_>, f: &mut Option<f64>, _: bool) -> Option<()> {
-    *f = Some(c.float()?);
-    Some(())
+    put(f, c.float())
 }
 
 fn uint(c: &mut Cursor<'_>, n: &mut Option<u64>, _: bool) -> Option<()> {
-    *n = Some(c.uint()?);
-    Some(())
+    put(n, c.uint())
 }
 
 /// A string into the field, into its existing allocation if it has one.
