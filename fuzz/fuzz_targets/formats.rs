@@ -3,8 +3,23 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
+thread_local! {
+    /// One record every input is read into, as a seal and `verify` read a
+    /// segment's leaves: what it held before must never show through.
+    static REUSED: std::cell::RefCell<sealtrail::model::Record> = Default::default();
+}
+
 fuzz_target!(|data: &[u8]| {
-    let _ = sealtrail::model::Record::from_leaf(data);
+    let fresh = sealtrail::model::Record::from_leaf(data).ok().map(|mut r| {
+        r.raw = None;
+        r.raw_b64 = None;
+        r
+    });
+    REUSED.with(|r| {
+        let mut r = r.borrow_mut();
+        let again = r.read_leaf_without_raw(data).ok().map(|()| r.clone());
+        assert_eq!(again, fresh, "a leaf read into a used record reads as a fresh one");
+    });
     let Ok(s) = std::str::from_utf8(data) else { return };
     if let Ok(n) = sealtrail::tlog::Note::parse(s) {
         let _ = n.verify(&[]);
