@@ -18,5 +18,6 @@ done
 #   ingest_sources: a panic slicing a Postfix line inside a multi-byte character
 #                   (src/ingest/postfix.rs; fixed; input kept in fuzz/regressions/ and
 #                   replayed by tests/hostile.rs); after the fix 897,041 runs, no crash.
-#   formats:        54,684,440 runs, no crash.
+#   formats:        54,684,440 runs, no crash. (2026-12-01, with the check that a leaf read
+#                   into a used record reads as a fresh one: 1,861,969 runs in 120 s, no crash.)
 #   wal_reader:     328,997 runs, no crash.
