@@ -363,12 +363,7 @@ impl Postfix {
         r.status = Some(status.to_string());
         r.dsn = dsn.map(str::to_string);
         r.relay = Some(relay.to_string());
-        let mut id = String::with_capacity(queue_id.len() + rcpt.len() + status.len() + 24);
-        for part in [queue_id, ":", rcpt, ":", status, ":"] {
-            id.push_str(part);
-        }
-        id.push_str(itoa::Buffer::new().format(h.ts.0));
-        r.source_event_id = Some(id);
+        r.source_event_id = Some(format!("{queue_id}:{rcpt}:{status}:{}", h.ts.0));
         self.set_key(h.program, h.pid);
         let tls = self
             .tls
