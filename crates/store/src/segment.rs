@@ -415,13 +415,34 @@ const ZSTD_LEVEL: i32 = 1;
 /// them), so the writer is spared both.
 const DISTINCT_COLUMNS: &[&str] = &["leaf", "leaf_hash", "chain", "source_event_id"];
 
+/// 64-bit integers that rise (nearly) row by row: `idx` by one, the times
+/// by seconds. Stored as their differences (DELTA_BINARY_PACKED), a few
+/// bits a row, where a dictionary of 65,536 distinct values cost about 7
+/// bytes a row and a hash-table insert for every value (docs/BENCHMARKS.md,
+/// session 14).
+const RISING_COLUMNS: &[&str] = &["idx", "ts", "ingested_at"];
+
+/// SHA-256 values: zstd cannot shrink them, so it is not asked to (nor,
+/// when reading, to undo it).
+const HASH_COLUMNS: &[&str] = &["leaf_hash", "chain"];
+
 fn writer_properties(first_idx: u64) -> WriterProperties {
+    use parquet::schema::types::ColumnPath;
     let mut b = WriterProperties::builder();
     for name in DISTINCT_COLUMNS {
-        let col = parquet::schema::types::ColumnPath::from(*name);
+        let col = ColumnPath::from(*name);
         b = b
             .set_column_dictionary_enabled(col.clone(), false)
             .set_column_statistics_enabled(col, EnabledStatistics::None);
+    }
+    for name in RISING_COLUMNS {
+        let col = ColumnPath::from(*name);
+        b = b
+            .set_column_dictionary_enabled(col.clone(), false)
+            .set_column_encoding(col, parquet::basic::Encoding::DELTA_BINARY_PACKED);
+    }
+    for name in HASH_COLUMNS {
+        b = b.set_column_compression(ColumnPath::from(*name), Compression::UNCOMPRESSED);
     }
     b.set_compression(Compression::ZSTD(
         ZstdLevel::try_new(ZSTD_LEVEL).unwrap_or_default(),
