@@ -17,6 +17,11 @@
 //! A record can be read into again and again ([`read_into`]): its strings
 //! keep their allocations, so a seal or `verify` reading a million leaves
 //! into one record allocates nothing per leaf for the fields leaves share.
+//!
+//! The same table of fields writes the bytes too ([`write`]): what
+//! serde_json writes for a record, with each key written as one literal and
+//! each string scanned eight bytes at a time for what must be escaped. The
+//! definition stays serde's: a test holds the writer to it.
 
 use std::borrow::Cow;
 
@@ -30,10 +35,14 @@ struct Field {
     /// `raw` and `raw_b64` are kept (every other field ignores it).
     read: fn(&mut Cursor<'_>, &mut Record, bool) -> Option<()>,
     clear: fn(&mut Record),
+    /// Appends `,"name":value` for the record's field, or nothing where
+    /// serde leaves the field out.
+    write: fn(&Record, &mut Vec<u8>),
 }
 
 /// [`FIELDS`] from `name: how` pairs, `how` being the function that reads
-/// that field's value (`text`, `time`, `flag`, ...).
+/// that field's value (`text`, `time`, `flag`, ...), and [`write`]'s
+/// function of the same name the one that writes it.
 macro_rules! fields {
     ($($name:ident: $how:ident),* $(,)?) => {
         /// Keys in the order [`Record`]'s fields serialise (a test checks
@@ -42,6 +51,10 @@ macro_rules! fields {
             name: stringify!($name),
             read: |c, r, keep_raw| $how(c, &mut r.$name, keep_raw),
             clear: |r| r.$name = Default::default(),
+            write: |r, out| {
+                let key = concat!(",\"", stringify!($name), "\":").as_bytes();
+                write::$how(out, key, &r.$name)
+            },
         }),*];
     };
 }
@@ -49,7 +62,7 @@ macro_rules! fields {
 fields! {
     v: version,
     kind: kind,
-    ts: time,
+    ts: required_time,
     ingested_at: time,
     source: text,
     source_event_id: text,
@@ -97,6 +110,141 @@ fields! {
     detail: text,
     raw: raw_text,
     raw_b64: raw_text,
+}
+
+/// Appends the canonical leaf bytes of `rec` to `out`: byte for byte what
+/// `serde_json::to_writer` writes for it (FORMAT.md §2).
+pub(crate) fn write(rec: &Record, out: &mut Vec<u8>) {
+    let start = out.len();
+    for f in FIELDS {
+        (f.write)(rec, out);
+    }
+    // every key went after a comma; the first one's (`v`, always written)
+    // opens the object instead
+    if let Some(first) = out.get_mut(start) {
+        *first = b'{';
+    }
+    out.push(b'}');
+}
+
+/// The writers of [`FIELDS`], one per way of reading, by the same name:
+/// each appends its key (given as `,"name":`) and the value as serde_json
+/// writes it, or nothing for a field serde skips when absent (every field
+/// but `v`, `kind` and `ts`).
+mod write {
+    use std::io::Write as _;
+
+    use crate::model::{Date, Kind, Ts};
+
+    pub(super) fn version(out: &mut Vec<u8>, key: &[u8], v: &u32) {
+        out.extend_from_slice(key);
+        // writing into a vector cannot fail
+        let _ = write!(out, "{v}");
+    }
+
+    pub(super) fn kind(out: &mut Vec<u8>, key: &[u8], k: &Option<Kind>) {
+        out.extend_from_slice(key);
+        match k {
+            Some(k) => string(out, k.as_str()),
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+
+    pub(super) fn required_time(out: &mut Vec<u8>, key: &[u8], t: &Option<Ts>) {
+        match t {
+            Some(_) => time(out, key, t),
+            None => {
+                out.extend_from_slice(key);
+                out.extend_from_slice(b"null");
+            }
+        }
+    }
+
+    pub(super) fn time(out: &mut Vec<u8>, key: &[u8], t: &Option<Ts>) {
+        let Some(t) = t else { return };
+        out.extend_from_slice(key);
+        // as `impl Serialize for Ts`: the canonical bytes are ASCII with
+        // nothing to escape; an unrepresentable instant has its own text
+        match t.canonical_bytes() {
+            Some(b) => {
+                out.push(b'"');
+                out.extend_from_slice(&b);
+                out.push(b'"');
+            }
+            None => string(out, &t.to_canonical()),
+        }
+    }
+
+    pub(super) fn flag(out: &mut Vec<u8>, key: &[u8], b: &Option<bool>) {
+        let Some(b) = b else { return };
+        out.extend_from_slice(key);
+        out.extend_from_slice(if *b { b"true" } else { b"false" });
+    }
+
+    pub(super) fn date(out: &mut Vec<u8>, key: &[u8], d: &Option<Date>) {
+        let Some(d) = d else { return };
+        out.extend_from_slice(key);
+        string(out, &d.0.format("%Y-%m-%d").to_string());
+    }
+
+    pub(super) fn float(out: &mut Vec<u8>, key: &[u8], f: &Option<f64>) {
+        let Some(f) = f else { return };
+        out.extend_from_slice(key);
+        // serde_json's own number formatting (and `null` for a non-finite
+        // value, which `validate` refuses before any leaf is written)
+        let _ = serde_json::to_writer(&mut *out, f);
+    }
+
+    pub(super) fn uint(out: &mut Vec<u8>, key: &[u8], n: &Option<u64>) {
+        let Some(n) = n else { return };
+        out.extend_from_slice(key);
+        let _ = write!(out, "{n}");
+    }
+
+    pub(super) fn text(out: &mut Vec<u8>, key: &[u8], s: &Option<String>) {
+        let Some(s) = s else { return };
+        out.extend_from_slice(key);
+        string(out, s);
+    }
+
+    pub(super) fn raw_text(out: &mut Vec<u8>, key: &[u8], s: &Option<String>) {
+        text(out, key, s)
+    }
+
+    /// `s` quoted and escaped as serde_json escapes: `"`, backslash and the
+    /// control characters, those with a short form by it, the rest as
+    /// `\u00xx` (lower-case hex); nothing else.
+    fn string(out: &mut Vec<u8>, s: &str) {
+        let b = s.as_bytes();
+        out.push(b'"');
+        let mut from = 0;
+        while let Some(at) = super::first_to_escape(b, from) {
+            out.extend_from_slice(&b[from..at]);
+            let c = b[at];
+            let short = match c {
+                b'"' => Some(b'"'),
+                b'\\' => Some(b'\\'),
+                0x08 => Some(b'b'),
+                0x09 => Some(b't'),
+                0x0a => Some(b'n'),
+                0x0c => Some(b'f'),
+                0x0d => Some(b'r'),
+                _ => None,
+            };
+            match short {
+                Some(e) => out.extend_from_slice(&[b'\\', e]),
+                None => {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    out.extend_from_slice(b"\\u00");
+                    out.push(HEX[usize::from(c >> 4)]);
+                    out.push(HEX[usize::from(c & 0xf)]);
+                }
+            }
+            from = at + 1;
+        }
+        out.extend_from_slice(&b[from..]);
+        out.push(b'"');
+    }
 }
 
 /// The record `leaf` is the canonical serialisation of, if it is one and
@@ -186,6 +334,11 @@ fn kind(c: &mut Cursor<'_>, k: &mut Option<Kind>, _: bool) -> Option<()> {
 
 fn time(c: &mut Cursor<'_>, t: &mut Option<Ts>, _: bool) -> Option<()> {
     put(t, c.plain_string().and_then(Ts::from_canonical))
+}
+
+/// `ts`: read as any time; written even when absent (as `null`).
+fn required_time(c: &mut Cursor<'_>, t: &mut Option<Ts>, keep_raw: bool) -> Option<()> {
+    time(c, t, keep_raw)
 }
 
 fn flag(c: &mut Cursor<'_>, b: &mut Option<bool>, _: bool) -> Option<()> {
@@ -420,25 +573,64 @@ fn escape(b: &[u8]) -> Option<(char, usize)> {
 /// of a seal's column building on Okta's leaves, docs/BENCHMARKS.md
 /// session 13).
 fn quote_or_backslash(b: &[u8], from: usize) -> Option<usize> {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const LOW7: u64 = u64::from_ne_bytes([0x7f; 8]);
-    // 0x80 in each byte of `v` that is zero, 0 in every other byte
-    let zero_bytes = |v: u64| !(((v & LOW7).wrapping_add(LOW7)) | v | LOW7);
+    first_of(
+        b,
+        from,
+        |w| zero_bytes(w ^ (ONES * u64::from(b'"'))) | zero_bytes(w ^ (ONES * u64::from(b'\\'))),
+        |c| c == b'"' || c == b'\\',
+    )
+}
+
+/// The position of the first byte in `b` at or after `from` that serde_json
+/// escapes: `"`, backslash or a control character (below 0x20).
+fn first_to_escape(b: &[u8], from: usize) -> Option<usize> {
+    first_of(
+        b,
+        from,
+        |w| {
+            zero_bytes(w ^ (ONES * u64::from(b'"')))
+                | zero_bytes(w ^ (ONES * u64::from(b'\\')))
+                | below_space(w)
+        },
+        |c| c == b'"' || c == b'\\' || c < 0x20,
+    )
+}
+
+const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+const LOW7: u64 = u64::from_ne_bytes([0x7f; 8]);
+
+/// 0x80 in each byte of `v` that is zero, 0 in every other byte (exact: a
+/// byte's sum stays within its own byte, so no carry makes a false hit).
+fn zero_bytes(v: u64) -> u64 {
+    !(((v & LOW7).wrapping_add(LOW7)) | v | LOW7)
+}
+
+/// 0x80 in each byte of `v` below 0x20, 0 in every other byte (exact, as
+/// [`zero_bytes`]: a byte below 0x80 plus 0x60 reaches 0x80 only from 0x20).
+fn below_space(v: u64) -> u64 {
+    !(((v & LOW7).wrapping_add(ONES * 0x60)) | v) & !LOW7
+}
+
+/// The position of the first byte at or after `from` that `is`, searched
+/// eight bytes at a time by `hits` (0x80 in each byte of a word that `is`,
+/// 0 in every other), the last partial word byte by byte.
+fn first_of(
+    b: &[u8],
+    from: usize,
+    hits: impl Fn(u64) -> u64,
+    is: impl Fn(u8) -> bool,
+) -> Option<usize> {
     let mut i = from;
     while let Some(chunk) = b.get(i..i + 8) {
         let w = u64::from_le_bytes(chunk.try_into().ok()?);
-        let hits =
-            zero_bytes(w ^ (ONES * u64::from(b'"'))) | zero_bytes(w ^ (ONES * u64::from(b'\\')));
-        if hits != 0 {
+        let h = hits(w);
+        if h != 0 {
             // little-endian: the lowest set bit is the first byte in memory
-            return Some(i + (hits.trailing_zeros() / 8) as usize);
+            return Some(i + (h.trailing_zeros() / 8) as usize);
         }
         i += 8;
     }
-    b.get(i..)?
-        .iter()
-        .position(|&c| c == b'"' || c == b'\\')
-        .map(|k| i + k)
+    b.get(i..)?.iter().position(|&c| is(c)).map(|k| i + k)
 }
 
 fn hex_lower(c: u8) -> Option<u8> {
@@ -726,5 +918,117 @@ mod tests {
             }
         }
         assert_eq!(quote_or_backslash(b"abc", 4), None);
+    }
+
+    #[test]
+    fn the_escape_search_finds_what_a_byte_search_finds() {
+        // every byte value, at every position of every length up to two
+        // words and a bit, among fillers next to the bytes it looks for
+        let escaped = |c: u8| c == b'"' || c == b'\\' || c < 0x20;
+        for len in 0..=19usize {
+            for at in 0..len {
+                for hit in 0..=255u8 {
+                    for filler in [b'a', b' ', b'!', b'#', 0x7f, 0x80, 0xa0, 0xff] {
+                        let mut b = vec![filler; len];
+                        b[at] = hit;
+                        for from in [0, at, at + 1, len] {
+                            let want = b[from..].iter().position(|&c| escaped(c)).map(|k| from + k);
+                            assert_eq!(first_to_escape(&b, from), want, "{b:?} from {from}");
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(first_to_escape(b"abc", 4), None);
+    }
+
+    /// Records whose leaves exercise every way of writing: every field
+    /// present, each left out in turn, none, and strings, numbers, dates
+    /// and times at their edges.
+    fn records_to_write() -> Vec<Record> {
+        let mut records = vec![full(), Record::default()];
+        for f in FIELDS {
+            let mut r = full();
+            (f.clear)(&mut r);
+            records.push(r);
+            // and that field alone (with `v`, `kind` and `ts`, always written)
+            let mut r = full();
+            for other in FIELDS.iter().skip(3).filter(|o| o.name != f.name) {
+                (other.clear)(&mut r);
+            }
+            records.push(r);
+        }
+        let mut texts: Vec<String> = ["", "\"", "\\", "/", "\u{7f}", "é", "日本", "💊", "\u{2028}"]
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        for c in 0u8..0x80 {
+            for len in [1usize, 7, 8, 9, 17] {
+                for at in [0, len / 2, len - 1] {
+                    let mut t = vec![b'x'; len];
+                    t[at] = c;
+                    texts.push(String::from_utf8(t).expect("ASCII"));
+                }
+            }
+            texts.push(format!("{}\"\\{}", c as char, c as char));
+        }
+        for t in texts {
+            let mut r = full();
+            r.raw = Some(t.clone());
+            r.detail = Some(t);
+            records.push(r);
+        }
+        for score in [
+            0.0,
+            -0.0,
+            0.1,
+            1e-7,
+            1e21,
+            87.5,
+            f64::MAX,
+            f64::NAN,
+            f64::INFINITY,
+        ] {
+            let mut r = full();
+            r.score = Some(score);
+            records.push(r);
+        }
+        for t in [
+            Ts(i64::MIN),
+            Ts(i64::MAX),
+            Ts(-62_135_596_800_000_001),
+            Ts(0),
+        ] {
+            let mut r = full();
+            r.ts = Some(t);
+            r.window_end = Some(t);
+            records.push(r);
+        }
+        for d in [chrono::NaiveDate::MIN, chrono::NaiveDate::MAX] {
+            let mut r = full();
+            r.suspended_until = Some(Date(d));
+            records.push(r);
+        }
+        let mut r = full();
+        r.v = u32::MAX;
+        r.count = Some(0);
+        records.push(r);
+        records
+    }
+
+    #[test]
+    fn the_writer_writes_what_serde_writes() {
+        for r in records_to_write() {
+            let by_serde = serde_json::to_vec(&r).expect("a record serialises");
+            let mut written = b"before".to_vec();
+            write(&r, &mut written);
+            assert_eq!(
+                String::from_utf8_lossy(&written[b"before".len()..]),
+                String::from_utf8_lossy(&by_serde),
+                "{r:?}"
+            );
+            assert_eq!(&written[b"before".len()..], &by_serde[..], "{r:?}");
+            assert_eq!(r.to_leaf(), by_serde);
+        }
     }
 }

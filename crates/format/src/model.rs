@@ -741,21 +741,23 @@ impl Record {
 
     /// The canonical leaf bytes (FORMAT.md §2): compact JSON, keys in the
     /// order of this struct, absent fields omitted.
+    ///
+    /// These are the bytes serde_json writes for the record (the
+    /// definition, [`Record::serialises_to`]), written by the leaf module's
+    /// table of fields, which a test holds to serde's output: serde_json
+    /// scanned every string a byte at a time (half of a leaf's writing,
+    /// docs/BENCHMARKS.md, session 14).
     pub fn to_leaf(&self) -> Vec<u8> {
         // Written into one buffer per thread and copied out at its exact
         // length: a leaf is kept until its seal, and growing a fresh vector
-        // from serde_json's 128 bytes cost three reallocations per leaf.
-        // Serialising a struct of strings, numbers and bools cannot fail;
-        // non-finite scores are refused by `validate` before any leaf is made.
+        // cost three reallocations per leaf.
         thread_local! {
             static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
         BUF.with_borrow_mut(|buf| {
             buf.clear();
-            match serde_json::to_writer(&mut *buf, self) {
-                Ok(()) => buf.as_slice().to_vec(),
-                Err(_) => Vec::new(),
-            }
+            crate::leaf::write(self, buf);
+            buf.as_slice().to_vec()
         })
     }
 
