@@ -554,9 +554,16 @@ pub fn bare_address(s: &str) -> String {
 /// that deriving a record already bare allocates nothing.
 fn bare_address_of(s: &str) -> std::borrow::Cow<'_, str> {
     use std::borrow::Cow;
+    // `<`, `>` and `@` are searched as bytes (in UTF-8 such a byte is only
+    // ever that character): the standard library's character searches set
+    // up a word-wise scan per call, which cost more than these ~25-byte
+    // addresses (`derive`, which reads four per delivery, was 4.6 % of a
+    // Postfix ingest's instructions outside SHA-256; docs/BENCHMARKS.md,
+    // session 14)
+    let last = |a: &str, c: u8| a.bytes().rposition(|b| b == c);
     let mut a = s.trim();
-    if let Some(open) = a.rfind('<')
-        && let Some(close) = a[open..].find('>')
+    if let Some(open) = last(a, b'<')
+        && let Some(close) = a.bytes().skip(open).position(|b| b == b'>')
     {
         a = &a[open + 1..open + close];
     }
@@ -564,7 +571,7 @@ fn bare_address_of(s: &str) -> std::borrow::Cow<'_, str> {
         .trim()
         .trim_matches(|c| c == '"' || c == '\'' || c == '<' || c == '>');
     let a = a.strip_prefix("mailto:").unwrap_or(a).trim();
-    match a.rsplit_once('@') {
+    match last(a, b'@').map(|at| (&a[..at], &a[at + 1..])) {
         Some((local, domain)) => {
             let d = domain.trim_end_matches('.');
             let lower = if d.is_ascii() {
@@ -1011,6 +1018,10 @@ mod tests {
             ("@", "@"),
             ("a@", "a@"),
             ("a@.", "a@"),
+            ("A <a@b.example> <c@D.example>", "c@d.example"),
+            ("a<b", "a<b"),
+            ("<>", ""),
+            ("é <x@Y.example>", "x@y.example"),
         ] {
             assert_eq!(bare_address(written), bare, "{written:?}");
         }
