@@ -19,5 +19,7 @@ done
 #                   (src/ingest/postfix.rs; fixed; input kept in fuzz/regressions/ and
 #                   replayed by tests/hostile.rs); after the fix 897,041 runs, no crash.
 #   formats:        54,684,440 runs, no crash. (2026-12-01, with the check that a leaf read
-#                   into a used record reads as a fresh one: 1,861,969 runs in 120 s, no crash.)
+#                   into a used record reads as a fresh one: 1,861,969 runs in 120 s, no crash.
+#                   2026-12-02, with the check that the leaf writer writes serde_json's
+#                   bytes for any record serde reads: 430,092 runs in 83 s, no crash.)
 #   wal_reader:     328,997 runs, no crash.

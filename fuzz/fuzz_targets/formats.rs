@@ -20,6 +20,13 @@ fuzz_target!(|data: &[u8]| {
         let again = r.read_leaf_without_raw(data).ok().map(|()| r.clone());
         assert_eq!(again, fresh, "a leaf read into a used record reads as a fresh one");
     });
+    // the leaf writer writes exactly what serde_json writes, for any record
+    // serde reads (whatever its strings hold)
+    if let Ok(rec) = serde_json::from_slice::<sealtrail::model::Record>(data) {
+        if let Ok(by_serde) = serde_json::to_vec(&rec) {
+            assert_eq!(rec.to_leaf(), by_serde, "the leaf writer writes serde's bytes");
+        }
+    }
     let Ok(s) = std::str::from_utf8(data) else { return };
     if let Ok(n) = sealtrail::tlog::Note::parse(s) {
         let _ = n.verify(&[]);
