@@ -1,7 +1,7 @@
 //! Metrics in the OpenMetrics text format (which Prometheus scrapes), kept
 //! by `prometheus-client`: events ingested, quarantined and skipped as
 //! duplicates by source, the seal latency histogram, tree size, WAL depth
-//! and 503 refusals. Counts only, never values; the one label, `source`, is
+//! 503 refusals, and how many commits the waiting requests shared. Counts only, never values; the one label, `source`, is
 //! a registered source name (a body is admitted only for those).
 
 use std::sync::atomic::AtomicU64;
@@ -33,6 +33,8 @@ pub struct Metrics {
     tree_size: Gauge<u64, AtomicU64>,
     wal_depth: Gauge<u64, AtomicU64>,
     rejected_busy: Counter,
+    commits_waited: Counter,
+    commit_groups: Counter,
 }
 
 impl Default for Metrics {
@@ -46,6 +48,8 @@ impl Default for Metrics {
             tree_size: Gauge::default(),
             wal_depth: Gauge::default(),
             rejected_busy: Counter::default(),
+            commits_waited: Counter::default(),
+            commit_groups: Counter::default(),
         };
         let mut registry = Registry::with_prefix("sealtrail");
         registry.register(
@@ -83,6 +87,16 @@ impl Default for Metrics {
             "Requests refused with 503 because the writer queue was full",
             m.rejected_busy.clone(),
         );
+        registry.register(
+            "commits_waited",
+            "Commits requests waited for before their answer (one per ingest request)",
+            m.commits_waited.clone(),
+        );
+        registry.register(
+            "commit_groups",
+            "Commits made for them: at most one fsync each, shared by the requests queued together",
+            m.commit_groups.clone(),
+        );
         Metrics { registry, ..m }
     }
 }
@@ -112,6 +126,11 @@ impl Metrics {
     /// Counts a request refused with 503.
     pub fn busy(&self) {
         self.rejected_busy.inc();
+    }
+    /// Counts one commit (one fsync at most) made for `waited` requests.
+    pub fn committed(&self, waited: usize) {
+        self.commit_groups.inc();
+        self.commits_waited.inc_by(waited as u64);
     }
     /// The sealed tree size.
     pub fn tree_size(&self) -> u64 {

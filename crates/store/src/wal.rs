@@ -31,6 +31,8 @@ pub struct Recovered {
 pub struct Wal {
     out: BufWriter<File>,
     bytes: u64,
+    /// `bytes` when the last fsync returned: what is durable already.
+    synced: u64,
 }
 
 impl Wal {
@@ -58,15 +60,19 @@ impl Wal {
         }
         std::fs::rename(&tmp, path)?;
         super::fsync_dir(super::dir_of(path))?;
-        Wal::open_append(path)
+        Wal::open_append(path, true)
     }
 
-    fn open_append(path: &Path) -> std::io::Result<Wal> {
+    /// `synced`: the file is durable as it is (a recovered one may not be:
+    /// what a crashed process wrote but never synced is fsynced by the first
+    /// [`Wal::sync`]).
+    fn open_append(path: &Path, synced: bool) -> std::io::Result<Wal> {
         let mut f = OpenOptions::new().read(true).write(true).open(path)?;
         let bytes = f.seek(SeekFrom::End(0))?;
         Ok(Wal {
             out: BufWriter::with_capacity(1 << 20, f),
             bytes,
+            synced: if synced { bytes } else { 0 },
         })
     }
 
@@ -114,7 +120,7 @@ impl Wal {
             f.set_len(pos as u64)?;
             f.sync_all()?;
         }
-        let wal = Wal::open_append(path)?;
+        let wal = Wal::open_append(path, false)?;
         Ok((
             wal,
             Recovered {
@@ -134,10 +140,17 @@ impl Wal {
         Ok(())
     }
 
-    /// Flushes and fsyncs: everything appended so far is durable.
+    /// Flushes and fsyncs: everything appended so far is durable. Nothing
+    /// to do when nothing was appended since the last fsync that returned
+    /// (several commits queued behind one append share its fsync).
     pub fn sync(&mut self) -> std::io::Result<()> {
+        if self.synced == self.bytes {
+            return Ok(());
+        }
         self.out.flush()?;
-        self.out.get_ref().sync_data()
+        self.out.get_ref().sync_data()?;
+        self.synced = self.bytes;
+        Ok(())
     }
 }
 

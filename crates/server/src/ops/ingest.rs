@@ -190,11 +190,16 @@ pub(crate) async fn push(
                 return Err(f);
             }
             parsed.map_err(IngestFailure::Ingest)?;
-            // durable (fsync) before the request is answered
-            send(Box::new(|app, _| {
-                app.commit().map_err(|e| e.to_string())?;
-                Ok(sealtrail_ingest::Summary::default())
-            }))?;
+            // durable (fsync, shared with the commits queued beside it)
+            // before the request is answered
+            // (refused at once, like a first part, when nothing was sent)
+            let admit = if first { Admit::Now } else { Admit::Wait };
+            writer
+                .commit(admit)
+                .map_err(|_| IngestFailure::Busy)?
+                .blocking_recv()
+                .map_err(|_| IngestFailure::Internal("the writer stopped".into()))?
+                .map_err(IngestFailure::Internal)?;
             Ok(total)
         },
     )
