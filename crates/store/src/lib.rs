@@ -234,13 +234,15 @@ impl Identities {
     /// Adds a record: `None` if this identity and content are known
     /// already (a duplicate), else whether the identity collided.
     fn insert(&mut self, key: [u8; 16], content: [u8; 8]) -> Option<bool> {
-        match self.first.get(&key) {
-            None => {
-                self.first.insert(key, content);
+        use std::collections::hash_map::Entry;
+        // one hash and one probe for the common case, a new identity
+        match self.first.entry(key) {
+            Entry::Vacant(v) => {
+                v.insert(content);
                 Some(false)
             }
-            Some(c) if *c == content => None,
-            Some(_) => self.collided.insert((key, content)).then_some(true),
+            Entry::Occupied(o) if *o.get() == content => None,
+            Entry::Occupied(_) => self.collided.insert((key, content)).then_some(true),
         }
     }
 
@@ -713,12 +715,16 @@ impl Appender {
                 Some(x) => collided = x,
             }
         }
-        let path = self.layout.wal();
         if let Err(e) = self.wal.append(&leaf, &hash) {
             if let Some((k, c)) = key {
                 self.dedupe.remove(k, c, collided);
             }
-            return Err(StoreError::Io { path, source: e });
+            // (the path only when it is needed: building it cost more than
+            // the append, docs/BENCHMARKS.md session 15)
+            return Err(StoreError::Io {
+                path: self.layout.wal(),
+                source: e,
+            });
         }
         let idx = self.frontier.size() + self.pending() as u64;
         self.pending.push(Pending { leaf, hash });
