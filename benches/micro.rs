@@ -164,6 +164,8 @@ fn parquet(c: &mut Criterion) {
                 leaf: l,
                 leaf_hash: *h,
                 chain: [0; 32],
+                // read back from the leaf, as a recovered WAL's leaves are
+                row: None,
             })
             .collect()
     };

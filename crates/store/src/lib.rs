@@ -334,6 +334,9 @@ pub struct Recovery {
 struct Pending {
     leaf: Vec<u8>,
     hash: Hash,
+    /// Its typed values, kept from the record (none for a leaf recovered
+    /// from the WAL: the seal reads those from the leaf).
+    row: Option<segment::TypedRow>,
 }
 
 /// A record made ready for [`Appender::append_prepared`]: versioned,
@@ -344,6 +347,7 @@ pub struct Prepared {
     leaf: Vec<u8>,
     hash: Hash,
     key: Option<([u8; 16], [u8; 8])>,
+    row: segment::TypedRow,
 }
 
 impl Prepared {
@@ -361,7 +365,13 @@ impl Prepared {
             _ => None,
         };
         let hash = leaf_hash(&leaf);
-        Ok(Prepared { leaf, hash, key })
+        let row = segment::TypedRow::of(&record);
+        Ok(Prepared {
+            leaf,
+            hash,
+            key,
+            row,
+        })
     }
 }
 
@@ -655,7 +665,11 @@ impl Appender {
             if let (Some(s), Some(id)) = (&record.source, &record.source_event_id) {
                 dedupe.insert(dedupe_key(s, id), content_digest(&leaf));
             }
-            pending.push(Pending { leaf, hash });
+            pending.push(Pending {
+                leaf,
+                hash,
+                row: None,
+            });
         }
         recovery.replayed = pending.len() as u64;
         let mut app = Appender {
@@ -707,7 +721,12 @@ impl Appender {
     /// skips it if its source event id was seen before, else writes it to
     /// the WAL. Not durable until [`Appender::commit`].
     pub fn append_prepared(&mut self, prepared: Prepared) -> Result<Appended> {
-        let Prepared { leaf, hash, key } = prepared;
+        let Prepared {
+            leaf,
+            hash,
+            key,
+            row,
+        } = prepared;
         let mut collided = false;
         if let Some((k, c)) = key {
             match self.dedupe.insert(k, c) {
@@ -727,7 +746,11 @@ impl Appender {
             });
         }
         let idx = self.frontier.size() + self.pending() as u64;
-        self.pending.push(Pending { leaf, hash });
+        self.pending.push(Pending {
+            leaf,
+            hash,
+            row: Some(row),
+        });
         Ok(if collided {
             Appended::Collision(idx)
         } else {
@@ -999,6 +1022,7 @@ impl SealWork {
                 leaf: &p.leaf,
                 leaf_hash: p.hash,
                 chain,
+                row: p.row.as_ref(),
             });
         }
         // The small segments ending the log, if it is time to merge them:
