@@ -240,14 +240,18 @@ pub fn typed_column_names() -> Vec<&'static str> {
 /// ingest's instructions outside SHA-256, docs/BENCHMARKS.md session 15).
 /// In memory only, never stored: for each column in
 /// [`typed_column_names`]'s order whose value is not null, its position (one
-/// byte) and then the value: a string as its length (u32 LE) and UTF-8
-/// bytes, a flag as one byte, a time as i64 LE microseconds, a date as i32
-/// LE days, a float as its u64 LE bits, a count as u64 LE. The values are
+/// byte) and then the value: a string as its length (u32 LE, the string
+/// itself appended to `text`, so it is never checked as UTF-8 again), a
+/// flag as one byte, a time as i64 LE microseconds, a date as i32 LE days,
+/// a float as its u64 LE bits, a count as u64 LE. The values are
 /// the ones [`TypedColumns::push`] would append for the record, by the same
 /// derivations; `verify` checks the columns written from them against the
 /// leaf, as it does every column.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TypedRow(Box<[u8]>);
+pub struct TypedRow {
+    values: Box<[u8]>,
+    text: Box<str>,
+}
 
 /// Why a [`TypedRow`] could not be appended (never expected: rows are made
 /// by [`TypedRow::of`] in this process).
@@ -258,7 +262,8 @@ pub struct TypedRowError(usize);
 impl TypedRow {
     /// The typed values of `r` (derived and validated, as its leaf is).
     pub fn of(r: &Record) -> TypedRow {
-        let mut out = Vec::with_capacity(256);
+        let mut out = Vec::with_capacity(128);
+        let mut text = String::with_capacity(256);
         for (at, c) in TYPED_COLUMNS.iter().chain(LATER_COLUMNS).enumerate() {
             // fewer than 256 columns: a test holds the count
             let tag = at as u8;
@@ -268,7 +273,7 @@ impl TypedRow {
                         out.push(tag);
                         // a field longer than 4 GiB cannot be in a leaf
                         out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-                        out.extend_from_slice(v.as_bytes());
+                        text.push_str(v);
                     }
                 }
                 Derive::Bool(get) => {
@@ -302,17 +307,20 @@ impl TypedRow {
                 }
             }
         }
-        TypedRow(out.into_boxed_slice())
+        TypedRow {
+            values: out.into_boxed_slice(),
+            text: text.into_boxed_str(),
+        }
     }
 
     /// Bytes held.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.values.len() + self.text.len()
     }
 
     /// Whether every typed value is null.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.values.is_empty()
     }
 }
 
@@ -372,8 +380,10 @@ impl TypedColumns {
     /// Appends the values of one [`TypedRow`]: what [`TypedColumns::push`]
     /// appends for the record it was made of.
     pub fn push_row(&mut self, row: &TypedRow) -> Result<(), TypedRowError> {
-        let b = &row.0[..];
+        let b = &row.values[..];
         let mut i = 0usize;
+        // where the next string starts in `row.text`
+        let mut t = 0usize;
         fn take<const N: usize>(b: &[u8], i: &mut usize) -> Result<[u8; N], TypedRowError> {
             let v = b
                 .get(*i..*i + N)
@@ -399,12 +409,10 @@ impl TypedColumns {
             match c {
                 ColumnBuilder::Str(_, sb) => {
                     let len = u32::from_le_bytes(take::<4>(b, &mut i)?) as usize;
-                    let v = b
-                        .get(i..i + len)
-                        .and_then(|v| std::str::from_utf8(v).ok())
-                        .ok_or(TypedRowError(i))?;
+                    // (a slice of a `str`, checked only at its two ends)
+                    let v = row.text.get(t..t + len).ok_or(TypedRowError(i))?;
                     sb.append_value(v);
-                    i += len;
+                    t += len;
                 }
                 ColumnBuilder::Bool(_, bb) => {
                     let [v] = take::<1>(b, &mut i)?;
@@ -419,7 +427,7 @@ impl TypedColumns {
             }
         }
         // every value taken, in column order
-        if i != b.len() {
+        if i != b.len() || t != row.text.len() {
             return Err(TypedRowError(i));
         }
         Ok(())
@@ -946,10 +954,23 @@ mod tests {
         assert_eq!(from_rows, from_leaves);
         // and a row that was cut short, or has bytes left over, is refused
         let mut typed = TypedColumns::with_capacity(1);
-        let cut = TypedRow(rows[0].0[..rows[0].len() - 1].into());
+        let row = &rows[0];
+        let cut = TypedRow {
+            values: row.values[..row.values.len() - 1].into(),
+            ..row.clone()
+        };
         assert!(typed.push_row(&cut).is_err());
-        let mut longer = rows[0].0.to_vec();
+        let mut longer = row.values.to_vec();
         longer.push(0);
-        assert!(typed.push_row(&TypedRow(longer.into())).is_err());
+        let longer = TypedRow {
+            values: longer.into(),
+            ..row.clone()
+        };
+        assert!(typed.push_row(&longer).is_err());
+        let more_text = TypedRow {
+            text: format!("{}x", row.text).into(),
+            ..row.clone()
+        };
+        assert!(typed.push_row(&more_text).is_err());
     }
 }
