@@ -155,13 +155,13 @@ impl Postfix {
         } else {
             // ISO 8601: rsyslog's high-precision format, journald's
             // `short-iso` / `short-iso-precise` (`+0000` offsets)
-            let (t, after) = rest.split_once(' ')?;
+            let (t, after) = split_at_byte(rest, b' ')?;
             (super::read::parse_time(t)?, after)
         };
         // HOST PROGRAM[PID]: MSG
-        let (_host, after) = after.split_once(' ')?;
+        let (_host, after) = split_at_byte(after, b' ')?;
         let (tag, msg) = split_at_pair(after, b':', b' ')?;
-        let (program, pid) = match tag.split_once('[') {
+        let (program, pid) = match split_at_byte(tag, b'[') {
             Some((p, pid)) => (p, pid.strip_suffix(']')?),
             None => (tag, "-"),
         };
@@ -192,11 +192,9 @@ impl Postfix {
         // `postfix/smtp`, and every other instance or service name that
         // master.cf gives the same daemons: `postfix/relay/smtp`,
         // `postfix-out/smtp`, `postfix/submission/smtpd`
-        let Some(daemon) = h
-            .program
-            .split_once('/')
+        let Some(daemon) = split_at_byte(h.program, b'/')
             .filter(|(p, _)| p.starts_with("postfix"))
-            .map(|(_, d)| d.rsplit('/').next().unwrap_or(d))
+            .map(|(_, d)| after_last_byte(d, b'/'))
         else {
             return Parsed::Skip {
                 line: line.number,
@@ -311,7 +309,7 @@ impl Postfix {
                 reason: "local or pipe delivery (not a network transmission)",
             };
         }
-        let Some((rcpt, fields)) = to.split_once('>') else {
+        let Some((rcpt, fields)) = split_at_byte(to, b'>') else {
             return Parsed::bad(line, "to=<...> is not closed");
         };
         let mut relay = None;
@@ -328,7 +326,7 @@ impl Postfix {
             } else if let Some(v) = part.strip_prefix("conn_use=") {
                 conn_use = v.parse().unwrap_or(1);
             } else if let Some(v) = part.strip_prefix("status=") {
-                let (s, t) = v.split_once(' ').unwrap_or((v, ""));
+                let (s, t) = split_at_byte(v, b' ').unwrap_or((v, ""));
                 status = Some(s);
                 status_text = t;
                 break;
@@ -430,11 +428,13 @@ fn direction(daemon: &str, relay: &str) -> &'static str {
     if daemon == "lmtp" {
         return "internal";
     }
-    let host = relay.split('[').next().unwrap_or(relay);
-    let ip = relay
-        .split_once('[')
-        .and_then(|(_, r)| r.split_once(']'))
-        .map(|(ip, _)| ip.strip_prefix("IPv6:").unwrap_or(ip));
+    let (host, ip) = match split_at_byte(relay, b'[') {
+        Some((host, r)) => (
+            host,
+            split_at_byte(r, b']').map(|(ip, _)| ip.strip_prefix("IPv6:").unwrap_or(ip)),
+        ),
+        None => (relay, None),
+    };
     if host.eq_ignore_ascii_case("localhost") {
         return "internal";
     }
@@ -503,6 +503,25 @@ fn split_at_pair(s: &str, first: u8, second: u8) -> Option<(&str, &str)> {
     let at = b.windows(2).position(|w| w[0] == first && w[1] == second)?;
     // both bytes are ASCII, so `at` and `at + 2` are character boundaries
     Some((s.get(..at)?, s.get(at + 2..)?))
+}
+
+/// `s.split_once` at the first ASCII byte `sep`, found as a byte (in UTF-8
+/// such a byte is only ever that character): the standard library's
+/// character search set up a word-wise scan per call, which cost more than
+/// these short fields (its `CharSearcher` was 5 % of the parse's thread,
+/// docs/BENCHMARKS.md, session 15).
+fn split_at_byte(s: &str, sep: u8) -> Option<(&str, &str)> {
+    let at = s.bytes().position(|b| b == sep)?;
+    Some((s.get(..at)?, s.get(at + 1..)?))
+}
+
+/// What follows the last ASCII byte `sep` in `s` (all of `s` without one),
+/// as `s.rsplit(sep).next()`.
+fn after_last_byte(s: &str, sep: u8) -> &str {
+    match s.bytes().rposition(|b| b == sep) {
+        Some(at) => s.get(at + 1..).unwrap_or(s),
+        None => s,
+    }
 }
 
 /// `s.split` at every `first` followed by `second`, as [`split_at_pair`].
@@ -600,6 +619,40 @@ mod tests {
             let ours: Vec<&str> = split_at_pairs(s, b',', b' ').collect();
             let std: Vec<&str> = s.split(", ").collect();
             assert_eq!(ours, std, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn splitting_at_a_byte_splits_as_the_character_does() {
+        for s in [
+            "",
+            " ",
+            "a",
+            "a b",
+            " a",
+            "a ",
+            "a  b",
+            "é b",
+            "b é",
+            "日本 語",
+            "[",
+            "a[b]c",
+            "x/y/z",
+            "/",
+            "//",
+            "a/",
+            "/a",
+            "💊[1.2.3.4]:25",
+            "mx[IPv6:::1]",
+        ] {
+            for c in [' ', '[', ']', '/', '>'] {
+                assert_eq!(split_at_byte(s, c as u8), s.split_once(c), "{s:?} at {c:?}");
+                assert_eq!(
+                    after_last_byte(s, c as u8),
+                    s.rsplit(c).next().unwrap_or(s),
+                    "{s:?} after {c:?}"
+                );
+            }
         }
     }
 
