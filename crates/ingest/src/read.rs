@@ -210,13 +210,18 @@ pub fn parse_json_strict(bytes: &[u8]) -> Result<serde_json::Value, String> {
             let mut m = serde_json::Map::new();
             while let Some(k) = a.next_key::<String>()? {
                 let Strict(v) = a.next_value()?;
-                if m.contains_key(&k) {
-                    return Err(serde::de::Error::custom(format!(
-                        "duplicate key `{}`",
-                        k.chars().take(64).collect::<String>()
-                    )));
+                // one search of the map for the key, not two
+                match m.entry(k) {
+                    serde_json::map::Entry::Vacant(e) => {
+                        e.insert(v);
+                    }
+                    serde_json::map::Entry::Occupied(e) => {
+                        return Err(serde::de::Error::custom(format!(
+                            "duplicate key `{}`",
+                            e.key().chars().take(64).collect::<String>()
+                        )));
+                    }
                 }
-                m.insert(k, v);
             }
             Ok(serde_json::Value::Object(m))
         }
