@@ -260,8 +260,9 @@ pub(crate) fn read(leaf: &[u8]) -> Option<Record> {
 /// `keep_raw`, `raw` and `raw_b64` (the input as received, the longest
 /// strings by far and read by no column) are checked exactly as [`read`]
 /// checks them and then left `None`: the same leaves are accepted. On
-/// `None`, `rec` holds no meaningful record.
-pub(crate) fn read_into(leaf: &[u8], rec: &mut Record, keep_raw: bool) -> Option<()> {
+/// `None`, `rec` holds no meaningful record. Returns the fields the leaf
+/// holds (bit `i`: [`FIELDS`]`[i]`, [`field_bit`]).
+pub(crate) fn read_into(leaf: &[u8], rec: &mut Record, keep_raw: bool) -> Option<u64> {
     // serde_json writes UTF-8, and no raw control character (compact, and
     // every one in a string escaped): checked here once for every string
     let text = std::str::from_utf8(leaf).ok()?;
@@ -275,6 +276,7 @@ pub(crate) fn read_into(leaf: &[u8], rec: &mut Record, keep_raw: bool) -> Option
     };
     c.byte(b'{')?;
     let mut next = 0usize; // index in FIELDS the next key may not precede
+    let mut present = 0u64;
     loop {
         if next > 0 {
             match c.peek()? {
@@ -300,6 +302,7 @@ pub(crate) fn read_into(leaf: &[u8], rec: &mut Record, keep_raw: bool) -> Option
             (f.clear)(rec);
         }
         next = at + 1;
+        present |= 1 << at;
         c.byte(b':')?;
         (FIELDS[at].read)(&mut c, rec, keep_raw)?;
         if next == FIELDS.len() {
@@ -314,7 +317,14 @@ pub(crate) fn read_into(leaf: &[u8], rec: &mut Record, keep_raw: bool) -> Option
         (f.clear)(rec);
     }
     rec.validate().ok()?;
-    Some(())
+    Some(present)
+}
+
+/// The bit [`read_into`] sets for the field `name` (a field of [`Record`]),
+/// if there is one.
+pub(crate) fn field_bit(name: &str) -> Option<u64> {
+    const _: () = assert!(FIELDS.len() <= 64, "a field set is one u64");
+    FIELDS.iter().position(|f| f.name == name).map(|i| 1 << i)
 }
 
 fn version(c: &mut Cursor<'_>, v: &mut u32, _: bool) -> Option<()> {
@@ -779,7 +789,7 @@ mod tests {
 
     fn read_without_raw(leaf: &[u8]) -> Option<Record> {
         let mut rec = Record::default();
-        read_into(leaf, &mut rec, false).map(|()| rec)
+        read_into(leaf, &mut rec, false).map(|_| rec)
     }
 
     fn without_raw(mut r: Record) -> Record {
@@ -876,7 +886,7 @@ mod tests {
                 } else {
                     read_without_raw(leaf)
                 };
-                let again = read_into(leaf, &mut reused, keep_raw).map(|()| reused.clone());
+                let again = read_into(leaf, &mut reused, keep_raw).map(|_| reused.clone());
                 assert_eq!(again, fresh, "{}", String::from_utf8_lossy(leaf));
                 accepted += usize::from(fresh.is_some());
             }

@@ -890,14 +890,22 @@ impl Record {
     /// [`Record::from_leaf_without_raw`] returns, whatever it held before;
     /// on `Err` it holds no meaningful record.
     pub fn read_leaf_without_raw(&mut self, leaf: &[u8]) -> Result<(), LeafError> {
-        if crate::leaf::read_into(leaf, self, false).is_some() {
-            return Ok(());
+        self.read_leaf_fields(leaf).map(|_| ())
+    }
+
+    /// [`Record::read_leaf_without_raw`], also saying which fields the leaf
+    /// holds when the one-pass reader read it (`None` when the defining
+    /// parse did, which says nothing of them): a caller comparing columns
+    /// with the record may then skip the fields a leaf leaves out.
+    pub fn read_leaf_fields(&mut self, leaf: &[u8]) -> Result<Option<FieldSet>, LeafError> {
+        if let Some(present) = crate::leaf::read_into(leaf, self, false) {
+            return Ok(Some(FieldSet(present)));
         }
         let mut rec = Record::from_leaf_by_reserialising(leaf)?;
         rec.raw = None;
         rec.raw_b64 = None;
         *self = rec;
-        Ok(())
+        Ok(None)
     }
 
     /// [`Record::from_leaf`] by its definition: serde's strict parse,
@@ -913,6 +921,33 @@ impl Record {
             return Err(LeafError::NotCanonical);
         }
         Ok(rec)
+    }
+}
+
+/// A set of a record's fields (by their leaf keys): those a leaf holds, as
+/// [`Record::read_leaf_fields`] reports them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FieldSet(u64);
+
+impl FieldSet {
+    /// The set holding only the field named `name`, if [`Record`] has one.
+    pub fn of(name: &str) -> Option<FieldSet> {
+        crate::leaf::field_bit(name).map(FieldSet)
+    }
+
+    /// Both sets' fields.
+    pub fn union(self, other: FieldSet) -> FieldSet {
+        FieldSet(self.0 | other.0)
+    }
+
+    /// The fields in both sets.
+    pub fn intersection(self, other: FieldSet) -> FieldSet {
+        FieldSet(self.0 & other.0)
+    }
+
+    /// Whether the set holds no field.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
     }
 }
 

@@ -26,7 +26,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use sha2::{Digest, Sha256};
 
-use sealtrail_format::model::Record;
+use sealtrail_format::model::{FieldSet, Record};
 use sealtrail_format::tlog::Hash;
 
 /// Key of the Parquet key-value metadata entry naming the segment format.
@@ -455,8 +455,22 @@ impl TypedColumns {
 /// checked a record at a time against the values [`TypedColumns`] derives
 /// from it. Compared in place, value by value, so `verify` builds no second
 /// copy of the columns.
+///
+/// A column null in every row of the batch is checked by its field alone:
+/// its value is derived from one field and null exactly when that field is
+/// absent, so it differs only at a row whose leaf holds the field, which
+/// the leaf reader reports ([`Record::read_leaf_fields`]) at no cost. In a
+/// segment of one source most columns are such (a delivery leaves the
+/// sign-in, disclosure and training fields out), and checking them one by
+/// one was most of this check (docs/BENCHMARKS.md, session 15).
 pub struct ColumnCheck<'b> {
     columns: Vec<StoredColumn<'b>>,
+    /// Columns null in every row, with the fields they come from.
+    all_null: Vec<(usize, FieldSet)>,
+    /// The union of those fields.
+    all_null_fields: FieldSet,
+    /// The other columns, checked value by value.
+    valued: Vec<usize>,
 }
 
 struct StoredColumn<'b> {
@@ -491,11 +505,14 @@ impl<'b> ColumnCheck<'b> {
                 .map_or(Stored::WrongType, with)
         }
         let schema = batch.schema();
-        let columns = TYPED_COLUMNS
+        let mut all_null = Vec::new();
+        let mut valued = Vec::new();
+        let columns: Vec<StoredColumn<'b>> = TYPED_COLUMNS
             .iter()
             .chain(LATER_COLUMNS)
             .filter_map(|c| {
                 let column = batch.column(schema.index_of(c.name).ok()?).as_ref();
+
                 let values = match c.derive {
                     Derive::Str(get) => match column.as_any().downcast_ref() {
                         Some(a) => Stored::StrView(get, a),
@@ -507,6 +524,18 @@ impl<'b> ColumnCheck<'b> {
                     Derive::F64(get) => stored(column, |a| Stored::F64(get, a)),
                     Derive::U64(get) => stored(column, |a| Stored::U64(get, a)),
                 };
+                let at = all_null.len() + valued.len();
+                match FieldSet::of(c.name) {
+                    Some(field)
+                        if c.nullable
+                            && !matches!(values, Stored::WrongType)
+                            && !column.is_empty()
+                            && column.null_count() == column.len() =>
+                    {
+                        all_null.push((at, field))
+                    }
+                    _ => valued.push(at),
+                }
                 Some(StoredColumn {
                     name: c.name,
                     values,
@@ -514,16 +543,49 @@ impl<'b> ColumnCheck<'b> {
                 })
             })
             .collect();
-        ColumnCheck { columns }
+        let all_null_fields = all_null
+            .iter()
+            .fold(FieldSet::default(), |all, (_, f)| all.union(*f));
+        ColumnCheck {
+            columns,
+            all_null,
+            all_null_fields,
+            valued,
+        }
     }
 
     /// Compares `row`'s stored values with those derived from `r`, the
-    /// record read from that row's leaf.
-    pub fn check(&mut self, row: usize, r: &Record) {
+    /// record read from that row's leaf; `fields`: the fields the leaf holds
+    /// when known ([`Record::read_leaf_fields`]), else every column is
+    /// compared value by value.
+    pub fn check(&mut self, row: usize, r: &Record, fields: Option<FieldSet>) {
         fn at<A: arrow::array::ArrayAccessor>(a: A, row: usize) -> Option<A::Item> {
             a.is_valid(row).then(|| a.value(row))
         }
-        for c in self.columns.iter_mut().filter(|c| c.differs_at.is_none()) {
+        if let Some(fields) = fields {
+            // a column null throughout differs where its field is held
+            let held = fields.intersection(self.all_null_fields);
+            if !held.is_empty() {
+                for &(at, field) in &self.all_null {
+                    let c = &mut self.columns[at];
+                    if c.differs_at.is_none() && !held.intersection(field).is_empty() {
+                        c.differs_at = Some(row);
+                    }
+                }
+            }
+        }
+        // the other columns, or every one when the leaf's fields are unknown
+        let n = if fields.is_some() {
+            self.valued.len()
+        } else {
+            self.columns.len()
+        };
+        for k in 0..n {
+            let i = if fields.is_some() { self.valued[k] } else { k };
+            let c = &mut self.columns[i];
+            if c.differs_at.is_some() {
+                continue;
+            }
             let same = match c.values {
                 Stored::Str(get, a) => get(r) == at(a, row),
                 Stored::StrView(get, a) => get(r) == at(a, row),
@@ -907,6 +969,87 @@ mod tests {
         r.completed_at = Some(Ts(i64::from(i32::MIN)));
         out.push(r);
         out
+    }
+
+    /// The stored columns of `records` (each derived first), as a seal
+    /// writes them, and their leaves.
+    fn batch_of(records: &[Record]) -> (RecordBatch, Vec<Vec<u8>>) {
+        let mut leaves = Vec::new();
+        let mut rows = Vec::new();
+        for r in records {
+            let mut r = r.clone();
+            r.derive();
+            r.validate().expect("a valid record");
+            leaves.push(r.to_leaf());
+            rows.push(TypedRow::of(&r));
+        }
+        let sealed: Vec<SealedLeaf<'_>> = leaves
+            .iter()
+            .zip(&rows)
+            .map(|(l, row)| SealedLeaf {
+                leaf: l,
+                leaf_hash: [1; 32],
+                chain: [2; 32],
+                row: Some(row),
+            })
+            .collect();
+        (leaves_to_batch(0, &sealed).expect("a batch"), leaves)
+    }
+
+    /// What [`ColumnCheck`] finds comparing `batch`'s columns with `leaves`,
+    /// told each leaf's fields (`by_fields`) or not.
+    fn differences(
+        batch: &RecordBatch,
+        leaves: &[Vec<u8>],
+        by_fields: bool,
+    ) -> Vec<(&'static str, usize)> {
+        let mut check = ColumnCheck::new(batch);
+        let mut rec = Record::default();
+        for (row, leaf) in leaves.iter().enumerate() {
+            let fields = rec.read_leaf_fields(leaf).expect("a leaf");
+            assert!(fields.is_some(), "read in one pass");
+            check.check(row, &rec, fields.filter(|_| by_fields));
+        }
+        check.differences()
+    }
+
+    /// A column null in every row is checked by its field alone: it differs
+    /// exactly at the first row whose leaf holds that field, as when every
+    /// value is compared; the other columns are compared value by value.
+    #[test]
+    fn a_column_null_throughout_differs_where_a_leaf_holds_its_field() {
+        let mut without: Vec<Record> = (0..5)
+            .map(|i| {
+                let mut r = full();
+                r.detail = None;
+                r.topic = None;
+                r.user = Some(format!("user {i}"));
+                r
+            })
+            .collect();
+        let (batch, leaves) = batch_of(&without);
+        let at = |name: &str| batch.schema().index_of(name).expect("a column");
+        assert_eq!(
+            batch.column(at("detail")).null_count(),
+            5,
+            "detail null throughout"
+        );
+        for by_fields in [true, false] {
+            assert!(differences(&batch, &leaves, by_fields).is_empty());
+        }
+        // leaves that hold `detail` from row 2 on, and another user at row 3
+        without[2].detail = Some("a detail".into());
+        without[4].detail = Some("another".into());
+        without[4].topic = Some("a topic".into());
+        without[3].user = Some("someone else".into());
+        let (_, other_leaves) = batch_of(&without);
+        for by_fields in [true, false] {
+            assert_eq!(
+                differences(&batch, &other_leaves, by_fields),
+                vec![("user", 3), ("topic", 4), ("detail", 2)],
+                "told the fields: {by_fields}"
+            );
+        }
     }
 
     /// A seal writes the columns kept from each record ([`TypedRow`]) or,

@@ -1350,14 +1350,14 @@ fn check_batch(
                 "leaf bytes do not match leaf_hash",
             );
         }
-        match rec.read_leaf_without_raw(bytes) {
-            Ok(()) => {
+        match rec.read_leaf_fields(bytes) {
+            Ok(fields) => {
                 if rec.kind() == Kind::Coverage
                     && let (Some(s), Some(w)) = (&rec.source, rec.window_start)
                 {
                     coverage.entry(s.clone()).or_default().insert(w.0);
                 }
-                columns.check(row, &rec);
+                columns.check(row, &rec, fields);
             }
             Err(e) => {
                 if computed == stored {
