@@ -376,13 +376,7 @@ fn ingest_seal_verify_and_every_read_route_while_running() {
             .unwrap()
             .starts_with("test.example/log+")
     );
-    let metrics = c
-        .get(srv.url("/metrics"))
-        .bearer_auth(&auditor)
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = metrics_text(&srv, &auditor);
     assert!(
         metrics.contains("sealtrail_events_ingested_total{source=\"postfix\"} 12"),
         "{metrics}"
@@ -471,6 +465,17 @@ fn ingest_seal_verify_and_every_read_route_while_running() {
         "self-audit leaves carry no patient id"
     );
     assert!(env.verify(&[]).status.success());
+}
+
+/// The server's `/metrics` text, read with `token`.
+fn metrics_text(srv: &Server, token: &str) -> String {
+    client()
+        .get(srv.url("/metrics"))
+        .bearer_auth(token)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap()
 }
 
 /// `clients` threads pushing 50-event bodies from now until `deadline`;
@@ -564,13 +569,7 @@ fn load_then_sigkill_loses_nothing_acknowledged_and_commits_are_shared() {
     let auditor = token(&env, &["--role", "auditor"]);
     let handles = push_load(&srv, &gw, 8, Instant::now() + Duration::from_secs(6));
     std::thread::sleep(Duration::from_secs(3));
-    let metrics = client()
-        .get(srv.url("/metrics"))
-        .bearer_auth(&auditor)
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = metrics_text(&srv, &auditor);
     let count = |name: &str| -> u64 {
         metrics
             .lines()

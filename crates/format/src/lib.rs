@@ -8,6 +8,8 @@
 //! docs/FORMAT.md, which the code cites by section.
 #![deny(missing_docs)]
 
+#[cfg(any(test, feature = "examples"))]
+pub mod examples;
 mod leaf;
 pub mod model;
 pub mod tlog;

@@ -867,61 +867,9 @@ pub fn read_columns(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sealtrail_format::model::{Date, Kind, Ts};
+    use sealtrail_format::model::{Date, Ts};
 
-    /// A delivery with every field set: a delivery's checks ignore the
-    /// fields of other kinds, so one valid record holds every column.
-    fn full() -> Record {
-        let mut r = Record::new(Kind::Delivery, Ts(1_700_000_000_123_456), "postfix");
-        let every = |s: &str| Some(s.to_string());
-        r.ingested_at = Some(Ts(1_700_000_001_000_000));
-        r.source_event_id = every("q1;a@b");
-        r.message_id = every("m@x");
-        r.sender = every("s@x.org");
-        r.recipient = every("a@example.org");
-        r.status = every("delivered");
-        r.encryption = every("tls");
-        r.tls_version = every("TLSv1.3");
-        r.tls_cipher = every("TLS_AES_256_GCM_SHA384");
-        r.tls_peer = every("verified");
-        r.tls_failed = Some(false);
-        r.relay = every("mx[1.2.3.4]:25");
-        r.dsn = every("2.0.0");
-        r.direction = every("outbound");
-        r.phi = Some(true);
-        r.patient_id = every("MRN-1");
-        r.user = every("u");
-        r.outcome = every("o");
-        r.mfa = Some(true);
-        r.factor = every("f");
-        r.phishing_resistant = Some(false);
-        r.app = every("a");
-        r.ip = every("10.0.0.1");
-        r.action = every("read");
-        r.resource = every("chart");
-        r.recipient_name = every("n");
-        r.recipient_address = every("addr");
-        r.description = every("d");
-        r.purpose = every("p");
-        r.basis = every("b");
-        r.accountable = Some(false);
-        r.course = every("c");
-        r.topic = every("t");
-        r.completed_at = Some(Ts(1));
-        r.due_at = Some(Ts(-1));
-        r.score = Some(87.5);
-        r.suspended_until = Some(Date(
-            chrono::NaiveDate::from_ymd_opt(2027, 2, 28).expect("a date"),
-        ));
-        r.reason = every("why");
-        r.input_ref = every("file:1");
-        r.window_start = Some(Ts(0));
-        r.window_end = Some(Ts(3_600_000_000));
-        r.count = Some(u64::MAX);
-        r.detail = every("detail");
-        r.raw = every("the line");
-        r
-    }
+    use sealtrail_format::examples::record_with_every_field as full;
 
     /// Records that exercise every column: all set, each typed column left
     /// null in turn, each alone, and values at their edges.
@@ -983,17 +931,26 @@ mod tests {
             leaves.push(r.to_leaf());
             rows.push(TypedRow::of(&r));
         }
-        let sealed: Vec<SealedLeaf<'_>> = leaves
+        let batch = leaves_to_batch(0, &sealed(&leaves, &rows, true)).expect("a batch");
+        (batch, leaves)
+    }
+
+    /// `leaves` ready for [`leaves_to_batch`], with their rows or without.
+    fn sealed<'a>(
+        leaves: &'a [Vec<u8>],
+        rows: &'a [TypedRow],
+        with_rows: bool,
+    ) -> Vec<SealedLeaf<'a>> {
+        leaves
             .iter()
-            .zip(&rows)
+            .zip(rows)
             .map(|(l, row)| SealedLeaf {
                 leaf: l,
                 leaf_hash: [1; 32],
                 chain: [2; 32],
-                row: Some(row),
+                row: with_rows.then_some(row),
             })
-            .collect();
-        (leaves_to_batch(0, &sealed).expect("a batch"), leaves)
+            .collect()
     }
 
     /// What [`ColumnCheck`] finds comparing `batch`'s columns with `leaves`,
@@ -1072,20 +1029,9 @@ mod tests {
             rows.push(TypedRow::of(&r));
         }
         assert!(leaves.len() > 100, "records made: {}", leaves.len());
-        let sealed = |with_rows: bool| -> Vec<SealedLeaf<'_>> {
-            leaves
-                .iter()
-                .zip(&rows)
-                .map(|(l, row)| SealedLeaf {
-                    leaf: l,
-                    leaf_hash: [1; 32],
-                    chain: [2; 32],
-                    row: with_rows.then_some(row),
-                })
-                .collect()
-        };
-        let from_rows = leaves_to_batch(7, &sealed(true)).expect("batch from rows");
-        let from_leaves = leaves_to_batch(7, &sealed(false)).expect("batch from leaves");
+        let from_rows = leaves_to_batch(7, &sealed(&leaves, &rows, true)).expect("batch from rows");
+        let from_leaves =
+            leaves_to_batch(7, &sealed(&leaves, &rows, false)).expect("batch from leaves");
         for (i, name) in typed_column_names().iter().enumerate() {
             let at = from_rows.schema().index_of(name).expect("a typed column");
             assert_eq!(
