@@ -4,10 +4,11 @@
 //! is backpressure (the handler answers 503 with Retry-After), so memory
 //! never grows without bound. A request is answered only after a commit
 //! (fsync) that follows its appends, so a 202 always means durable; the
-//! commits waiting in the queue together share one fsync (group commit:
-//! an fsync costs about as much as appending a 100-event request, so one
-//! per request would bound the whole server at one request per fsync). A seal starts when `seal_every` records wait
-//! or when the oldest waiting record has waited `seal_interval`; a job whose
+//! commits waiting in the queue together share one fsync (group commit: one
+//! fsync per request would cap the server at one request per fsync's time,
+//! milliseconds on many disks; docs/BENCHMARKS.md, session 15). A seal
+//! starts when `seal_every` records wait or when the oldest waiting record
+//! has waited `seal_interval`; a job whose
 //! leaves the next request reads back from the sealed log (an accounting
 //! request, extension or fulfilment) seals them itself before it answers.
 //! Seals run on a thread of their own while appends go on (a request never
