@@ -313,15 +313,6 @@ impl TypedRow {
         }
     }
 
-    /// Bytes held.
-    pub fn len(&self) -> usize {
-        self.values.len() + self.text.len()
-    }
-
-    /// Whether every typed value is null.
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
-    }
 }
 
 /// The typed columns being built, a record at a time.
