@@ -312,7 +312,6 @@ impl TypedRow {
             text: text.into_boxed_str(),
         }
     }
-
 }
 
 /// The typed columns being built, a record at a time.
