@@ -1,7 +1,9 @@
 //! Kill -9 a writer at random moments, 25 times; after each restart every
 //! acknowledged event is present exactly once and the store verifies. And
 //! seals on their own thread: appends go on beside them, and a seal that
-//! fails or is cut short loses nothing.
+//! fails or is cut short loses nothing. And a file's ingest, whose
+//! records are durable at their seals only: killed, it is completed by
+//! running it again.
 
 mod common;
 
@@ -194,4 +196,149 @@ fn background_seals_let_appends_go_on_and_lose_nothing() {
     assert_eq!(rows[0], ["BigInt(4500)", "BigInt(4500)", "Boolean(true)"]);
     let v = env.verify(&[]);
     assert!(v.status.success(), "{}", common::stdout(&v));
+}
+
+#[test]
+fn appends_durable_at_their_seal_never_reach_the_wal() {
+    use sealtrail::store::{Appender, Durability};
+    let env = Env::new();
+    let store = env.store();
+    let wal = store.join("wal/current.wal");
+    let signer =
+        || sealtrail::tlog::Signer::parse(&std::fs::read_to_string(env.key()).unwrap()).unwrap();
+    let mut app = Appender::open_or_create(&store, signer(), None).unwrap();
+
+    // 1. records the WAL holds are sealed before appends stop going to it
+    append_range(&mut app, 0..100);
+    assert_eq!(app.pending(), 100);
+    app.set_durability(Durability::Seal).unwrap();
+    assert_eq!(app.size(), 100, "what was committed to the WAL is sealed");
+
+    // 2. appended and never sealed: not in the WAL, gone with the process
+    let header_only = std::fs::metadata(&wal).unwrap().len();
+    for n in 100..200 {
+        app.append(admin(n)).unwrap();
+    }
+    drop(app);
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), header_only);
+    let mut app = Appender::open(&store, signer()).unwrap();
+    assert_eq!(app.recovery.replayed, 0);
+    assert_eq!(app.size(), 100);
+
+    // 3. a commit seals: only then may the records be acknowledged
+    app.set_durability(Durability::Seal).unwrap();
+    append_range(&mut app, 100..200);
+    assert_eq!(app.size(), 200);
+    assert_eq!(app.pending(), 0);
+
+    // 4. appends go on beside a background seal; back to the WAL, every
+    // record still pending is written to it and survives a crash
+    for n in 200..300 {
+        app.append(admin(n)).unwrap();
+    }
+    assert!(app.seal_in_background().unwrap());
+    for n in 300..400 {
+        app.append(admin(n)).unwrap();
+    }
+    app.set_durability(Durability::Commit).unwrap();
+    assert_eq!(app.size(), 300, "the seal in flight finished first");
+    drop(app);
+    let mut app = Appender::open(&store, signer()).unwrap();
+    assert_eq!(app.recovery.replayed, 100);
+    app.seal().unwrap();
+    drop(app);
+
+    let rows = duck(
+        &store,
+        "SELECT count(*), bool_and(source_event_id = 'e' || idx::VARCHAR) \
+         FROM leaves WHERE source = 'stress'",
+    );
+    assert_eq!(rows[0], ["BigInt(400)", "Boolean(true)"]);
+    let v = env.verify(&[]);
+    assert!(v.status.success(), "{}", common::stdout(&v));
+}
+
+/// The records of a store apart from its coverage leaves (a re-run counts
+/// only the hours' new records), each with how often it is there.
+fn events_of(store: &std::path::Path) -> Vec<Vec<String>> {
+    duck(
+        store,
+        "SELECT kind, source_event_id, count(*) FROM leaves WHERE kind <> 'coverage' \
+         GROUP BY ALL ORDER BY ALL",
+    )
+}
+
+#[test]
+fn an_ingest_killed_mid_file_is_completed_by_running_it_again() {
+    let env = Env::new();
+    let logs = env.dir.path().join("logs");
+    ok(&["gen", "--events", "150000", "--out", &Env::s(&logs)]);
+    let maillog = logs.join("postfix/maillog");
+    let store = env.store();
+    let args = |store: &std::path::Path| -> Vec<String> {
+        [
+            "ingest",
+            "--store",
+            &Env::s(store),
+            "--key",
+            &Env::s(&env.key()),
+            "--source",
+            "postfix",
+            "--seal-every",
+            "5000",
+            &Env::s(&maillog),
+        ]
+        .map(str::to_string)
+        .to_vec()
+    };
+
+    // killed once its first seals are in the store, long before its end
+    let mut child = Command::new(bin())
+        .args(args(&store))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !store.join("checkpoint").exists() || common::tree_size(&store) < 10_000 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(300),
+            "no seal in 5 minutes"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the ingest ended before it was killed"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(9), "killed mid-file, not finished");
+    let sealed = common::tree_size(&store);
+    let v = env.verify(&[]);
+    assert!(v.status.success(), "{}", common::stdout(&v));
+
+    // the same command again completes it
+    let rerun: Vec<String> = args(&store);
+    let out = ok(&rerun.iter().map(String::as_str).collect::<Vec<_>>());
+    let (_, added, duplicates, _, _) = common::summary_counts(&out);
+    assert!(duplicates > 0, "the sealed records were recognised: {out}");
+    assert!(added > 0, "the rest was added: {out}");
+    assert!(common::tree_size(&store) > sealed);
+    let v = env.verify(&[]);
+    assert!(v.status.success(), "{}", common::stdout(&v));
+
+    // and the store holds what one uninterrupted run seals, each once
+    let whole = env.dir.path().join("whole");
+    let once: Vec<String> = args(&whole);
+    ok(&once.iter().map(String::as_str).collect::<Vec<_>>());
+    let (resumed, uninterrupted) = (events_of(&store), events_of(&whole));
+    assert!(
+        uninterrupted.len() > 20_000,
+        "{} events",
+        uninterrupted.len()
+    );
+    assert!(resumed.iter().all(|r| r[2] == "BigInt(1)"), "each once");
+    assert_eq!(resumed, uninterrupted);
 }

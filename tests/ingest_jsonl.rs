@@ -169,6 +169,31 @@ fn strict_seals_nothing_of_a_bad_file() {
 }
 
 #[test]
+fn a_run_stopped_by_a_bad_file_keeps_the_good_files_before_it() {
+    // `sealtrail ingest` makes its records durable at seals, not in the
+    // WAL: what it appended before the error must be sealed, not lost
+    let env = Env::new();
+    let (good, bad) = (fixture("jsonl/events.jsonl"), fixture("jsonl/bad.jsonl"));
+    let o = env.ingest(&["--source", "jsonl", "--strict"], &[&good, &bad]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = common::stderr(&o);
+    assert!(err.contains("bad.jsonl:2: invalid JSON"), "{err}");
+    assert!(
+        err.contains("the 50 records read before this error are sealed"),
+        "{err}"
+    );
+    assert_eq!(common::tree_size(&env.store()), 50);
+    assert!(env.verify(&[]).status.success());
+    // and the same command, the bad file fixed (left out), adds nothing twice
+    let o = env.ingest(&["--source", "jsonl", "--strict"], &[&good]);
+    assert!(
+        stdout(&o).starts_with("jsonl: read 50, sealed 0, duplicates 50"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
 fn gzip_input_is_read_directly() {
     let env = Env::new();
     let gz = env.dir.path().join("events.jsonl.gz");

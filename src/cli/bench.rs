@@ -120,6 +120,9 @@ pub fn bench_cmd(
     };
     let t0 = Instant::now();
     let mut app = Appender::open_or_create(&store, signer, None)?;
+    // as `sealtrail ingest` runs: files, durable when sealed (the HTTP
+    // figures below measure the WAL's path)
+    app.set_durability(sealtrail::store::Durability::Seal)?;
     let mut sealed = 0u64;
     for (src, path) in &inputs {
         let mut run = ingest::Ingest::new(&mut app, ingest::source_by_name(src)?, opts.clone());

@@ -65,6 +65,8 @@ pub fn run(out: &Path, fixtures: &Path) -> Result<ExitCode> {
 
     println!("== 1. ingest the bundled fixtures of every source");
     let mut app = Appender::open_or_create(&store, signer, Some(&key_file))?;
+    // as `sealtrail ingest`: files, durable when sealed
+    app.set_durability(sealtrail::store::Durability::Seal)?;
     for (source, files) in fixture_inputs(fixtures)? {
         let mut run = ingest::Ingest::new(
             &mut app,

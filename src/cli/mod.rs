@@ -142,7 +142,8 @@ struct IngestArgs {
     /// Stop at the first bad record and seal nothing of that file.
     #[arg(long)]
     strict: bool,
-    /// Seal every N new records.
+    /// Seal every N new records (and at the end). A seal is when they
+    /// become durable: run an interrupted ingest again to add the rest.
     #[arg(long, default_value_t = 100_000)]
     seal_every: usize,
     /// A seal merges the small segments ending the log into its own
@@ -1096,6 +1097,10 @@ fn ingest_cmd(
     let mut app = open_appender(store, key)?;
     app.set_merge_policy(merge);
     report_recovery(&app);
+    // the files are kept and the run is acknowledged once, at its end: its
+    // records are durable when sealed, and are not written to the WAL too
+    // (an interrupted run is run again; FORMAT.md §9)
+    app.set_durability(sealtrail::store::Durability::Seal)?;
     // Group inputs by source, keeping order, so stateful sources (Postfix)
     // see rotated files in one run.
     let mut groups: Vec<(String, Vec<PathBuf>)> = Vec::new();
@@ -1124,12 +1129,32 @@ fn ingest_cmd(
         if let Some(pb) = pb.clone() {
             run.progress = Some(Box::new(move |s: &ingest::Summary| pb.set_position(s.read)));
         }
-        for p in &paths {
+        let read = paths.iter().try_for_each(|p| {
             let label = p.display().to_string();
             if opts.strict {
                 run.precheck(&mut ingest::open_input(p)?, &label)?;
             }
-            run.input(&mut ingest::open_input(p)?, &label)?;
+            run.input(&mut ingest::open_input(p)?, &label)
+        });
+        if let Err(e) = read {
+            drop(run);
+            // what was appended before the error is kept, as the WAL kept
+            // it before a file's records became durable at their seals
+            let unsealed = app.pending();
+            if unsealed == 0 {
+                return Err(e.into());
+            }
+            let note = match app.commit() {
+                Ok(()) => format!(
+                    "ingest stopped; the {unsealed} records read before this error are sealed, \
+                     and running the same command again adds only the rest"
+                ),
+                Err(_) => format!(
+                    "ingest stopped; the {unsealed} records read since the last seal were not \
+                     kept, and running the same command again adds them"
+                ),
+            };
+            return Err(anyhow::Error::new(e).context(note));
         }
         let summary = run.finish()?;
         print!("{}", summary.render());

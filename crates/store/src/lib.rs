@@ -394,6 +394,7 @@ pub struct Appender {
     wal_sealed: usize,
     dedupe: Identities,
     merge: MergePolicy,
+    durability: Durability,
     /// What was repaired when the store was opened.
     pub recovery: Recovery,
 }
@@ -444,6 +445,25 @@ pub struct MergePolicy {
     pub small_below: u64,
     /// A seal merges once this many small segments end the log (0: never).
     pub at: usize,
+}
+
+/// When an appended record becomes durable, and so may be acknowledged
+/// (FORMAT.md §9).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Every append is written to the WAL, and [`Appender::commit`] fsyncs
+    /// it: for callers that acknowledge records one request at a time (the
+    /// server, accountings, administration).
+    #[default]
+    Commit,
+    /// Appends stay in memory until a seal writes them, and
+    /// [`Appender::commit`] seals: for a batch whose input is kept and is
+    /// acknowledged once, at its end (`sealtrail ingest` of files). A crash
+    /// loses only records nobody was told of, and running the same ingest
+    /// again appends exactly those (the rest are duplicates). Writing every
+    /// leaf to the WAL as well doubled the bytes such a batch writes
+    /// (docs/BENCHMARKS.md, session 16).
+    Seal,
 }
 
 impl Default for MergePolicy {
@@ -685,6 +705,7 @@ impl Appender {
             wal_sealed: 0,
             dedupe,
             merge: MergePolicy::default(),
+            durability: Durability::default(),
             recovery,
         };
         if already > 0 {
@@ -697,11 +718,16 @@ impl Appender {
 
     /// Starts the WAL afresh at the sealed size with the pending records
     /// (never while a seal is in flight: its records are in the WAL only).
+    /// Under [`Durability::Seal`] no pending record is in the WAL, and none
+    /// is written to it.
     fn rewrite_wal(&mut self) -> Result<()> {
         debug_assert!(self.sealing.is_none());
         let path = self.layout.wal();
-        let records: Vec<(&[u8], &Hash)> = self
-            .pending
+        let logged = match self.durability {
+            Durability::Commit => self.pending.as_slice(),
+            Durability::Seal => &[],
+        };
+        let records: Vec<(&[u8], &Hash)> = logged
             .iter()
             .map(|p| (p.leaf.as_slice(), &p.hash))
             .collect();
@@ -719,7 +745,8 @@ impl Appender {
 
     /// Appends a record prepared beforehand (possibly on another thread):
     /// skips it if its source event id was seen before, else writes it to
-    /// the WAL. Not durable until [`Appender::commit`].
+    /// the WAL (under [`Durability::Seal`], only keeps it for the next
+    /// seal). Not durable until [`Appender::commit`].
     pub fn append_prepared(&mut self, prepared: Prepared) -> Result<Appended> {
         let Prepared {
             leaf,
@@ -734,7 +761,9 @@ impl Appender {
                 Some(x) => collided = x,
             }
         }
-        if let Err(e) = self.wal.append(&leaf, &hash) {
+        if self.durability == Durability::Commit
+            && let Err(e) = self.wal.append(&leaf, &hash)
+        {
             if let Some((k, c)) = key {
                 self.dedupe.remove(k, c, collided);
             }
@@ -758,11 +787,48 @@ impl Appender {
         })
     }
 
-    /// Makes every appended record durable (fsync of the WAL). Only after this
+    /// Makes every appended record durable: an fsync of the WAL, or under
+    /// [`Durability::Seal`] a seal of every pending record. Only after this
     /// returns may a record be acknowledged.
     pub fn commit(&mut self) -> Result<()> {
+        match self.durability {
+            Durability::Commit => self.sync_wal(),
+            Durability::Seal => self.seal().map(drop),
+        }
+    }
+
+    fn sync_wal(&mut self) -> Result<()> {
         let path = self.layout.wal();
         self.wal.sync().map_err(io_err(&path))
+    }
+
+    /// Sets when appended records become durable. Every record appended
+    /// before is durable when this returns, whichever way it was appended:
+    /// to [`Durability::Seal`], they are sealed first (so that the WAL holds
+    /// only what was appended under `Commit`); to `Commit`, the WAL is
+    /// written afresh with every pending record.
+    pub fn set_durability(&mut self, durability: Durability) -> Result<()> {
+        if durability == self.durability {
+            return Ok(());
+        }
+        match durability {
+            Durability::Seal => {
+                self.seal()?;
+            }
+            Durability::Commit => {
+                self.finish_seal()?;
+            }
+        }
+        self.durability = durability;
+        if durability == Durability::Commit {
+            self.rewrite_wal()?;
+        }
+        Ok(())
+    }
+
+    /// When appended records become durable.
+    pub fn durability(&self) -> Durability {
+        self.durability
     }
 
     /// Sets when seals merge the small segments ending the log.
@@ -887,7 +953,7 @@ impl Appender {
         if self.pending.is_empty() {
             return Ok(None);
         }
-        self.commit()?;
+        self.sync_wal()?;
         Ok(Some(SealWork {
             layout: self.layout.clone(),
             signer: Arc::clone(&self.signer),
