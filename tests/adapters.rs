@@ -661,6 +661,7 @@ fn parsing_beforehand_gives_the_same_leaves_as_streaming() {
                     seal_every: usize::MAX,
                     coverage: false,
                     allowed_sources: None,
+                    ..Default::default()
                 };
                 let sum = if beforehand {
                     let parsed = sealtrail::ingest::parse_all(

@@ -174,6 +174,17 @@ fn okta_event(
 
 #[test]
 fn okta_app_access_and_push_sent_are_not_sign_ins_with_mfa() {
+    okta_sign_ins(&[]);
+}
+
+#[test]
+fn okta_sessions_are_tied_alike_when_a_file_is_read_twice() {
+    // every file read twice (a first pass learns the session ties), as a
+    // file above the default 256 MiB is, instead of held whole
+    okta_sign_ins(&["--read-twice-above", "0"]);
+}
+
+fn okta_sign_ins(extra: &[&str]) {
     let env = Env::new();
     let lines = [
         okta_event(
@@ -228,8 +239,9 @@ fn okta_app_access_and_push_sent_are_not_sign_ins_with_mfa() {
         ),
     ];
     let f = input(&env, "okta.ndjson", &(lines.join("\n") + "\n"));
-    let s = ingest(&env, "okta", &f);
-    starts(&s, "okta: read 6, sealed 3,");
+    let o = env.ingest(&[&["--source", "okta"], extra].concat(), &[&f]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    starts(&stdout(&o), "okta: read 6, sealed 3,");
     assert_eq!(
         q(
             &env,

@@ -117,6 +117,7 @@ pub fn bench_cmd(
         seal_every: 500_000,
         coverage: true,
         allowed_sources: None,
+        ..Default::default()
     };
     let t0 = Instant::now();
     let mut app = Appender::open_or_create(&store, signer, None)?;
@@ -126,7 +127,7 @@ pub fn bench_cmd(
     let mut sealed = 0u64;
     for (src, path) in &inputs {
         let mut run = ingest::Ingest::new(&mut app, ingest::source_by_name(src)?, opts.clone());
-        run.input(&mut ingest::open_input(path)?, &path.display().to_string())?;
+        run.input_file(path, &path.display().to_string())?;
         sealed += run.finish()?.sealed;
     }
     let ingest_s = t0.elapsed().as_secs_f64();
@@ -160,10 +161,7 @@ pub fn bench_cmd(
         let dir = logs.join(src);
         let mut run = ingest::Ingest::new(&mut app, ingest::source_by_name(src)?, opts.clone());
         for f in std::fs::read_dir(&dir)?.flatten() {
-            run.input(
-                &mut ingest::open_input(&f.path())?,
-                &f.path().display().to_string(),
-            )?;
+            run.input_file(&f.path(), &f.path().display().to_string())?;
         }
         run.finish()?;
     }

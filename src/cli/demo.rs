@@ -78,7 +78,7 @@ pub fn run(out: &Path, fixtures: &Path) -> Result<ExitCode> {
                 .strip_prefix(fixtures)
                 .map(|p| format!("fixtures/{}", p.display()))
                 .unwrap_or_else(|_| f.display().to_string());
-            run.input(&mut ingest::open_input(f)?, &label)?;
+            run.input_file(f, &label)?;
         }
         print!("{}", run.finish()?.render());
     }

@@ -154,6 +154,11 @@ struct IngestArgs {
     /// `--seal-every` value, so only a run's last, partial seal is).
     #[arg(long)]
     merge_small_below: Option<u64>,
+    /// A file larger than this many bytes on disk (compressed: an eighth)
+    /// is read twice by a source whose records depend on later records
+    /// (Okta's session ties) instead of being held in memory whole.
+    #[arg(long, default_value_t = ingest::READ_TWICE_ABOVE)]
+    read_twice_above: u64,
     /// Input files (`.gz` is read directly).
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -561,6 +566,7 @@ impl IngestArgs {
             seal_every,
             merge_at,
             merge_small_below,
+            read_twice_above,
             files,
             witnesses,
         } = self;
@@ -580,6 +586,7 @@ impl IngestArgs {
                 seal_every: seal_every.max(1),
                 coverage: true,
                 allowed_sources: None,
+                read_twice_above,
             },
         )?;
         witness::push_after_seal(&target.dir, &witnesses)?;
@@ -1132,9 +1139,9 @@ fn ingest_cmd(
         let read = paths.iter().try_for_each(|p| {
             let label = p.display().to_string();
             if opts.strict {
-                run.precheck(&mut ingest::open_input(p)?, &label)?;
+                run.precheck_file(p, &label)?;
             }
-            run.input(&mut ingest::open_input(p)?, &label)
+            run.input_file(p, &label)
         });
         if let Err(e) = read {
             drop(run);

@@ -14,7 +14,8 @@
 //! on its blocking pool ([`parse_all`]).
 
 use std::collections::BTreeMap;
-use std::io::BufRead;
+use std::io::{BufRead, Read, Seek, SeekFrom};
+use std::path::Path;
 use std::time::Instant;
 
 use base64::Engine;
@@ -38,6 +39,10 @@ pub struct Options {
     /// bound sources over HTTP; `None` for the operator at the command line
     /// (any source but the store's own). FORMAT.md §11.6.
     pub allowed_sources: Option<Vec<String>>,
+    /// A file larger than this on disk is read twice by a source whose
+    /// records depend on later input ([`Source::prescans`]: Okta), instead
+    /// of being held whole ([`Ingest::input_file`]).
+    pub read_twice_above: u64,
 }
 
 impl Default for Options {
@@ -47,6 +52,7 @@ impl Default for Options {
             seal_every: 100_000,
             coverage: true,
             allowed_sources: None,
+            read_twice_above: READ_TWICE_ABOVE,
         }
     }
 }
@@ -280,9 +286,20 @@ impl<'a> Ingest<'a> {
         Ok(())
     }
 
-    /// Checks a file in a first pass for `--strict`: the first bad record
-    /// is an error and nothing is appended.
-    pub fn precheck(&mut self, input: &mut dyn BufRead, name: &str) -> Result<(), IngestError> {
+    /// Ingests the file at `path` ([`Ingest::input`]), read twice when the
+    /// source asks for a first pass ([`Source::prescans`]), so that it
+    /// emits each record as it reads instead of holding the file whole.
+    pub fn input_file(&mut self, path: &Path, name: &str) -> Result<(), IngestError> {
+        let passes = (self.source.prescans(), self.opts.read_twice_above);
+        each_pass(path, name, passes, &mut |pass, input| match pass {
+            Pass::First => self.source.prescan(input, name),
+            Pass::Second => self.input(input, name),
+        })
+    }
+
+    /// Checks the file at `path` for `--strict`, before it is ingested: the
+    /// first bad record is an error and nothing is appended.
+    pub fn precheck_file(&mut self, path: &Path, name: &str) -> Result<(), IngestError> {
         let mut first_bad: Option<(u64, String)> = None;
         let mut emit = |p: Parsed| -> Result<(), IngestError> {
             if first_bad.is_some() {
@@ -308,7 +325,11 @@ impl<'a> Ingest<'a> {
             Ok(())
         };
         let mut fresh = source_by_name(self.source.name())?;
-        fresh.parse(input, name, &mut emit)?;
+        let passes = (fresh.prescans(), self.opts.read_twice_above);
+        each_pass(path, name, passes, &mut |pass, input| match pass {
+            Pass::First => fresh.prescan(input, name),
+            Pass::Second => fresh.parse(input, name, &mut emit),
+        })?;
         fresh.finish(&mut emit)?;
         match first_bad {
             Some((line, reason)) => Err(IngestError::Strict {
@@ -400,6 +421,96 @@ impl<'a> Ingest<'a> {
             }
         }
         Ok(())
+    }
+}
+
+/// Which of a file's passes [`each_pass`] hands on.
+enum Pass {
+    /// [`Source::prescan`]'s.
+    First,
+    /// The one that emits.
+    Second,
+}
+
+/// The default of [`Options::read_twice_above`]: a file this large on disk
+/// costs at most ~600 MB held whole (Okta: ~2.3 bytes held per byte of
+/// input), about what a seal's buffers take, while a second pass costs
+/// such a source ~25 % more time (docs/BENCHMARKS.md, session 16).
+pub const READ_TWICE_ABOVE: u64 = 256 << 20;
+
+/// Hands the file at `path` to `read` once, or, for a source that
+/// `prescans` and a file larger than `above` bytes on disk (a
+/// gzip-compressed one counting eight times its size), twice: the second
+/// pass reads the same open file again from its start, exactly as many
+/// bytes as the first read (a file renamed away meanwhile is still the one
+/// read; one still growing is read as it was), and a file that shrank in
+/// between is refused.
+fn each_pass(
+    path: &Path,
+    name: &str,
+    (prescans, above): (bool, u64),
+    read: &mut dyn FnMut(Pass, &mut dyn BufRead) -> Result<(), IngestError>,
+) -> Result<(), IngestError> {
+    let io = |source| IngestError::Io {
+        file: name.to_string(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let size = || -> std::io::Result<u64> {
+        let mut magic = [0u8; 2];
+        let mut f = &file;
+        let gz = f.read(&mut magic)? == 2 && magic == [0x1f, 0x8b];
+        f.seek(SeekFrom::Start(0))?;
+        let len = file.metadata()?.len();
+        Ok(if gz { len.saturating_mul(8) } else { len })
+    };
+    if !prescans || size().map_err(io)? <= above {
+        return read(Pass::Second, &mut crate::read::input_of(file, name)?);
+    }
+    let mut first = Counted::new(crate::read::input_of(file.try_clone().map_err(io)?, name)?);
+    read(Pass::First, &mut first)?;
+    let length = first.bytes;
+    drop(first);
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    let mut second = Counted::new(crate::read::input_of(file, name)?.take(length));
+    read(Pass::Second, &mut second)?;
+    if second.bytes < length {
+        return Err(IngestError::Changed {
+            file: name.to_string(),
+            first: length,
+            second: second.bytes,
+        });
+    }
+    Ok(())
+}
+
+/// A reader that counts the bytes read through it.
+struct Counted<R> {
+    inner: R,
+    bytes: u64,
+}
+
+impl<R> Counted<R> {
+    fn new(inner: R) -> Counted<R> {
+        Counted { inner, bytes: 0 }
+    }
+}
+
+impl<R: BufRead> std::io::Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Counted<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, amt: usize) {
+        self.bytes += amt as u64;
+        self.inner.consume(amt);
     }
 }
 

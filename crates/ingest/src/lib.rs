@@ -27,7 +27,10 @@ mod postfix;
 pub mod read;
 mod training;
 
-pub use driver::{Ingest, Options, ProgressFn, Step, Summary, parse_all, parse_in_chunks, prepare};
+pub use driver::{
+    Ingest, Options, ProgressFn, READ_TWICE_ABOVE, Step, Summary, parse_all, parse_in_chunks,
+    prepare,
+};
 pub use read::{content_id, json_reason, open_input, read_lines, sniff_head};
 
 use std::io::BufRead;
@@ -68,6 +71,19 @@ pub enum IngestError {
     /// Unknown source name.
     #[error("unknown source `{0}`; expected one of: {1}")]
     UnknownSource(String, String),
+    /// A file read twice ([`Source::prescan`]) was shorter the second time.
+    #[error(
+        "{file}: changed while it was read (first pass {first} bytes, second {second}); \
+         ingest it again once nothing writes to it"
+    )]
+    Changed {
+        /// Input name.
+        file: String,
+        /// Bytes read by the first pass.
+        first: u64,
+        /// Bytes read by the second.
+        second: u64,
+    },
 }
 
 /// One physical line of input.
@@ -163,6 +179,20 @@ pub trait Source {
     fn finish(&mut self, _emit: &mut Emit<'_>) -> Result<(), IngestError> {
         Ok(())
     }
+    /// Whether a record may depend on what comes after it in the same
+    /// input (Okta ties a sign-in to factors verified in its session,
+    /// before or after it). Such a source holds an input whole unless a
+    /// file lets it read it twice: [`Source::prescan`] first, then
+    /// [`Source::parse`] over the same bytes, emitting as it reads.
+    fn prescans(&self) -> bool {
+        false
+    }
+    /// The first of two passes over one input: learn what [`Source::parse`]
+    /// of the same bytes, called next, needs to emit each record as it is
+    /// read. Emits nothing.
+    fn prescan(&mut self, _input: &mut dyn BufRead, _file: &str) -> Result<(), IngestError> {
+        Ok(())
+    }
 }
 
 /// Every source, in `--source auto` detection order (most specific first).
@@ -171,7 +201,7 @@ pub fn registry() -> Vec<Box<dyn Source>> {
         Box::new(postfix::Postfix::default()),
         Box::new(m365::M365),
         Box::new(gmail::Gmail),
-        Box::new(okta::Okta),
+        Box::new(okta::Okta::default()),
         Box::new(entra::Entra),
         Box::new(duo::Duo),
         Box::new(gateway::Gateway),

@@ -15,13 +15,21 @@
 //! or its display name); FIDO2/WebAuthn, passkeys, Okta FastPass and smart
 //! cards are phishing-resistant. No subjects exist in this format.
 
-use super::read::{Mapped, jget, jstr, map_json_records, parse_json_record, parse_time};
+use std::collections::{HashMap, HashSet};
+
+use super::read::{
+    JsonRecord, Mapped, jget, jstr, map_json_records, parse_json_record, parse_time,
+};
 use super::{Emit, IngestError, Parsed, Source};
 use sealtrail_format::model::{Kind, Record};
 
 /// The Okta System Log source.
 #[derive(Default)]
-pub struct Okta;
+pub struct Okta {
+    /// The ties of the input `parse` reads next, if a first pass learnt
+    /// them ([`Source::prescan`]).
+    ties: Option<Ties>,
+}
 
 /// Maps a vendor's factor description to `(factor, phishing_resistant)`.
 pub fn classify_factor(desc: &str) -> (&'static str, bool) {
@@ -230,60 +238,82 @@ pub fn factor_rank(f: &str) -> u8 {
     }
 }
 
-/// Ties factor verifications to sign-ins by `externalSessionId` within one
-/// input: a session start is MFA only if a factor was verified in its
-/// session; a verification whose session start is in the input is folded
-/// into it (counted, not a second sign-in); one without stays a sign-in.
-fn tie_sessions(
-    items: Vec<(Parsed, Option<Meta>)>,
-    emit: &mut Emit<'_>,
-) -> Result<(), IngestError> {
-    use std::collections::{HashMap, HashSet};
-    let mut starts: HashSet<String> = HashSet::new();
-    let mut verified: HashMap<String, (&'static str, bool)> = HashMap::new();
-    for (_, m) in &items {
-        let Some(m) = m else { continue };
-        let Some(s) = &m.session else { continue };
-        if m.role == Role::SessionStart {
-            starts.insert(s.clone());
+/// What ties factor verifications to sign-ins by `externalSessionId`
+/// within one input: the sessions that start in it, and the strongest
+/// factor verified in each session. A session start is MFA only if a factor
+/// was verified in its session; a verification whose session start is in
+/// the input is folded into it (counted, not a second sign-in); one without
+/// stays a sign-in.
+#[derive(Default)]
+struct Ties {
+    starts: HashSet<String>,
+    verified: HashMap<String, (&'static str, bool)>,
+}
+
+impl Ties {
+    /// Learns one sign-in record's part in its session.
+    fn learn(&mut self, m: &Meta) {
+        let Some(s) = &m.session else { return };
+        if m.role == Role::SessionStart && !self.starts.contains(s) {
+            self.starts.insert(s.clone());
         }
         if let Some((f, pr)) = m.verified {
-            let e = verified.entry(s.clone()).or_insert((f, pr));
-            if factor_rank(f) > factor_rank(e.0) {
-                *e = (f, pr);
+            match self.verified.get_mut(s) {
+                Some(e) if factor_rank(f) > factor_rank(e.0) => *e = (f, pr),
+                Some(_) => {}
+                None => {
+                    self.verified.insert(s.clone(), (f, pr));
+                }
             }
         }
     }
-    for (p, m) in items {
+
+    /// Emits one parsed item as the ties of its whole input say.
+    fn emit(&self, p: Parsed, m: Option<Meta>, emit: &mut Emit<'_>) -> Result<(), IngestError> {
         let (mut r, line, m) = match (p, m) {
             (Parsed::Event(r, line), Some(m)) => (r, line, m),
-            (p, _) => {
-                emit(p)?;
-                continue;
-            }
+            (p, _) => return emit(p),
         };
         let session = m.session.as_deref();
         match m.role {
             Role::SessionStart => {
-                if let Some((f, pr)) = session.and_then(|s| verified.get(s))
+                if let Some((f, pr)) = session.and_then(|s| self.verified.get(s))
                     && r.outcome.as_deref() == Some("success")
                 {
                     r.mfa = Some(true);
                     r.factor = Some((*f).into());
                     r.phishing_resistant = Some(*pr);
                 }
-                emit(Parsed::Event(r, line))?;
+                emit(Parsed::Event(r, line))
             }
-            Role::Factor if m.verified.is_some() && session.is_some_and(|s| starts.contains(s)) => {
+            Role::Factor
+                if m.verified.is_some() && session.is_some_and(|s| self.starts.contains(s)) =>
+            {
                 emit(Parsed::Skip {
                     line,
                     reason: "Okta factor verification, folded into the sign-in of its session (externalSessionId)",
-                })?;
+                })
             }
-            _ => emit(Parsed::Event(r, line))?,
+            _ => emit(Parsed::Event(r, line)),
         }
     }
-    Ok(())
+}
+
+/// One JSON record parsed and mapped (on any core): its items in input
+/// order, each event with the meta [`map`] found for it.
+fn read_record(rec: JsonRecord) -> Vec<(Parsed, Option<Meta>)> {
+    let mut found = Vec::new();
+    let parsed = parse_json_record(rec, &mut |v| map(v, &mut found));
+    let mut metas = found.into_iter();
+    parsed
+        .into_iter()
+        .map(|p| {
+            let m = matches!(p, Parsed::Event(..))
+                .then(|| metas.next())
+                .flatten();
+            (p, m)
+        })
+        .collect()
 }
 
 impl Source for Okta {
@@ -300,33 +330,120 @@ impl Source for Okta {
         file: &str,
         emit: &mut Emit<'_>,
     ) -> Result<(), IngestError> {
-        // held per input: a session's factor may come before or after its
-        // start. Each record is parsed and mapped on every core; its events
-        // keep their input order, each with the meta `map` found for it.
-        let mut items: Vec<(Parsed, Option<Meta>)> = Vec::new();
-        map_json_records(
-            input,
-            file,
-            &[],
-            &|rec| {
-                let mut found = Vec::new();
-                let parsed = parse_json_record(rec, &mut |v| map(v, &mut found));
-                let mut metas = found.into_iter();
-                parsed
+        // a session's factor may come before or after its start, so the
+        // ties of the whole input decide each record: learnt by a first pass
+        // over a file (`prescan`), or else by holding the input whole.
+        // Records are parsed and mapped on every core, in input order.
+        if let Some(ties) = self.ties.take() {
+            return map_json_records(input, file, &[], &read_record, &mut |items| {
+                items
                     .into_iter()
-                    .map(|p| {
-                        let m = matches!(p, Parsed::Event(..))
-                            .then(|| metas.next())
-                            .flatten();
-                        (p, m)
-                    })
-                    .collect::<Vec<_>>()
-            },
-            &mut |pairs| {
-                items.extend(pairs);
-                Ok(())
-            },
-        )?;
-        tie_sessions(items, emit)
+                    .try_for_each(|(p, m)| ties.emit(p, m, &mut *emit))
+            });
+        }
+        let mut items: Vec<(Parsed, Option<Meta>)> = Vec::new();
+        map_json_records(input, file, &[], &read_record, &mut |batch| {
+            items.extend(batch);
+            Ok(())
+        })?;
+        let mut ties = Ties::default();
+        for m in items.iter().filter_map(|(_, m)| m.as_ref()) {
+            ties.learn(m);
+        }
+        items
+            .into_iter()
+            .try_for_each(|(p, m)| ties.emit(p, m, &mut *emit))
+    }
+    fn prescans(&self) -> bool {
+        true
+    }
+    /// Learns the input's ties from every record's meta, keeping nothing
+    /// else (a file of millions of events is then never held whole).
+    fn prescan(&mut self, input: &mut dyn std::io::BufRead, file: &str) -> Result<(), IngestError> {
+        let mut ties = Ties::default();
+        map_json_records(input, file, &[], &read_record, &mut |items| {
+            for m in items.iter().filter_map(|(_, m)| m.as_ref()) {
+                ties.learn(m);
+            }
+            Ok(())
+        })?;
+        self.ties = Some(ties);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `parse` emits for `bytes`, one line per item, after a first
+    /// pass over them or holding them whole.
+    fn emitted(bytes: &[u8], first_pass: bool) -> Vec<String> {
+        let mut okta = Okta::default();
+        if first_pass {
+            okta.prescan(&mut &bytes[..], "t").expect("prescan");
+        }
+        let mut out = Vec::new();
+        okta.parse(&mut &bytes[..], "t", &mut |p| {
+            out.push(match p {
+                Parsed::Event(r, line) => {
+                    format!("{line} {}", String::from_utf8_lossy(&r.to_leaf()))
+                }
+                Parsed::Skip { line, reason } => format!("{line} skip {reason}"),
+                Parsed::Bad { line, reason, .. } => format!("{line} bad {reason}"),
+            });
+            Ok(())
+        })
+        .expect("parse");
+        assert!(okta.ties.is_none(), "ties are for one input only");
+        out
+    }
+
+    fn event(uuid: &str, ty: &str, session: &str, extra: &str) -> String {
+        format!(
+            r#"{{"uuid":"{uuid}","published":"2026-06-01T10:00:00.000Z","eventType":"{ty}","actor":{{"type":"User","alternateId":"doc@h.example"}},"outcome":{{"result":"SUCCESS"}},"authenticationContext":{{"externalSessionId":"{session}"}}{extra}}}"#
+        )
+    }
+
+    #[test]
+    fn a_first_pass_gives_what_holding_the_input_whole_gives() {
+        let push = r#","target":[{"type":"AuthenticatorEnrollment","displayName":"Okta Verify","detailEntry":{"methodTypeUsed":"Push"}}]"#;
+        let key =
+            r#","target":[{"type":"AuthenticatorEnrollment","displayName":"FIDO2 (WebAuthn)"}]"#;
+        // factors before and after their session's start, the stronger one
+        // last; a factor without a start; a start without a factor; a bad line
+        let crafted = [
+            event("u1", "user.authentication.auth_via_mfa", "s1", push),
+            event("u2", "user.session.start", "s1", ""),
+            event("u3", "user.authentication.auth_via_mfa", "s1", key),
+            event("u4", "user.session.start", "s2", ""),
+            event("u5", "user.authentication.auth_via_mfa", "s2", push),
+            event("u6", "user.authentication.auth_via_mfa", "s3", push),
+            event("u7", "user.session.start", "s4", ""),
+            "{not json".to_string(),
+        ]
+        .join("\n");
+        let tied = emitted(crafted.as_bytes(), true);
+        assert_eq!(tied, emitted(crafted.as_bytes(), false));
+        // the ties were used: folded factors, and the strongest one kept
+        assert_eq!(tied.iter().filter(|l| l.contains(" skip ")).count(), 3);
+        assert!(tied[1].contains(r#""mfa":true,"factor":"webauthn","phishing_resistant":true"#));
+        assert!(tied[3].contains(r#""mfa":true,"factor":"push""#));
+        assert!(tied[6].contains(r#""mfa":false"#));
+
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures");
+        for file in [
+            "okta/system-log.json",
+            "okta/system-log-more.ndjson",
+            "real/okta/okta-docs-event-hook-delivery-payload.json",
+            "real/okta/okta-docs-example-logevent-object.json",
+            "real/okta/okta-docs-system-log-beta-list-events-response.json",
+            "real/okta/panther-systemlog-samples-excerpt.ndjson",
+        ] {
+            let bytes = std::fs::read(format!("{dir}/{file}")).expect(file);
+            let held = emitted(&bytes, false);
+            assert!(!held.is_empty(), "{file}");
+            assert_eq!(emitted(&bytes, true), held, "{file}");
+        }
     }
 }

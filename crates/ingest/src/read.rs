@@ -116,11 +116,20 @@ pub fn content_id(bytes: &[u8]) -> String {
 /// Opens a file for ingest, decompressing `.gz` (by name or magic bytes).
 pub fn open_input(path: &Path) -> Result<Box<dyn BufRead>, IngestError> {
     let name = path.display().to_string();
-    let io = |source| IngestError::Io {
+    let file = File::open(path).map_err(|source| IngestError::Io {
         file: name.clone(),
         source,
+    })?;
+    input_of(file, &name)
+}
+
+/// [`open_input`] of a file open already, from its current position.
+pub fn input_of(file: File, name: &str) -> Result<Box<dyn BufRead>, IngestError> {
+    let io = |source| IngestError::Io {
+        file: name.to_string(),
+        source,
     };
-    let mut f = BufReader::with_capacity(1 << 20, File::open(path).map_err(io)?);
+    let mut f = BufReader::with_capacity(1 << 20, file);
     let gz = f.fill_buf().map_err(io)?.starts_with(&[0x1f, 0x8b]);
     if gz {
         Ok(Box::new(BufReader::with_capacity(

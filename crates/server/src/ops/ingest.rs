@@ -160,6 +160,7 @@ pub(crate) async fn push(
                                     seal_every: usize::MAX,
                                     coverage: false,
                                     allowed_sources: None,
+                                    ..Default::default()
                                 },
                             );
                             run.accept_prepared(steps)?;
