@@ -299,6 +299,30 @@ impl Ties {
     }
 }
 
+/// The event types whose records a tie is learnt from: [`role`]'s
+/// `SessionStart` and `Factor`.
+const TYING_TYPES: [&str; 3] = [
+    "user.session.start",
+    "user.authentication.auth_via_mfa",
+    "user.authentication.verify",
+];
+
+/// Whether a record's bytes may be one a tie is learnt from: they hold one
+/// of [`TYING_TYPES`], or an escape (an event type may be written escaped
+/// and still be one). Any other record is not parsed by a first pass, which
+/// spares most of a real org's log (policy evaluations, app access,
+/// lifecycle events) a second parse.
+fn may_tie(bytes: &[u8]) -> bool {
+    static TYPES: std::sync::LazyLock<Vec<memchr::memmem::Finder<'static>>> =
+        std::sync::LazyLock::new(|| {
+            TYING_TYPES
+                .iter()
+                .map(|t| memchr::memmem::Finder::new(t.as_bytes()))
+                .collect()
+        });
+    memchr::memchr(b'\\', bytes).is_some() || TYPES.iter().any(|t| t.find(bytes).is_some())
+}
+
 /// One JSON record parsed and mapped (on any core): its items in input
 /// order, each event with the meta [`map`] found for it.
 fn read_record(rec: JsonRecord) -> Vec<(Parsed, Option<Meta>)> {
@@ -358,10 +382,16 @@ impl Source for Okta {
         true
     }
     /// Learns the input's ties from every record's meta, keeping nothing
-    /// else (a file of millions of events is then never held whole).
+    /// else (a file of millions of events is then never held whole). Only
+    /// records that may be a session start or a factor verification are
+    /// parsed ([`may_tie`]).
     fn prescan(&mut self, input: &mut dyn std::io::BufRead, file: &str) -> Result<(), IngestError> {
         let mut ties = Ties::default();
-        map_json_records(input, file, &[], &read_record, &mut |items| {
+        let read = |rec: JsonRecord| match may_tie(&rec.bytes) {
+            true => read_record(rec),
+            false => Vec::new(),
+        };
+        map_json_records(input, file, &[], &read, &mut |items| {
             for m in items.iter().filter_map(|(_, m)| m.as_ref()) {
                 ties.learn(m);
             }
@@ -421,12 +451,20 @@ mod tests {
             event("u6", "user.authentication.auth_via_mfa", "s3", push),
             event("u7", "user.session.start", "s4", ""),
             "{not json".to_string(),
+            // an event type written escaped is still one
+            event("u8", "user.session\\u002estart", "s5", ""),
+            event("u9", "user.authentication.verify", "s5", push),
         ]
         .join("\n");
         let tied = emitted(crafted.as_bytes(), true);
         assert_eq!(tied, emitted(crafted.as_bytes(), false));
         // the ties were used: folded factors, and the strongest one kept
-        assert_eq!(tied.iter().filter(|l| l.contains(" skip ")).count(), 3);
+        assert_eq!(tied.iter().filter(|l| l.contains(" skip ")).count(), 4);
+        assert!(
+            tied[8].contains(r#""mfa":true,"factor":"push""#),
+            "{}",
+            tied[8]
+        );
         assert!(tied[1].contains(r#""mfa":true,"factor":"webauthn","phishing_resistant":true"#));
         assert!(tied[3].contains(r#""mfa":true,"factor":"push""#));
         assert!(tied[6].contains(r#""mfa":false"#));
@@ -442,8 +480,34 @@ mod tests {
         ] {
             let bytes = std::fs::read(format!("{dir}/{file}")).expect(file);
             let held = emitted(&bytes, false);
+            assert!(held.iter().any(|l| !l.contains(" skip ")), "{file}");
             assert!(!held.is_empty(), "{file}");
             assert_eq!(emitted(&bytes, true), held, "{file}");
         }
+    }
+
+    #[test]
+    fn a_first_pass_skips_only_records_no_tie_is_learnt_from() {
+        let types = [
+            "user.session.start",
+            "user.authentication.auth_via_mfa",
+            "user.authentication.verify",
+            "user.authentication.sso",
+            "user.authentication.auth_via_IDP",
+            "user.authentication.auth_via_radius",
+            "user.authentication.authenticate",
+            "user.mfa.okta_verify.deny_push",
+            "system.push.send_factor_verify_push",
+            "user.mfa.factor.activate",
+            "policy.evaluate_sign_on",
+            "user.session.end",
+        ];
+        for t in types {
+            let ties = matches!(role(t), Ok(Role::SessionStart | Role::Factor));
+            assert_eq!(ties, TYING_TYPES.contains(&t), "{t}");
+            let line = event("u", t, "s", "");
+            assert_eq!(may_tie(line.as_bytes()), ties, "{t}");
+        }
+        assert!(may_tie(br#"{"eventType":"user.session\u002estart"}"#));
     }
 }
