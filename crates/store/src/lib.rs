@@ -826,11 +826,6 @@ impl Appender {
         Ok(())
     }
 
-    /// When appended records become durable.
-    pub fn durability(&self) -> Durability {
-        self.durability
-    }
-
     /// Sets when seals merge the small segments ending the log.
     pub fn set_merge_policy(&mut self, merge: MergePolicy) {
         self.merge = merge;
