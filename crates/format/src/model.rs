@@ -713,11 +713,20 @@ impl Record {
                 self.direction = Some("unknown".into());
             }
         }
-        // RFC 5322 msg-id: the angle brackets are syntax, not part of the id
-        if let Some(m) = &self.message_id
-            && let Some(inner) = m.trim().strip_prefix('<').and_then(|m| m.strip_suffix('>'))
-        {
-            self.message_id = Some(inner.to_string());
+        // RFC 5322 msg-id: the angle brackets are syntax, not part of the id;
+        // every enclosing pair goes, so that deriving again changes nothing
+        if let Some(m) = &self.message_id {
+            let mut id = m.as_str();
+            while let Some(inner) = id
+                .trim()
+                .strip_prefix('<')
+                .and_then(|i| i.strip_suffix('>'))
+            {
+                id = inner;
+            }
+            if id.len() != m.len() {
+                self.message_id = Some(id.to_string());
+            }
         }
         if self.recipient_domain.is_none()
             && let Some(r) = &self.recipient
@@ -1085,6 +1094,38 @@ mod tests {
             changed[i] ^= 1;
             assert!(!r.serialises_to(&changed), "byte {i}");
         }
+    }
+
+    #[test]
+    fn deriving_twice_changes_nothing() {
+        // (ingest derives once since session 16; it derived twice before,
+        // which stripped two pairs of brackets: that result is kept)
+        for (written, id) in [
+            ("<m@x>", "m@x"),
+            ("<<m@x>>", "m@x"),
+            (" < <m@x> > ", "m@x"),
+            ("<<<m@x>>>", "m@x"),
+            ("<m@x >", "m@x "),
+            ("m@x", "m@x"),
+            ("<m@x", "<m@x"),
+            ("<>", ""),
+        ] {
+            let mut r = Record::new(Kind::Delivery, Ts(1_700_000_000_000_000), "gateway");
+            r.message_id = Some(written.into());
+            r.recipient = Some("Dr Who <Who@Example.ORG>".into());
+            r.sender = Some("records@example.org".into());
+            r.basis = Some("treatment".into());
+            r.derive();
+            assert_eq!(r.message_id.as_deref(), Some(id), "{written:?}");
+            let once = r.to_leaf();
+            r.derive();
+            assert_eq!(r.to_leaf(), once, "{written:?}");
+        }
+        let mut every = crate::examples::record_with_every_field();
+        every.derive();
+        let once = every.to_leaf();
+        every.derive();
+        assert_eq!(every.to_leaf(), once);
     }
 
     #[test]

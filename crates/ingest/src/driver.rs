@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use super::{IngestError, MAX_LINE, Parsed, Source, source_by_name};
 use crate::parallel::ordered_map;
 use sealtrail_format::model::{Kind, Record, Ts};
-use sealtrail_store::{Appended, Appender, Prepared};
+use sealtrail_store::{Appended, Appender, Prepared, Validated};
 
 /// Options of an ingest run.
 #[derive(Clone, Debug)]
@@ -553,11 +553,16 @@ fn trusted(rec: &Record, adapter: &str, allowed: Option<&[String]>) -> Result<()
 }
 
 /// Whether a record read from a source may be sealed as an event: it
-/// validates, and its event times are plausible (FORMAT.md §11.3: not
-/// before 2000, not more than a day after ingestion), so a unit error
-/// (seconds read as milliseconds) is quarantined instead of sealed as 1970.
+/// validates, and its event times are plausible ([`plausible`]).
 fn check(rec: &Record) -> Result<(), String> {
     rec.validate().map_err(|e| e.to_string())?;
+    plausible(rec)
+}
+
+/// Whether a record's event times are plausible (FORMAT.md §11.3: not
+/// before 2000, not more than a day after ingestion), so that a unit error
+/// (seconds read as milliseconds) is quarantined instead of sealed as 1970.
+fn plausible(rec: &Record) -> Result<(), String> {
     let now = rec.ingested_at.unwrap_or_else(Ts::now);
     // a training record not yet completed is dated by its due date, which
     // may lie ahead: only its completion is an observed time
@@ -585,23 +590,35 @@ pub fn prepare(
 ) -> Result<Step, IngestError> {
     let (line, reason, raw, overlong) = match p {
         Parsed::Event(mut rec, line) => {
-            rec.v = sealtrail_format::model::LEAF_VERSION;
-            rec.derive();
-            match trusted(&rec, source, allowed_sources).and_then(|()| check(&rec)) {
-                Ok(()) => {
-                    let src = rec.source.clone().unwrap_or_else(|| source.to_string());
-                    let hour = rec.ts.map(|t| t.0).unwrap_or(0).div_euclid(HOUR) * HOUR;
-                    return Ok(Step(StepKind::Event(Prepared::new(*rec)?, src, hour)));
-                }
+            // derived and validated once (`Validated`), then its times checked;
+            // a refused record is quarantined as the source made it, versioned
+            // and derived
+            let refused = match trusted(&rec, source, allowed_sources) {
                 Err(reason) => {
-                    let raw = rec
-                        .raw
-                        .clone()
-                        .map(String::into_bytes)
-                        .unwrap_or_else(|| rec.to_leaf());
-                    (line, reason, raw, None)
+                    rec.v = sealtrail_format::model::LEAF_VERSION;
+                    rec.derive();
+                    (rec, reason)
                 }
-            }
+                Ok(()) => match Validated::new(rec) {
+                    Err((r, e)) => (r, e.to_string()),
+                    Ok(v) => match plausible(v.record()) {
+                        Err(reason) => (v.into_record(), reason),
+                        Ok(()) => {
+                            let r = v.record();
+                            let src = r.source.clone().unwrap_or_else(|| source.to_string());
+                            let hour = r.ts.map(|t| t.0).unwrap_or(0).div_euclid(HOUR) * HOUR;
+                            return Ok(Step(StepKind::Event(v.prepare(), src, hour)));
+                        }
+                    },
+                },
+            };
+            let (mut rec, reason) = refused;
+            let raw = rec
+                .raw
+                .take()
+                .map(String::into_bytes)
+                .unwrap_or_else(|| rec.to_leaf());
+            (line, reason, raw, None)
         }
         Parsed::Bad {
             line,

@@ -352,13 +352,52 @@ pub struct Prepared {
 
 impl Prepared {
     /// Prepares `record`; fails as [`Appender::append`] would.
-    pub fn new(mut record: Record) -> Result<Prepared> {
+    pub fn new(record: Record) -> Result<Prepared> {
+        match Validated::new(Box::new(record)) {
+            Ok(v) => Ok(v.prepare()),
+            Err((_, e)) => Err(e.into()),
+        }
+    }
+}
+
+/// A record versioned, derived and validated: the one way to a
+/// [`Prepared`], so that a caller with checks of its own to make in
+/// between (ingest's plausible times) derives and validates once, not
+/// twice.
+pub struct Validated(Box<Record>);
+
+impl Validated {
+    /// Versions, derives and validates `record`; on failure gives it back
+    /// (a quarantine leaf keeps its raw bytes) with the reason.
+    pub fn new(
+        mut record: Box<Record>,
+    ) -> std::result::Result<Validated, (Box<Record>, ModelError)> {
         record.v = LEAF_VERSION;
+        record.derive();
+        match record.validate() {
+            Ok(()) => Ok(Validated(record)),
+            Err(e) => Err((record, e)),
+        }
+    }
+
+    /// The record.
+    pub fn record(&self) -> &Record {
+        &self.0
+    }
+
+    /// The record, given up.
+    pub fn into_record(self) -> Box<Record> {
+        self.0
+    }
+
+    /// Stamps the record with its ingestion time (unless it has one; a
+    /// time now is always valid), serialises it to its leaf, hashes it,
+    /// keeps its identity and typed values.
+    pub fn prepare(self) -> Prepared {
+        let mut record = self.0;
         if record.ingested_at.is_none() {
             record.ingested_at = Some(Ts::now());
         }
-        record.derive();
-        record.validate()?;
         let leaf = record.to_leaf();
         let key = match (&record.source, &record.source_event_id) {
             (Some(s), Some(id)) => Some((dedupe_key(s, id), content_digest(&leaf))),
@@ -366,12 +405,12 @@ impl Prepared {
         };
         let hash = leaf_hash(&leaf);
         let row = segment::TypedRow::of(&record);
-        Ok(Prepared {
+        Prepared {
             leaf,
             hash,
             key,
             row,
-        })
+        }
     }
 }
 
