@@ -92,14 +92,14 @@ enum Role {
 /// The role of an event type, or why it is not a sign-in.
 fn role(event: &str) -> Result<Role, &'static str> {
     match event {
-        "user.session.start" => Ok(Role::SessionStart),
+        SESSION_START => Ok(Role::SessionStart),
         "user.authentication.sso" => {
             Err("Okta app access (user.authentication.sso), not a sign-in")
         }
         "system.push.send_factor_verify_push" => {
             Err("Okta push sent (not yet approved), not a sign-in")
         }
-        "user.authentication.auth_via_mfa" | "user.authentication.verify" => Ok(Role::Factor),
+        AUTH_VIA_MFA | VERIFY => Ok(Role::Factor),
         e if e.contains("deny_push") || e == "user.mfa.okta_verify.deny_push" => {
             Ok(Role::PushDenied)
         }
@@ -251,6 +251,13 @@ struct Ties {
 }
 
 impl Ties {
+    /// Learns the part in their sessions of the events among `items`.
+    fn learn_all(&mut self, items: &[(Parsed, Option<Meta>)]) {
+        for m in items.iter().filter_map(|(_, m)| m.as_ref()) {
+            self.learn(m);
+        }
+    }
+
     /// Learns one sign-in record's part in its session.
     fn learn(&mut self, m: &Meta) {
         let Some(s) = &m.session else { return };
@@ -299,13 +306,13 @@ impl Ties {
     }
 }
 
+const SESSION_START: &str = "user.session.start";
+const AUTH_VIA_MFA: &str = "user.authentication.auth_via_mfa";
+const VERIFY: &str = "user.authentication.verify";
+
 /// The event types whose records a tie is learnt from: [`role`]'s
 /// `SessionStart` and `Factor`.
-const TYING_TYPES: [&str; 3] = [
-    "user.session.start",
-    "user.authentication.auth_via_mfa",
-    "user.authentication.verify",
-];
+const TYING_TYPES: [&str; 3] = [SESSION_START, AUTH_VIA_MFA, VERIFY];
 
 /// Whether a record's bytes may be one a tie is learnt from: they hold one
 /// of [`TYING_TYPES`], or an escape (an event type may be written escaped
@@ -371,9 +378,7 @@ impl Source for Okta {
             Ok(())
         })?;
         let mut ties = Ties::default();
-        for m in items.iter().filter_map(|(_, m)| m.as_ref()) {
-            ties.learn(m);
-        }
+        ties.learn_all(&items);
         items
             .into_iter()
             .try_for_each(|(p, m)| ties.emit(p, m, &mut *emit))
@@ -392,9 +397,7 @@ impl Source for Okta {
             false => Vec::new(),
         };
         map_json_records(input, file, &[], &read, &mut |items| {
-            for m in items.iter().filter_map(|(_, m)| m.as_ref()) {
-                ties.learn(m);
-            }
+            ties.learn_all(&items);
             Ok(())
         })?;
         self.ties = Some(ties);

@@ -853,14 +853,13 @@ impl Appender {
         match durability {
             Durability::Seal => {
                 self.seal()?;
+                self.durability = durability;
             }
             Durability::Commit => {
                 self.finish_seal()?;
+                self.durability = durability;
+                self.rewrite_wal()?;
             }
-        }
-        self.durability = durability;
-        if durability == Durability::Commit {
-            self.rewrite_wal()?;
         }
         Ok(())
     }
