@@ -258,6 +258,99 @@ fn appends_durable_at_their_seal_never_reach_the_wal() {
     assert!(v.status.success(), "{}", common::stdout(&v));
 }
 
+/// A WAL keeps the records sealed at its start until they fill 128 MiB
+/// (FORMAT.md §9): replacing it after every seal made a busy server's
+/// requests wait once a second. Below that it only grows, records sealed in
+/// it are skipped on recovery and the rest replayed; past it, the next seal
+/// replaces it with one holding none of them.
+#[test]
+fn the_wal_keeps_sealed_records_until_they_fill_its_rewrite_size() {
+    use sealtrail::store::Appender;
+    const HEADER: u64 = 24;
+    const REWRITE_AT: u64 = 128 * 1024 * 1024;
+    let env = Env::new();
+    let store = env.store();
+    let wal = store.join("wal/current.wal");
+    let signer =
+        || sealtrail::tlog::Signer::parse(&std::fs::read_to_string(env.key()).unwrap()).unwrap();
+    let wal_len = || std::fs::metadata(&wal).unwrap().len();
+    let big = |n: u64| {
+        let mut r = admin(n);
+        r.detail = Some(format!("{n}:{}", "d".repeat(48 * 1024)));
+        r
+    };
+    let mut app = Appender::open_or_create(&store, signer(), None).unwrap();
+    let mut n = 0u64;
+    let mut round = |app: &mut Appender, count: u64| {
+        for _ in 0..count {
+            assert_eq!(
+                app.append(big(n)).unwrap(),
+                sealtrail::store::Appended::New(n)
+            );
+            n += 1;
+        }
+        app.commit().unwrap();
+    };
+
+    // 1. below the size, a seal leaves its records in the WAL
+    round(&mut app, 500);
+    let one_round = wal_len() - HEADER;
+    app.seal().unwrap();
+    assert_eq!(wal_len(), HEADER + one_round, "not rewritten yet");
+    round(&mut app, 500);
+    app.seal().unwrap();
+    assert!(
+        wal_len() > HEADER + 2 * one_round - 1000,
+        "both seals' records stay"
+    );
+
+    // 2. a crash with sealed records and pending ones in it: the sealed are
+    // skipped, the pending replayed, nothing twice
+    round(&mut app, 100);
+    drop(app);
+    let mut app = Appender::open(&store, signer()).unwrap();
+    assert_eq!(app.recovery.replayed, 100);
+    assert_eq!(app.size(), 1000);
+    app.seal().unwrap();
+
+    // 3. seals until the sealed records fill the size: the WAL grows to
+    // about it, then is replaced by an empty one
+    let mut largest = 0;
+    let mut rewritten = false;
+    for _ in 0..12 {
+        round(&mut app, 500);
+        largest = largest.max(wal_len());
+        app.seal().unwrap();
+        if wal_len() == HEADER {
+            rewritten = true;
+            break;
+        }
+    }
+    assert!(rewritten, "the WAL was never replaced");
+    assert!(
+        largest >= REWRITE_AT && largest <= REWRITE_AT + one_round + HEADER,
+        "replaced at {largest} bytes"
+    );
+    drop(app);
+
+    let sealed = n;
+    let rows = duck(
+        &store,
+        "SELECT count(*), count(DISTINCT source_event_id), \
+         bool_and(source_event_id = 'e' || idx::VARCHAR) FROM leaves WHERE source = 'stress'",
+    );
+    assert_eq!(
+        rows[0],
+        [
+            format!("BigInt({sealed})"),
+            format!("BigInt({sealed})"),
+            "Boolean(true)".to_string()
+        ]
+    );
+    let v = env.verify(&[]);
+    assert!(v.status.success(), "{}", common::stdout(&v));
+}
+
 /// The records of a store apart from its coverage leaves (a re-run counts
 /// only the hours' new records), each with how often it is there.
 fn events_of(store: &std::path::Path) -> Vec<Vec<String>> {

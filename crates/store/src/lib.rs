@@ -192,6 +192,26 @@ pub fn rotated_key(detail: &str, keys: &[Verifier]) -> Option<Verifier> {
     Verifier::parse(lines.next()?).ok()
 }
 
+/// The sealed records' bytes at the start of the WAL at which a writer
+/// replaces it (once they also outnumber the rest). Each replacement copies
+/// the pending records and waits for an fsync while no append can go on, so
+/// replacing after every seal stalled a busy server once a second; this
+/// bounds the WAL (and what recovery reads) to about this plus the pending
+/// records (FORMAT.md §9).
+const WAL_REWRITE_AT: u64 = 128 * 1024 * 1024;
+
+/// Drops `value` on a short-lived thread of its own: freeing what a seal
+/// held (a second's records, or a closed WAL's cached pages) takes
+/// milliseconds the writer's callers need not wait for. Dropped here if no
+/// thread can start.
+fn free_elsewhere<T: Send + 'static>(value: T) {
+    // `spawn` gives the closure, and with it `value`, back to be dropped
+    // here when it fails
+    let _ = std::thread::Builder::new()
+        .name("sealtrail-free".into())
+        .spawn(move || drop(value));
+}
+
 /// What a record says, apart from when it was ingested: the first 8 bytes
 /// of the SHA-256 of its leaf without the `ingested_at` member. Two records
 /// with one identity are the same record only if this agrees (FORMAT.md §11).
@@ -203,9 +223,12 @@ pub fn content_digest(leaf: &[u8]) -> [u8; 8] {
         return [0u8; 8];
     }
     const KEY: &[u8] = b",\"ingested_at\":\"";
+    // built once: building a searcher per leaf cost more than the search
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(KEY));
     let mut h = Sha256::new();
     // the member follows `ts` and its value holds no quote (FORMAT.md §2)
-    match memchr::memmem::find(leaf, KEY) {
+    match FINDER.find(leaf) {
         Some(p) => match leaf[p + KEY.len()..].iter().position(|&b| b == b'"') {
             Some(q) => {
                 h.update(&leaf[..p]);
@@ -427,10 +450,12 @@ pub struct Appender {
     pending: Vec<Pending>,
     /// A seal running on its own thread ([`Appender::seal_in_background`]).
     sealing: Option<InFlight>,
-    /// How many records at the start of the WAL are sealed already: the WAL
-    /// is rewritten without them only when they outnumber the rest, so a
-    /// seal that finishes while appends go on costs no rewrite of those.
+    /// How many records at the start of the WAL are sealed already, and
+    /// their bytes there: the WAL is rewritten without them only when they
+    /// outnumber the rest and fill [`WAL_REWRITE_AT`], so a seal that
+    /// finishes while appends go on costs no rewrite of those.
     wal_sealed: usize,
+    wal_sealed_bytes: u64,
     dedupe: Identities,
     merge: MergePolicy,
     durability: Durability,
@@ -742,6 +767,7 @@ impl Appender {
             pending,
             sealing: None,
             wal_sealed: 0,
+            wal_sealed_bytes: 0,
             dedupe,
             merge: MergePolicy::default(),
             durability: Durability::default(),
@@ -770,9 +796,14 @@ impl Appender {
             .iter()
             .map(|p| (p.leaf.as_slice(), &p.hash))
             .collect();
-        self.wal =
+        let fresh =
             Wal::create_with(&path, self.frontier.size(), &records).map_err(io_err(&path))?;
+        // the replaced file (renamed over, so unlinked) is closed elsewhere:
+        // its last close frees its cached pages, milliseconds per seal that
+        // every request would wait for (docs/BENCHMARKS.md, session 18)
+        free_elsewhere(std::mem::replace(&mut self.wal, fresh));
         self.wal_sealed = 0;
+        self.wal_sealed_bytes = 0;
         Ok(())
     }
 
@@ -1012,9 +1043,18 @@ impl Appender {
                 self.frontier = done.frontier;
                 self.chain = done.chain;
                 self.wal_sealed += batch.len();
-                if self.wal_sealed >= self.pending.len() {
+                self.wal_sealed_bytes +=
+                    batch.iter().map(|p| wal::record_len(&p.leaf)).sum::<u64>();
+                // (under `Seal` the WAL holds none of them: no bytes to wait for)
+                if self.wal_sealed >= self.pending.len()
+                    && (self.durability == Durability::Seal
+                        || self.wal_sealed_bytes >= WAL_REWRITE_AT)
+                {
                     self.rewrite_wal()?;
                 }
+                // a seal's records (every leaf and typed row) are freed
+                // elsewhere too, not on the writer's path
+                free_elsewhere(batch);
                 Ok(done.cp)
             }
             Err(e) => {

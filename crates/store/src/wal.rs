@@ -17,6 +17,11 @@ const HEADER_LEN: u64 = 24;
 /// Largest leaf accepted, a guard against a corrupt length field.
 pub const MAX_LEAF: usize = 256 * 1024 * 1024;
 
+/// The bytes `leaf`'s record takes in a WAL: length, leaf, hash.
+pub fn record_len(leaf: &[u8]) -> u64 {
+    4 + leaf.len() as u64 + 32
+}
+
 /// What was found in a WAL file.
 pub struct Recovered {
     /// Tree size when the WAL was started.
@@ -136,7 +141,7 @@ impl Wal {
         self.out.write_all(&(leaf.len() as u32).to_le_bytes())?;
         self.out.write_all(leaf)?;
         self.out.write_all(hash)?;
-        self.bytes += 4 + leaf.len() as u64 + 32;
+        self.bytes += record_len(leaf);
         Ok(())
     }
 
