@@ -6,7 +6,10 @@
 //! (fsync) that follows its appends, so a 202 always means durable; the
 //! commits waiting in the queue together share one fsync (group commit: one
 //! fsync per request would cap the server at one request per fsync's time,
-//! milliseconds on many disks; docs/BENCHMARKS.md, session 15). A seal
+//! milliseconds on many disks; docs/BENCHMARKS.md, session 15). The writer
+//! writes the records to the WAL's file and hands the fsync, with the
+//! commits waiting for it, to a syncer thread, which answers them once it
+//! returns: appends go on while the disk syncs (session 18). A seal
 //! starts when `seal_every` records wait or when the oldest waiting record
 //! has waited `seal_interval`; a job whose
 //! leaves the next request reads back from the sealed log (an accounting
@@ -25,7 +28,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync
 use std::time::{Duration, Instant};
 
 use sealtrail_format::model::{Kind, Record, Ts};
-use sealtrail_store::{Appender, MergePolicy, SealReport};
+use sealtrail_store::{Appender, Layout, MergePolicy, SealReport, WalSync};
 
 use super::metrics::Metrics;
 
@@ -252,21 +255,72 @@ fn emit_coverage(
     let _ = app.commit();
 }
 
+/// Where a commit's answer goes.
+type CommitAnswer = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+/// Commits waiting for one fsync of the WAL.
+type SyncJob = (WalSync, Vec<CommitAnswer>);
+
+fn answer_all(commits: Vec<CommitAnswer>, outcome: &Result<(), String>) {
+    for answer in commits {
+        // a caller that stopped waiting needs no answer
+        let _ = answer.send(outcome.clone());
+    }
+}
+
 /// Makes everything appended so far durable with one fsync, then answers
 /// each commit waiting for it (none is answered before the fsync returns).
+/// The records are written to the WAL's file here and the fsync is made by
+/// the syncer thread, if there is one, so the writer goes on appending
+/// while the disk syncs: with the fsync on the writer, every request
+/// waited for it (docs/BENCHMARKS.md, session 18).
 fn answer_commits(
     app: &mut Appender,
-    commits: Vec<tokio::sync::oneshot::Sender<Result<(), String>>>,
+    commits: Vec<CommitAnswer>,
     metrics: &Metrics,
+    syncer: Option<&std::sync::mpsc::Sender<SyncJob>>,
 ) {
     if commits.is_empty() {
         return;
     }
-    let outcome = app.commit().map_err(|e| e.to_string());
     metrics.committed(commits.len());
-    for answer in commits {
-        // a caller that stopped waiting needs no answer
-        let _ = answer.send(outcome.clone());
+    let sync = match app.commit_elsewhere() {
+        Ok(Some(sync)) => sync,
+        // durable already
+        Ok(None) => return answer_all(commits, &Ok(())),
+        Err(e) => return answer_all(commits, &Err(e.to_string())),
+    };
+    // without a syncer (or once it stopped), the fsync is made here
+    let (sync, commits) = match syncer {
+        Some(tx) => match tx.send((sync, commits)) {
+            Ok(()) => return,
+            Err(std::sync::mpsc::SendError(job)) => job,
+        },
+        None => (sync, commits),
+    };
+    let wal = Layout::new(app.dir()).wal();
+    let outcome = sync.sync().map_err(|e| format!("{}: {e}", wal.display()));
+    answer_all(commits, &outcome);
+}
+
+/// The syncer thread: takes every fsync queued, makes one per WAL file
+/// among them, then answers their commits.
+fn run_syncer(rx: std::sync::mpsc::Receiver<SyncJob>, wal: std::path::PathBuf) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        jobs.extend(rx.try_iter());
+        let mut done: Vec<(WalSync, Result<(), String>)> = Vec::new();
+        for (sync, commits) in jobs {
+            let outcome = match done.iter().find(|(d, _)| d.same_file(&sync)) {
+                Some((_, outcome)) => outcome.clone(),
+                None => {
+                    let outcome = sync.sync().map_err(|e| format!("{}: {e}", wal.display()));
+                    done.push((sync, outcome.clone()));
+                    outcome
+                }
+            };
+            answer_all(commits, &outcome);
+        }
     }
 }
 
@@ -280,6 +334,13 @@ fn run(app: &mut Appender, rx: Receiver<Msg>, cfg: &WriterConfig, metrics: &Metr
     app.set_merge_policy(MergePolicy { at: 0, ..cfg.merge });
     let mut last_hour = Ts::now().0.div_euclid(HOUR) * HOUR;
     metrics.set_tree_size(app.size());
+    let (sync_tx, sync_rx) = std::sync::mpsc::channel::<SyncJob>();
+    let wal = Layout::new(app.dir()).wal();
+    let syncer = std::thread::Builder::new()
+        .name("sealtrail-sync".into())
+        .spawn(move || run_syncer(sync_rx, wal))
+        .ok();
+    let sync_tx = syncer.as_ref().map(|_| sync_tx);
     loop {
         let mut wait = waiting_since
             .map_or(cfg.seal_interval, |t| {
@@ -312,7 +373,7 @@ fn run(app: &mut Appender, rx: Receiver<Msg>, cfg: &WriterConfig, metrics: &Metr
                         next = rx.try_recv().ok();
                     }
                 }
-                answer_commits(app, commits, metrics);
+                answer_commits(app, commits, metrics, sync_tx.as_ref());
                 metrics.set_wal_depth(app.pending() as u64);
                 // (a job may have sealed on its own)
                 metrics.set_tree_size(app.size());
@@ -352,7 +413,12 @@ fn run(app: &mut Appender, rx: Receiver<Msg>, cfg: &WriterConfig, metrics: &Metr
             Msg::Shutdown => {}
         }
     }
-    answer_commits(app, commits, metrics);
+    answer_commits(app, commits, metrics, None);
+    // every commit handed to the syncer is answered before the last seals
+    drop(sync_tx);
+    if let Some(h) = syncer {
+        let _ = h.join();
+    }
     let outcome = app.finish_seal();
     took_seal(app, outcome, metrics);
     start_seal(app, cfg, metrics, None);

@@ -39,6 +39,7 @@ use sealtrail_format::model::{LEAF_VERSION, ModelError, Record, Ts};
 use sealtrail_format::tlog::merkle::{self, Frontier, Hash, chain_hash, leaf_hash};
 use sealtrail_format::tlog::{Checkpoint, NoteError, Signer, Verifier};
 use wal::Wal;
+pub use wal::WalSync;
 
 /// Store format version written in the marker file.
 pub const STORE_VERSION: &str = "sealtrail store v1";
@@ -864,6 +865,22 @@ impl Appender {
         match self.durability {
             Durability::Commit => self.sync_wal(),
             Durability::Seal => self.seal().map(drop),
+        }
+    }
+
+    /// [`Appender::commit`] with the fsync made by the caller, elsewhere:
+    /// under [`Durability::Commit`], writes the WAL's buffered records to its
+    /// file and returns the fsync ([`WalSync::sync`]) after which every
+    /// record appended so far is durable. (So a writer thread goes on
+    /// appending while the disk syncs.) `None` when they are durable already
+    /// (under [`Durability::Seal`], this seals them).
+    pub fn commit_elsewhere(&mut self) -> Result<Option<WalSync>> {
+        match self.durability {
+            Durability::Commit => {
+                let path = self.layout.wal();
+                self.wal.write_for_sync().map(Some).map_err(io_err(&path))
+            }
+            Durability::Seal => self.seal().map(|_| None),
         }
     }
 

@@ -9,6 +9,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use sealtrail_format::tlog::merkle::{Hash, leaf_hash};
 
@@ -35,9 +36,28 @@ pub struct Recovered {
 /// An open WAL, positioned for appending.
 pub struct Wal {
     out: BufWriter<File>,
+    /// The same open file, for [`Wal::write_for_sync`]'s handles.
+    same: Arc<File>,
     bytes: u64,
     /// `bytes` when the last fsync returned: what is durable already.
     synced: u64,
+}
+
+/// An fsync of a WAL's file, to be made on another thread: every record
+/// written to the file before [`Wal::write_for_sync`] returned it is durable
+/// once [`WalSync::sync`] returns.
+pub struct WalSync(Arc<File>);
+
+impl WalSync {
+    /// fsyncs (the data of) the file.
+    pub fn sync(&self) -> std::io::Result<()> {
+        self.0.sync_data()
+    }
+
+    /// Whether `other` syncs the same file (one fsync serves both).
+    pub fn same_file(&self, other: &WalSync) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl Wal {
@@ -74,8 +94,10 @@ impl Wal {
     fn open_append(path: &Path, synced: bool) -> std::io::Result<Wal> {
         let mut f = OpenOptions::new().read(true).write(true).open(path)?;
         let bytes = f.seek(SeekFrom::End(0))?;
+        let same = Arc::new(f.try_clone()?);
         Ok(Wal {
             out: BufWriter::with_capacity(1 << 20, f),
+            same,
             bytes,
             synced: if synced { bytes } else { 0 },
         })
@@ -156,6 +178,15 @@ impl Wal {
         self.out.get_ref().sync_data()?;
         self.synced = self.bytes;
         Ok(())
+    }
+
+    /// Writes every buffered record to the file, without an fsync, and
+    /// returns the fsync that makes them durable, for another thread: so
+    /// appends go on while the disk syncs. (What it syncs is not counted as
+    /// synced here: a later [`Wal::sync`] syncs again.)
+    pub fn write_for_sync(&mut self) -> std::io::Result<WalSync> {
+        self.out.flush()?;
+        Ok(WalSync(Arc::clone(&self.same)))
     }
 }
 
