@@ -298,9 +298,12 @@ fn answer_commits(
         },
         None => (sync, commits),
     };
-    let wal = Layout::new(app.dir()).wal();
-    let outcome = sync.sync().map_err(|e| format!("{}: {e}", wal.display()));
-    answer_all(commits, &outcome);
+    answer_all(commits, &synced(&sync, &Layout::new(app.dir()).wal()));
+}
+
+/// The fsync's outcome as a commit's answer (the error names the WAL).
+fn synced(sync: &WalSync, wal: &std::path::Path) -> Result<(), String> {
+    sync.sync().map_err(|e| format!("{}: {e}", wal.display()))
 }
 
 /// The syncer thread: takes every fsync queued, makes one per WAL file
@@ -314,7 +317,7 @@ fn run_syncer(rx: std::sync::mpsc::Receiver<SyncJob>, wal: std::path::PathBuf) {
             let outcome = match done.iter().find(|(d, _)| d.same_file(&sync)) {
                 Some((_, outcome)) => outcome.clone(),
                 None => {
-                    let outcome = sync.sync().map_err(|e| format!("{}: {e}", wal.display()));
+                    let outcome = synced(&sync, &wal);
                     done.push((sync, outcome.clone()));
                     outcome
                 }
