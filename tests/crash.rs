@@ -3,7 +3,9 @@
 //! seals on their own thread: appends go on beside them, and a seal that
 //! fails or is cut short loses nothing. And a file's ingest, whose
 //! records are durable at their seals only: killed, it is completed by
-//! running it again.
+//! running it again. And the WAL's own rules: a commit whose fsync another
+//! thread makes has written its records first; sealed records stay in the
+//! WAL until they fill its rewrite size.
 
 mod common;
 
@@ -256,6 +258,44 @@ fn appends_durable_at_their_seal_never_reach_the_wal() {
     assert_eq!(rows[0], ["BigInt(400)", "Boolean(true)"]);
     let v = env.verify(&[]);
     assert!(v.status.success(), "{}", common::stdout(&v));
+}
+
+/// The server's commit hands its fsync to another thread
+/// (`Appender::commit_elsewhere`): by then every record must be in the
+/// WAL's file, not in a buffer, or the fsync would make nothing durable and
+/// a 202 would promise records a power cut loses.
+#[test]
+fn a_commit_made_elsewhere_has_written_every_record_before_its_fsync() {
+    use sealtrail::store::Appender;
+    let env = Env::new();
+    let store = env.store();
+    let wal = store.join("wal/current.wal");
+    let signer =
+        || sealtrail::tlog::Signer::parse(&std::fs::read_to_string(env.key()).unwrap()).unwrap();
+    let mut app = Appender::open_or_create(&store, signer(), None).unwrap();
+    let empty = std::fs::metadata(&wal).unwrap().len();
+    for n in 0..50 {
+        app.append(admin(n)).unwrap();
+    }
+    assert_eq!(
+        std::fs::metadata(&wal).unwrap().len(),
+        empty,
+        "appends are buffered until a commit"
+    );
+    let sync = app
+        .commit_elsewhere()
+        .unwrap()
+        .expect("a WAL-backed appender hands out its fsync");
+    let written = std::fs::metadata(&wal).unwrap().len();
+    sync.sync().unwrap();
+    // what the file holds now is what a power cut would leave: all 50
+    let (_, recovered) = sealtrail::store::wal::Wal::recover(&wal).unwrap();
+    assert_eq!(recovered.records.len(), 50);
+    assert_eq!(recovered.torn_bytes, 0);
+    assert!(written > empty);
+    drop(app);
+    let app = Appender::open(&store, signer()).unwrap();
+    assert_eq!(app.recovery.replayed, 50);
 }
 
 /// A WAL keeps the records sealed at its start until they fill 128 MiB
