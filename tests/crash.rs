@@ -123,6 +123,16 @@ fn sigkill_loses_nothing_acknowledged() {
     );
 }
 
+/// The signer of the test key, for appenders opened in this process.
+fn signer(env: &Env) -> sealtrail::tlog::Signer {
+    sealtrail::tlog::Signer::parse(&std::fs::read_to_string(env.key()).unwrap()).unwrap()
+}
+
+/// The store's write-ahead log (FORMAT.md §9).
+fn wal_file(store: &std::path::Path) -> std::path::PathBuf {
+    store.join("wal/current.wal")
+}
+
 fn admin(n: u64) -> sealtrail::model::Record {
     use sealtrail::model::{Kind, Record, Ts};
     let mut r = Record::new(Kind::Admin, Ts::now(), "stress");
@@ -147,9 +157,7 @@ fn background_seals_let_appends_go_on_and_lose_nothing() {
     use sealtrail::store::Appender;
     let env = Env::new();
     let store = env.store();
-    let signer =
-        || sealtrail::tlog::Signer::parse(&std::fs::read_to_string(env.key()).unwrap()).unwrap();
-    let mut app = Appender::open_or_create(&store, signer(), None).unwrap();
+    let mut app = Appender::open_or_create(&store, signer(&env), None).unwrap();
 
     // 1. appends go on while a seal runs; one seal at a time
     append_range(&mut app, 0..1000);
@@ -169,7 +177,7 @@ fn background_seals_let_appends_go_on_and_lose_nothing() {
     // 2. the WAL kept the 1,000 sealed records (fewer than the 3,000
     // behind them), so reopening must skip exactly those
     drop(app);
-    let mut app = Appender::open(&store, signer()).unwrap();
+    let mut app = Appender::open(&store, signer(&env)).unwrap();
     assert_eq!(app.recovery.replayed, 3000);
     assert_eq!(app.size(), 1000);
 
@@ -205,10 +213,8 @@ fn appends_durable_at_their_seal_never_reach_the_wal() {
     use sealtrail::store::{Appender, Durability};
     let env = Env::new();
     let store = env.store();
-    let wal = store.join("wal/current.wal");
-    let signer =
-        || sealtrail::tlog::Signer::parse(&std::fs::read_to_string(env.key()).unwrap()).unwrap();
-    let mut app = Appender::open_or_create(&store, signer(), None).unwrap();
+    let wal = wal_file(&store);
+    let mut app = Appender::open_or_create(&store, signer(&env), None).unwrap();
 
     // 1. records the WAL holds are sealed before appends stop going to it
     append_range(&mut app, 0..100);
@@ -223,7 +229,7 @@ fn appends_durable_at_their_seal_never_reach_the_wal() {
     }
     drop(app);
     assert_eq!(std::fs::metadata(&wal).unwrap().len(), header_only);
-    let mut app = Appender::open(&store, signer()).unwrap();
+    let mut app = Appender::open(&store, signer(&env)).unwrap();
     assert_eq!(app.recovery.replayed, 0);
     assert_eq!(app.size(), 100);
 
@@ -245,7 +251,7 @@ fn appends_durable_at_their_seal_never_reach_the_wal() {
     app.set_durability(Durability::Commit).unwrap();
     assert_eq!(app.size(), 300, "the seal in flight finished first");
     drop(app);
-    let mut app = Appender::open(&store, signer()).unwrap();
+    let mut app = Appender::open(&store, signer(&env)).unwrap();
     assert_eq!(app.recovery.replayed, 100);
     app.seal().unwrap();
     drop(app);
@@ -269,10 +275,8 @@ fn a_commit_made_elsewhere_has_written_every_record_before_its_fsync() {
     use sealtrail::store::Appender;
     let env = Env::new();
     let store = env.store();
-    let wal = store.join("wal/current.wal");
-    let signer =
-        || sealtrail::tlog::Signer::parse(&std::fs::read_to_string(env.key()).unwrap()).unwrap();
-    let mut app = Appender::open_or_create(&store, signer(), None).unwrap();
+    let wal = wal_file(&store);
+    let mut app = Appender::open_or_create(&store, signer(&env), None).unwrap();
     let empty = std::fs::metadata(&wal).unwrap().len();
     for n in 0..50 {
         app.append(admin(n)).unwrap();
@@ -294,7 +298,7 @@ fn a_commit_made_elsewhere_has_written_every_record_before_its_fsync() {
     assert_eq!(recovered.torn_bytes, 0);
     assert!(written > empty);
     drop(app);
-    let app = Appender::open(&store, signer()).unwrap();
+    let app = Appender::open(&store, signer(&env)).unwrap();
     assert_eq!(app.recovery.replayed, 50);
 }
 
@@ -310,16 +314,14 @@ fn the_wal_keeps_sealed_records_until_they_fill_its_rewrite_size() {
     const REWRITE_AT: u64 = 128 * 1024 * 1024;
     let env = Env::new();
     let store = env.store();
-    let wal = store.join("wal/current.wal");
-    let signer =
-        || sealtrail::tlog::Signer::parse(&std::fs::read_to_string(env.key()).unwrap()).unwrap();
+    let wal = wal_file(&store);
     let wal_len = || std::fs::metadata(&wal).unwrap().len();
     let big = |n: u64| {
         let mut r = admin(n);
         r.detail = Some(format!("{n}:{}", "d".repeat(48 * 1024)));
         r
     };
-    let mut app = Appender::open_or_create(&store, signer(), None).unwrap();
+    let mut app = Appender::open_or_create(&store, signer(&env), None).unwrap();
     let mut n = 0u64;
     let mut round = |app: &mut Appender, count: u64| {
         for _ in 0..count {
@@ -348,7 +350,7 @@ fn the_wal_keeps_sealed_records_until_they_fill_its_rewrite_size() {
     // skipped, the pending replayed, nothing twice
     round(&mut app, 100);
     drop(app);
-    let mut app = Appender::open(&store, signer()).unwrap();
+    let mut app = Appender::open(&store, signer(&env)).unwrap();
     assert_eq!(app.recovery.replayed, 100);
     assert_eq!(app.size(), 1000);
     app.seal().unwrap();
