@@ -8,6 +8,7 @@
 //! docs/FORMAT.md, which the code cites by section.
 #![deny(missing_docs)]
 
+pub mod eq;
 #[cfg(any(test, feature = "examples"))]
 pub mod examples;
 mod leaf;

@@ -663,10 +663,16 @@ fn check_enum(
     allowed: &[&str],
 ) -> Result<(), ModelError> {
     match value {
-        Some(v) if !allowed.contains(&v.as_str()) => Err(ModelError::BadValue {
-            field,
-            allowed: allowed.join(", "),
-        }),
+        Some(v)
+            if !allowed
+                .iter()
+                .any(|a| crate::eq::bytes_eq(a.as_bytes(), v.as_bytes())) =>
+        {
+            Err(ModelError::BadValue {
+                field,
+                allowed: allowed.join(", "),
+            })
+        }
         _ => Ok(()),
     }
 }

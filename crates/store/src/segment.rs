@@ -26,6 +26,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use sha2::{Digest, Sha256};
 
+use sealtrail_format::eq::bytes_eq;
 use sealtrail_format::model::{FieldSet, Record};
 use sealtrail_format::tlog::Hash;
 
@@ -577,8 +578,8 @@ impl<'b> ColumnCheck<'b> {
                 continue;
             }
             let same = match c.values {
-                Stored::Str(get, a) => get(r) == at(a, row),
-                Stored::StrView(get, a) => get(r) == at(a, row),
+                Stored::Str(get, a) => same_text(get(r), at(a, row)),
+                Stored::StrView(get, a) => same_text(get(r), at(a, row)),
                 Stored::Bool(get, a) => get(r) == at(a, row),
                 Stored::Ts(get, a) => get(r) == at(a, row),
                 Stored::Date(get, a) => get(r) == at(a, row),
@@ -600,6 +601,15 @@ impl<'b> ColumnCheck<'b> {
             .iter()
             .filter_map(|c| Some((c.name, c.differs_at?)))
             .collect()
+    }
+}
+
+/// Whether a value derived from a leaf and a stored one are the same text
+/// (or both null), compared without `memcmp` ([`bytes_eq`]).
+fn same_text(derived: Option<&str>, stored: Option<&str>) -> bool {
+    match (derived, stored) {
+        (Some(d), Some(s)) => bytes_eq(d.as_bytes(), s.as_bytes()),
+        (d, s) => d.is_none() && s.is_none(),
     }
 }
 
