@@ -807,8 +807,29 @@ pub struct Viewed {
     pub batches: Batches,
 }
 
-/// Opens a segment file to be read as views ([`Viewed`]).
-pub fn read_viewed(path: &Path) -> Result<Viewed, parquet::errors::ParquetError> {
+/// The rows of each of a segment file's row groups, from its footer.
+pub fn row_group_rows(path: &Path) -> Result<Vec<usize>, parquet::errors::ParquetError> {
+    let file = File::open(path)?;
+    let reader = parquet::file::reader::SerializedFileReader::new(file)?;
+    use parquet::file::reader::FileReader as _;
+    reader
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| {
+            usize::try_from(g.num_rows()).map_err(|_| {
+                parquet::errors::ParquetError::General("a row group's row count is negative".into())
+            })
+        })
+        .collect()
+}
+
+/// Opens a segment file to be read as views ([`Viewed`]): the row groups
+/// `groups` (by index, in order) or, given `None`, all of them.
+pub fn read_viewed(
+    path: &Path,
+    groups: Option<std::ops::Range<usize>>,
+) -> Result<Viewed, parquet::errors::ParquetError> {
     use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
     let file = File::open(path)?;
     let plain = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())?;
@@ -833,9 +854,12 @@ pub fn read_viewed(path: &Path) -> Result<Viewed, parquet::errors::ParquetError>
         plain.metadata().clone(),
         ArrowReaderOptions::new().with_schema(viewed),
     )?;
-    let batches = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata)
-        .with_batch_size(8192)
-        .build()?;
+    let mut builder =
+        ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata).with_batch_size(8192);
+    if let Some(groups) = groups {
+        builder = builder.with_row_groups(groups.collect());
+    }
+    let batches = builder.build()?;
     Ok(Viewed {
         file_schema,
         batches,

@@ -136,6 +136,21 @@ pub struct Report {
 }
 
 impl Report {
+    fn problem(
+        &mut self,
+        kind: ProblemKind,
+        file: &str,
+        idx: Option<u64>,
+        detail: impl Into<String>,
+    ) {
+        self.problems.push(Problem {
+            kind,
+            file: file.to_string(),
+            idx,
+            detail: detail.into(),
+        });
+    }
+
     /// True when nothing failed.
     pub fn ok(&self) -> bool {
         self.problems.is_empty()
@@ -211,12 +226,7 @@ impl Ctx<'_> {
         idx: Option<u64>,
         detail: impl Into<String>,
     ) {
-        self.report.problems.push(Problem {
-            kind,
-            file: file.to_string(),
-            idx,
-            detail: detail.into(),
-        });
+        self.report.problem(kind, file, idx, detail);
     }
 
     fn note_problem(&mut self, file: &str, e: NoteError) {
@@ -449,13 +459,15 @@ fn coverage_gaps(report: &mut Report, coverage: &BTreeMap<String, BTreeSet<i64>>
 /// Checks the segments' rows on `threads` workers and feeds their leaf
 /// hashes to the tree in order on this thread, the only sequential step.
 ///
-/// Workers take the next segment as soon as they are free (segments differ
-/// in size). A worker needs a permit to start a segment, and this thread
-/// hands one back each time it consumes an outcome, so at most `ahead`
-/// segments are started past the tree and few finished outcomes wait (each
-/// holds its segment's leaf hashes, 32 bytes a leaf). The slack beyond one
-/// segment per worker lets the others go on past a large segment (an
-/// ingest's first seal often is): docs/BENCHMARKS.md, session 7.
+/// The work is cut into parts of one row group each ([`plan_parts`]), not
+/// segments: an ingest's first seal is often most of a store, and a worker
+/// left alone with it kept the others idle, and a store of one segment
+/// used one core (docs/BENCHMARKS.md, session 19). Workers take the next
+/// part as soon as they are free. A worker needs a permit to start a part,
+/// and this thread hands one back each time it consumes an outcome, so at
+/// most `ahead` parts are started past the tree and few finished outcomes
+/// wait. Once a segment's parts are all in, this thread joins them
+/// ([`finish_segment`]): the chain runs through the whole segment.
 fn check_rows(
     cx: &mut Ctx<'_>,
     tree: &mut TreeCheck,
@@ -466,17 +478,19 @@ fn check_rows(
     progress: Option<&dyn Fn(u64)>,
 ) {
     let (layout, keys) = (cx.layout.clone(), cx.keys);
+    let parts = plan_parts(&layout, jobs);
     let ahead = 2 * threads + 4;
-    let next_job = AtomicUsize::new(0);
+    let next_part = AtomicUsize::new(0);
     let (permit_tx, permit_rx) = std::sync::mpsc::channel::<()>();
     for _ in 0..ahead {
         let _ = permit_tx.send(());
     }
     let permits = std::sync::Mutex::new(permit_rx);
     std::thread::scope(|sc| {
-        let (tx, rx) = std::sync::mpsc::channel::<(usize, SegmentOutcome)>();
-        for _ in 0..threads.min(jobs.len()) {
-            let (tx, layout, next_job, permits) = (tx.clone(), layout.clone(), &next_job, &permits);
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, PartOutcome)>();
+        for _ in 0..threads.min(parts.len()) {
+            let (tx, layout, next_part, permits, parts) =
+                (tx.clone(), layout.clone(), &next_part, &permits, &parts);
             sc.spawn(move || {
                 loop {
                     // a permit, or the end: this thread dropped the sender
@@ -484,32 +498,48 @@ fn check_rows(
                     if !matches!(permit, Ok(Ok(()))) {
                         break;
                     }
-                    let j = next_job.fetch_add(1, Ordering::SeqCst);
-                    let Some((entry, file, start)) = jobs.get(j) else {
+                    let k = next_part.fetch_add(1, Ordering::SeqCst);
+                    let Some(part) = parts.get(k) else {
                         break;
                     };
+                    let (entry, file, _) = jobs[part.job];
                     let outcome = match file {
                         Some(file) => {
                             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                check_segment(layout.clone(), keys, entry, file, *start)
+                                check_part(layout.clone(), keys, entry, file, part)
                             }))
-                            .unwrap_or_else(|_| SegmentOutcome::missing())
+                            .unwrap_or_else(|_| PartOutcome::missing())
                         }
                         // missing: the tree cannot be rebuilt past here
-                        None => SegmentOutcome::missing(),
+                        None => PartOutcome::missing(),
                     };
-                    if tx.send((j, outcome)).is_err() {
+                    if tx.send((k, outcome)).is_err() {
                         break;
                     }
                 }
             });
         }
         drop(tx);
-        let mut finished: BTreeMap<usize, SegmentOutcome> = BTreeMap::new();
+        let mut finished: BTreeMap<usize, PartOutcome> = BTreeMap::new();
         let mut want = 0;
-        for (j, outcome) in rx {
-            finished.insert(j, outcome);
+        let mut of_segment: Vec<PartOutcome> = Vec::new();
+        for (k, outcome) in rx {
+            finished.insert(k, outcome);
             while let Some(o) = finished.remove(&want) {
+                let part = &parts[want];
+                want += 1;
+                let _ = permit_tx.send(());
+                of_segment.push(o);
+                if of_segment.len() < part.of {
+                    continue;
+                }
+                let (entry, file, start) = jobs[part.job];
+                let o = finish_segment(
+                    entry,
+                    file.map_or("?", |f| f.as_str()),
+                    start,
+                    std::mem::take(&mut of_segment),
+                );
                 cx.report.problems.extend(o.report.problems);
                 cx.report.rows += o.report.rows;
                 cx.report.leaf_bytes += o.report.leaf_bytes;
@@ -518,7 +548,7 @@ fn check_rows(
                     match reread.as_deref_mut() {
                         Some(r) if r.next < r.until => {
                             if let Some(at) = r.push(&h) {
-                                let file = jobs[want].1.map_or("?", |f| f.as_str());
+                                let file = file.map_or("?", |f| f.as_str());
                                 cx.problem(
                                     ProblemKind::Modified,
                                     &rel("segments", file),
@@ -536,19 +566,63 @@ fn check_rows(
                 for (source, hours) in o.coverage {
                     coverage.entry(source).or_default().extend(hours);
                 }
-                if jobs[want].1.is_some() {
+                if file.is_some() {
                     cx.report.segments += 1;
                 }
                 if let Some(p) = progress {
                     p(cx.report.earlier_rows + cx.report.rows);
                 }
-                want += 1;
-                let _ = permit_tx.send(());
             }
         }
         // the workers still waiting for a permit see the end
         drop(permit_tx);
     });
+}
+
+/// One part of a segment's row check ([`check_part`]): part `part` of the
+/// `of` parts of segment `job`, its row groups `groups` (`None`: the whole
+/// file, when it is one part), whose first row is row `pos_base` of the
+/// file.
+struct Part {
+    job: usize,
+    part: usize,
+    of: usize,
+    groups: Option<std::ops::Range<usize>>,
+    pos_base: usize,
+}
+
+/// The parts of each segment, in order: one per row group, or the whole
+/// file as one part when it is missing, has one row group, or its footer
+/// cannot be read (the part then reports why).
+fn plan_parts(layout: &Layout, jobs: &[(&SegmentEntry, Option<&String>, Hash)]) -> Vec<Part> {
+    let mut parts = Vec::new();
+    for (job, (_, file, _)) in jobs.iter().enumerate() {
+        let groups = file
+            .and_then(|f| segment::row_group_rows(&layout.segment(f)).ok())
+            .filter(|g| g.len() > 1);
+        let Some(groups) = groups else {
+            parts.push(Part {
+                job,
+                part: 0,
+                of: 1,
+                groups: None,
+                pos_base: 0,
+            });
+            continue;
+        };
+        let mut pos_base = 0;
+        for (part, rows) in groups.iter().enumerate() {
+            parts.push(Part {
+                job,
+                part,
+                of: groups.len(),
+                groups: Some(part..part + 1),
+                pos_base,
+            });
+            pos_base += rows;
+        }
+    }
+    parts
 }
 
 /// The state at `path`, with its frontier, when it still holds for this store: same origin, a
@@ -1022,65 +1096,90 @@ struct SegmentOutcome {
     coverage: BTreeMap<String, BTreeSet<i64>>,
 }
 
-impl SegmentOutcome {
-    fn missing() -> SegmentOutcome {
-        SegmentOutcome {
+/// What checking one part of a segment found ([`check_part`]): its
+/// problems and counts, the rows it read in file order, and whether the
+/// segment's check goes on past it.
+struct PartOutcome {
+    report: Report,
+    rows: Vec<RowSeen>,
+    broken: bool,
+    coverage: BTreeMap<String, BTreeSet<i64>>,
+    end: PartEnd,
+}
+
+impl PartOutcome {
+    fn new() -> PartOutcome {
+        PartOutcome {
             report: Report::default(),
-            leaves: Vec::new(),
-            broken: true,
+            rows: Vec::new(),
+            broken: false,
             coverage: BTreeMap::new(),
+            end: PartEnd::Go,
+        }
+    }
+
+    /// A segment file that is missing (or whose check failed): no row of
+    /// it is checked, and the tree cannot be rebuilt past it.
+    fn missing() -> PartOutcome {
+        PartOutcome {
+            broken: true,
+            end: PartEnd::Abort,
+            ..PartOutcome::new()
         }
     }
 }
 
-/// Sink for one segment's leaf hashes (the tree is fed in order later).
-struct LeafSink {
-    leaves: Vec<Hash>,
-    broken: bool,
+/// One row as a part read it: the leaf its idx names, the leaf's
+/// recomputed hash, the row's stored chain value, and whether it replaces
+/// an earlier row for the same leaf (a row out of place does not).
+struct RowSeen {
+    idx: u64,
+    leaf_hash: Hash,
+    chain: Hash,
+    replace: bool,
 }
 
-impl LeafSink {
-    fn push(&mut self, h: Hash) {
-        self.leaves.push(h);
-    }
+/// Whether a segment's check goes on after a part.
+#[derive(PartialEq)]
+enum PartEnd {
+    /// The next part is taken.
+    Go,
+    /// A row group could not be read: the rows after it are not checked,
+    /// as a reading from start to end stops there; the chain is still
+    /// checked through the rows read.
+    Stop,
+    /// The file cannot be read as a segment: none of its rows is checked.
+    Abort,
 }
 
-/// Checks one segment file against its manifest entry, starting from
-/// `start_chain` (the chain value signed for the segment before it).
-fn check_segment(
+/// Checks one part of a segment file ([`Part`]) against its manifest
+/// entry: every part classifies the file's idx column (cheap, and each
+/// needs it), the first part alone reports what that finds, and each
+/// checks the rows of its own row groups.
+fn check_part(
     layout: Layout,
     keys: &[Verifier],
     entry: &SegmentEntry,
     file: &str,
-    start_chain: Hash,
-) -> SegmentOutcome {
+    part: &Part,
+) -> PartOutcome {
     let mut cx = Ctx {
         layout,
         keys,
         report: Report::default(),
     };
-    let mut tree = LeafSink {
-        leaves: Vec::with_capacity((entry.last - entry.first + 1) as usize),
-        broken: false,
-    };
-    let mut coverage = BTreeMap::new();
-    let mut chain = start_chain;
-    check_segment_into(&mut cx, entry, file, &mut chain, &mut tree, &mut coverage);
-    SegmentOutcome {
-        report: cx.report,
-        leaves: tree.leaves,
-        broken: tree.broken,
-        coverage,
-    }
+    let mut out = PartOutcome::new();
+    check_part_into(&mut cx, entry, file, part, &mut out);
+    out.report = cx.report;
+    out
 }
 
-fn check_segment_into(
+fn check_part_into(
     cx: &mut Ctx<'_>,
     entry: &SegmentEntry,
     file: &str,
-    chain: &mut Hash,
-    tree: &mut LeafSink,
-    coverage: &mut BTreeMap<String, BTreeSet<i64>>,
+    part: &Part,
+    out: &mut PartOutcome,
 ) {
     let r = rel("segments", file);
     let path = cx.layout.segment(file);
@@ -1107,15 +1206,27 @@ fn check_segment_into(
                 Some(entry.first),
                 format!("unreadable Parquet ({size} bytes): {e}"),
             );
-            tree.broken = true;
-            *chain = entry.chain;
+            out.broken = true;
+            out.end = PartEnd::Abort;
             return;
         }
     };
-    let present: BTreeSet<u64> = idxs.iter().copied().collect();
+    // which of the segment's leaves some row holds, by idx - first (every
+    // part reads the whole column: a bitmap, not a set, keeps that cheap)
+    let mut present = vec![false; n_expected as usize];
+    for &i in &idxs {
+        if let Some(slot) = i
+            .checked_sub(entry.first)
+            .and_then(|k| present.get_mut(usize::try_from(k).ok()?))
+        {
+            *slot = true;
+        }
+    }
     let mut row_trouble: HashMap<usize, ProblemKind> = HashMap::new();
     let missing: Vec<u64> = (entry.first..=entry.last)
-        .filter(|i| !present.contains(i))
+        .zip(&present)
+        .filter(|(_, held)| !**held)
+        .map(|(i, _)| i)
         .collect();
     if !missing.is_empty() {
         let tail = missing
@@ -1139,7 +1250,7 @@ fn check_segment_into(
                 missing[0]
             ),
         );
-        tree.broken = true;
+        out.broken = true;
     }
     for (pos, &i) in idxs.iter().enumerate() {
         if i < entry.first || i > entry.last {
@@ -1150,7 +1261,7 @@ fn check_segment_into(
                 format!("row {pos} holds leaf {i}, outside this segment's range"),
             );
             row_trouble.insert(pos, ProblemKind::Extra);
-            tree.broken = true;
+            out.broken = true;
         }
     }
     if missing.is_empty() && idxs.len() as u64 == n_expected {
@@ -1173,12 +1284,18 @@ fn check_segment_into(
             None,
             format!("{} rows for {} leaves", idxs.len(), n_expected),
         );
-        tree.broken = true;
+        out.broken = true;
     }
 
-    // Pass 2: every row. Rows are taken in idx order, so a reordering costs
-    // one report per displaced row, not a broken chain for the rest.
-    let batches = match segment::read_viewed(&path) {
+    if part.part > 0 {
+        // reported by the segment's first part
+        cx.report.problems.clear();
+    }
+
+    // Pass 2: every row of this part's row groups. Rows are joined in idx
+    // order later, so a reordering costs one report per displaced row, not
+    // a broken chain for the rest.
+    let batches = match segment::read_viewed(&path, part.groups.clone()) {
         Ok(viewed) if !segment::is_segment_schema(viewed.file_schema.fields()) => {
             cx.problem(
                 ProblemKind::ColumnMismatch,
@@ -1186,7 +1303,8 @@ fn check_segment_into(
                 None,
                 "the file's columns differ from the segment schema (FORMAT.md §7.1)",
             );
-            tree.broken = true;
+            out.broken = true;
+            out.end = PartEnd::Abort;
             return;
         }
         Ok(viewed) => viewed.batches,
@@ -1197,15 +1315,12 @@ fn check_segment_into(
                 Some(entry.first),
                 format!("unreadable Parquet: {e}"),
             );
-            tree.broken = true;
+            out.broken = true;
+            out.end = PartEnd::Abort;
             return;
         }
     };
-    let mut rows = RowsByIdx {
-        first: entry.first,
-        by_idx: vec![None; n_expected as usize],
-    };
-    let mut pos_base = 0usize;
+    let mut pos_base = part.pos_base;
     for b in batches {
         let b = match b {
             Ok(b) => b,
@@ -1216,45 +1331,103 @@ fn check_segment_into(
                     None,
                     format!("unreadable row group: {e}"),
                 );
-                tree.broken = true;
+                out.broken = true;
+                out.end = PartEnd::Stop;
                 break;
             }
         };
-        check_batch(cx, &r, &b, pos_base, &row_trouble, &mut rows, coverage);
+        check_batch(
+            cx,
+            &r,
+            &b,
+            pos_base,
+            &row_trouble,
+            &mut out.rows,
+            &mut out.coverage,
+        );
         pos_base += b.num_rows();
         cx.report.rows += b.num_rows() as u64;
     }
+}
+
+/// Joins the parts of one segment, in order, and checks its chain from
+/// `start_chain` (the chain value signed for the segment before it)
+/// through every leaf, by idx, to the value its manifest entry signs.
+fn finish_segment(
+    entry: &SegmentEntry,
+    file: &str,
+    start_chain: Hash,
+    parts: Vec<PartOutcome>,
+) -> SegmentOutcome {
+    let r = rel("segments", file);
+    let mut report = Report::default();
+    let mut coverage: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+    let mut broken = false;
+    let mut rows = RowsByIdx {
+        first: entry.first,
+        by_idx: vec![None; (entry.last - entry.first + 1) as usize],
+    };
+    for p in parts {
+        report.problems.extend(p.report.problems);
+        report.rows += p.report.rows;
+        report.leaf_bytes += p.report.leaf_bytes;
+        broken |= p.broken;
+        for (source, hours) in p.coverage {
+            coverage.entry(source).or_default().extend(hours);
+        }
+        for row in p.rows {
+            rows.set(row.idx, (row.leaf_hash, row.chain), row.replace);
+        }
+        match p.end {
+            PartEnd::Go => {}
+            PartEnd::Stop => break,
+            PartEnd::Abort => {
+                return SegmentOutcome {
+                    report,
+                    leaves: Vec::new(),
+                    broken: true,
+                    coverage,
+                };
+            }
+        }
+    }
+    let mut leaves = Vec::with_capacity(rows.by_idx.len());
+    let mut chain = start_chain;
     for i in entry.first..=entry.last {
         let Some((lh, stored_chain)) = rows.get(i) else {
             continue;
         };
-        let want = chain_hash(chain, lh);
+        let want = chain_hash(&chain, lh);
         if want != *stored_chain
-            && !cx
-                .report
+            && !report
                 .problems
                 .iter()
                 .any(|p| p.file == r && p.idx == Some(i))
         {
-            cx.problem(
+            report.problem(
                 ProblemKind::Modified,
                 &r,
                 Some(i),
                 "chain value does not follow from the previous leaf",
             );
         }
-        *chain = *stored_chain;
-        tree.push(*lh);
+        chain = *stored_chain;
+        leaves.push(*lh);
     }
-    if *chain != entry.chain && !cx.report.problems.iter().any(|p| p.file == r) {
-        cx.problem(
+    if chain != entry.chain && !report.problems.iter().any(|p| p.file == r) {
+        report.problem(
             ProblemKind::Modified,
             &r,
             Some(entry.last),
             "chain at the last row differs from the signed manifest",
         );
     }
-    *chain = entry.chain;
+    SegmentOutcome {
+        report,
+        leaves,
+        broken,
+        coverage,
+    }
 }
 
 /// Each of a segment's leaves (by idx) to its recomputed leaf hash and its
@@ -1305,7 +1478,7 @@ fn check_batch(
     b: &RecordBatch,
     pos_base: usize,
     row_trouble: &HashMap<usize, ProblemKind>,
-    rows: &mut RowsByIdx,
+    rows: &mut Vec<RowSeen>,
     coverage: &mut BTreeMap<String, BTreeSet<i64>>,
 ) {
     // read as views (`segment::read_viewed`), the file's schema checked
@@ -1338,8 +1511,14 @@ fn check_batch(
         let computed = leaf_hash(bytes);
         let stored: Hash = lh.value(row).try_into().unwrap_or_default();
         let stored_chain: Hash = ch.value(row).try_into().unwrap_or_default();
+        let seen = |replace| RowSeen {
+            idx: i,
+            leaf_hash: computed,
+            chain: stored_chain,
+            replace,
+        };
         if row_trouble.contains_key(&(pos_base + row)) {
-            rows.set(i, (computed, stored_chain), false);
+            rows.push(seen(false));
             continue;
         }
         if computed != stored {
@@ -1365,7 +1544,7 @@ fn check_batch(
                 }
             }
         }
-        rows.set(i, (computed, stored_chain), true);
+        rows.push(seen(true));
     }
     // the leaf, its hash and the chain are checked row by row already;
     // only the columns derived from the leaf are compared
