@@ -22,7 +22,9 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use sha2::{Digest, Sha256};
 
@@ -691,12 +693,13 @@ pub fn write(
 /// Writes `earlier` rows (a merge's, FORMAT.md §8.1; starting at
 /// `file_first`) and then `leaves` (starting at `first_idx`) as one
 /// Parquet file at `path` (synced), and returns the SHA-256 of the bytes
-/// written, which the manifest signs. Three threads share the work: one
-/// builds the leaves' rows [`BUILD_ROWS`] at a time, this one encodes the
-/// previous batch, and one hashes the bytes as they are written. So a seal
-/// nothing else runs beside (the last of an ingest) uses both cores, the
-/// file is never read back to be hashed, and no Arrow copy of a whole seal
-/// (hundreds of MB, each page faulted in fresh) is ever made.
+/// written, which the manifest signs. Threads share the work: one builds
+/// the leaves' rows [`BUILD_ROWS`] at a time, one per core encodes a row
+/// group ([`encode_in_parallel`]), this one appends them in order, and one
+/// hashes the bytes as they are written. So a seal nothing else runs beside
+/// (the last of an ingest) uses every core, the file is never read back to
+/// be hashed, and no Arrow copy of a whole seal (hundreds of MB, each page
+/// faulted in fresh) is ever made.
 pub fn write_leaves(
     path: &Path,
     file_first: u64,
@@ -764,11 +767,144 @@ fn encode<W: Write + Send>(
     first_idx: u64,
     batches: impl IntoIterator<Item = Result<RecordBatch, arrow::error::ArrowError>>,
 ) -> Result<W, parquet::errors::ParquetError> {
-    let mut w = ArrowWriter::try_new(out, schema(), Some(writer_properties(first_idx)))?;
-    for batch in batches {
-        w.write(&batch?)?;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    encode_in_parallel(
+        out,
+        writer_properties(first_idx),
+        ROW_GROUP_ROWS,
+        workers,
+        batches,
+    )
+}
+
+/// Encoded column chunks of one row group, or why it failed.
+type EncodedGroup = Result<Vec<ArrowColumnChunk>, ParquetError>;
+
+/// Encodes `batches` as [`ArrowWriter`] with these `props` would, in row
+/// groups of `group_rows` rows: byte for byte the same file, as each row
+/// group is written to its column writers in the same slices and order;
+/// only the thread differs. `workers` threads each encode a whole row
+/// group, and this thread appends them in order. (zstd over the leaf
+/// column is most of a seal's time; with `ArrowWriter` it ran on one
+/// thread, so the last seal of an ingest, with nothing beside it, used one
+/// core: docs/BENCHMARKS.md, session 20.)
+fn encode_in_parallel<W: Write + Send>(
+    out: W,
+    props: WriterProperties,
+    group_rows: usize,
+    workers: usize,
+    batches: impl IntoIterator<Item = Result<RecordBatch, arrow::error::ArrowError>>,
+) -> Result<W, ParquetError> {
+    let group_rows = group_rows.max(1);
+    let schema = schema();
+    let (mut file, factory) =
+        ArrowWriter::try_new(out, Arc::clone(&schema), Some(props))?.into_serialized_writer()?;
+    let stopped = || ParquetError::General("a segment encoder stopped".into());
+    // one row group waits while each worker encodes one: a seal holds a
+    // few row groups at a time, however large its segment
+    let (jobs, todo) = std::sync::mpsc::sync_channel::<(usize, Vec<RecordBatch>)>(1);
+    let todo = std::sync::Mutex::new(todo);
+    std::thread::scope(|s| -> Result<(), ParquetError> {
+        let (encoded, done) = std::sync::mpsc::channel::<(usize, EncodedGroup)>();
+        for _ in 0..workers.max(1) {
+            let (todo, encoded, factory, schema) = (&todo, encoded.clone(), &factory, &schema);
+            s.spawn(move || {
+                // (a poisoned lock means another worker panicked, which the
+                // scope passes on)
+                while let Some((index, group)) = todo.lock().ok().and_then(|rx| rx.recv().ok()) {
+                    let chunks = encode_group(factory, schema, index, &group);
+                    if encoded.send((index, chunks)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(encoded);
+        let mut order = InOrder::default();
+        let mut group: Vec<RecordBatch> = Vec::new();
+        let mut rows = 0;
+        for batch in batches {
+            let mut rest = batch?;
+            // cut where ArrowWriter cuts: a batch crossing the end of a row
+            // group is sliced there
+            while rest.num_rows() > 0 {
+                let take = (group_rows - rows).min(rest.num_rows());
+                group.push(rest.slice(0, take));
+                rest = rest.slice(take, rest.num_rows() - take);
+                rows += take;
+                if rows == group_rows {
+                    jobs.send((order.sent, std::mem::take(&mut group)))
+                        .map_err(|_| stopped())?;
+                    order.sent += 1;
+                    rows = 0;
+                    order.waiting.extend(done.try_iter());
+                    order.append_ready(&mut file)?;
+                }
+            }
+        }
+        if !group.is_empty() {
+            jobs.send((order.sent, group)).map_err(|_| stopped())?;
+            order.sent += 1;
+        }
+        drop(jobs);
+        while order.appended < order.sent {
+            let (index, chunks) = done.recv().map_err(|_| stopped())?;
+            order.waiting.insert(index, chunks);
+            order.append_ready(&mut file)?;
+        }
+        Ok(())
+    })?;
+    file.into_inner()
+}
+
+/// Row groups handed to the encoders, and the finished ones waiting for
+/// those before them.
+#[derive(Default)]
+struct InOrder {
+    sent: usize,
+    appended: usize,
+    waiting: std::collections::BTreeMap<usize, EncodedGroup>,
+}
+
+impl InOrder {
+    /// Appends to `file` every finished row group that is next in order.
+    fn append_ready<W: Write + Send>(
+        &mut self,
+        file: &mut parquet::file::writer::SerializedFileWriter<W>,
+    ) -> Result<(), ParquetError> {
+        while let Some(chunks) = self.waiting.remove(&self.appended) {
+            let mut group = file.next_row_group()?;
+            for chunk in chunks? {
+                chunk.append_to_row_group(&mut group)?;
+            }
+            group.close()?;
+            self.appended += 1;
+        }
+        Ok(())
     }
-    w.into_inner()
+}
+
+/// One row group's batches through its column writers, as
+/// `ArrowWriter::write` feeds them.
+fn encode_group(
+    factory: &ArrowRowGroupWriterFactory,
+    schema: &SchemaRef,
+    index: usize,
+    group: &[RecordBatch],
+) -> EncodedGroup {
+    let mut writers = factory.create_column_writers(index)?;
+    for batch in group {
+        let mut next = writers.iter_mut();
+        for (field, column) in schema.fields().iter().zip(batch.columns()) {
+            for leaf in compute_leaves(field, column)? {
+                let writer = next.next().ok_or_else(|| {
+                    ParquetError::General("the schema has more leaf columns than writers".into())
+                })?;
+                writer.write(&leaf)?;
+            }
+        }
+    }
+    writers.into_iter().map(|w| w.close()).collect()
 }
 
 /// A segment's rows, batch by batch, read from its bytes in memory.
@@ -1085,5 +1221,85 @@ mod tests {
             ..row.clone()
         };
         assert!(typed.push_row(&more_text).is_err());
+    }
+
+    /// Encoding row groups on several threads writes the file `ArrowWriter`
+    /// writes, byte for byte: batches of every size against the row group's
+    /// end (empty, within one, exactly one, across several), on 1 to 3
+    /// workers, and no batch at all.
+    #[test]
+    fn row_groups_encoded_in_parallel_give_the_bytes_arrow_writer_gives() {
+        let valid: Vec<Record> = records()
+            .into_iter()
+            .filter(|r| {
+                let mut r = r.clone();
+                r.derive();
+                r.validate().is_ok()
+            })
+            .collect();
+        let (batch, _) = batch_of(&valid);
+        let n = batch.num_rows();
+        assert!(n > 40, "enough rows for several row groups ({n})");
+        let group_rows = 4;
+        let mut cuts: Vec<Vec<usize>> = vec![vec![], vec![n], vec![0, 1, 3, 4, 0, 9, 2, 4, 8]];
+        cuts.push((0..n).map(|_| 1).collect());
+        for sizes in &mut cuts {
+            let used: usize = sizes.iter().sum();
+            if used < n && !sizes.is_empty() {
+                sizes.push(n - used);
+            }
+        }
+        for sizes in &cuts {
+            let mut at = 0;
+            let batches: Vec<RecordBatch> = sizes
+                .iter()
+                .map(|&k| {
+                    let b = batch.slice(at, k);
+                    at += k;
+                    b
+                })
+                .collect();
+            let props = || {
+                WriterProperties::builder()
+                    .set_max_row_group_row_count(Some(group_rows))
+                    .set_data_page_row_count_limit(3)
+                    .set_write_batch_size(2)
+                    .build()
+            };
+            let mut expected =
+                ArrowWriter::try_new(Vec::new(), schema(), Some(props())).expect("a writer");
+            for b in &batches {
+                expected.write(b).expect("written");
+            }
+            let expected = expected.into_inner().expect("closed");
+            for workers in 1..=3 {
+                let got = encode_in_parallel(
+                    Vec::new(),
+                    props(),
+                    group_rows,
+                    workers,
+                    batches.iter().cloned().map(Ok),
+                )
+                .expect("encoded");
+                assert!(
+                    got == expected,
+                    "batches of {sizes:?} on {workers} workers: {} bytes, ArrowWriter {}",
+                    got.len(),
+                    expected.len()
+                );
+            }
+            let groups = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(expected))
+                .expect("a file")
+                .metadata()
+                .num_row_groups();
+            assert_eq!(
+                groups,
+                if sizes.is_empty() {
+                    0
+                } else {
+                    n.div_ceil(group_rows)
+                }
+            );
+        }
     }
 }
