@@ -803,11 +803,15 @@ fn encode_in_parallel<W: Write + Send>(
     // one row group waits while each worker encodes one: a seal holds a
     // few row groups at a time, however large its segment
     let (jobs, todo) = std::sync::mpsc::sync_channel::<(usize, Vec<RecordBatch>)>(1);
-    let todo = std::sync::Mutex::new(todo);
+    // only the workers hold the queue's receiving end: were every one of
+    // them to stop (a panic), it would be dropped with them, and a send here
+    // would fail instead of waiting for ever
+    let todo = Arc::new(std::sync::Mutex::new(todo));
     std::thread::scope(|s| -> Result<(), ParquetError> {
         let (encoded, done) = std::sync::mpsc::channel::<(usize, EncodedGroup)>();
         for _ in 0..workers.max(1) {
-            let (todo, encoded, factory, schema) = (&todo, encoded.clone(), &factory, &schema);
+            let (todo, encoded, factory, schema) =
+                (Arc::clone(&todo), encoded.clone(), &factory, &schema);
             s.spawn(move || {
                 // (a poisoned lock means another worker panicked, which the
                 // scope passes on)
@@ -819,6 +823,7 @@ fn encode_in_parallel<W: Write + Send>(
                 }
             });
         }
+        drop(todo);
         drop(encoded);
         let mut order = InOrder::default();
         let mut group: Vec<RecordBatch> = Vec::new();
