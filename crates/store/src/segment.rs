@@ -768,22 +768,17 @@ fn encode<W: Write + Send>(
     batches: impl IntoIterator<Item = Result<RecordBatch, arrow::error::ArrowError>>,
 ) -> Result<W, parquet::errors::ParquetError> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    encode_in_parallel(
-        out,
-        writer_properties(first_idx),
-        ROW_GROUP_ROWS,
-        workers,
-        batches,
-    )
+    encode_in_parallel(out, writer_properties(first_idx), workers, batches)
 }
 
 /// Encoded column chunks of one row group, or why it failed.
 type EncodedGroup = Result<Vec<ArrowColumnChunk>, ParquetError>;
 
 /// Encodes `batches` as [`ArrowWriter`] with these `props` would, in row
-/// groups of `group_rows` rows: byte for byte the same file, as each row
-/// group is written to its column writers in the same slices and order;
-/// only the thread differs. `workers` threads each encode a whole row
+/// groups of their `max_row_group_row_count` rows: byte for byte the same
+/// file, as each row group is written to its column writers in the same
+/// slices and order; only the thread differs. (Row groups are cut by rows
+/// alone: `props` with a byte limit are refused.) `workers` threads each encode a whole row
 /// group, and this thread appends them in order. (zstd over the leaf
 /// column is most of a seal's time; with `ArrowWriter` it ran on one
 /// thread, so the last seal of an ingest, with nothing beside it, used one
@@ -791,15 +786,18 @@ type EncodedGroup = Result<Vec<ArrowColumnChunk>, ParquetError>;
 fn encode_in_parallel<W: Write + Send>(
     out: W,
     props: WriterProperties,
-    group_rows: usize,
     workers: usize,
     batches: impl IntoIterator<Item = Result<RecordBatch, arrow::error::ArrowError>>,
 ) -> Result<W, ParquetError> {
-    let group_rows = group_rows.max(1);
+    if props.max_row_group_bytes().is_some() {
+        return Err(ParquetError::General(
+            "segments cut row groups by rows alone".into(),
+        ));
+    }
+    let group_rows = props.max_row_group_row_count().unwrap_or(usize::MAX).max(1);
     let schema = schema();
     let (mut file, factory) =
         ArrowWriter::try_new(out, Arc::clone(&schema), Some(props))?.into_serialized_writer()?;
-    let stopped = || ParquetError::General("a segment encoder stopped".into());
     // one row group waits while each worker encodes one: a seal holds a
     // few row groups at a time, however large its segment
     let (jobs, todo) = std::sync::mpsc::sync_channel::<(usize, Vec<RecordBatch>)>(1);
@@ -838,9 +836,7 @@ fn encode_in_parallel<W: Write + Send>(
                 rest = rest.slice(take, rest.num_rows() - take);
                 rows += take;
                 if rows == group_rows {
-                    jobs.send((order.sent, std::mem::take(&mut group)))
-                        .map_err(|_| stopped())?;
-                    order.sent += 1;
+                    order.send(&jobs, std::mem::take(&mut group))?;
                     rows = 0;
                     order.waiting.extend(done.try_iter());
                     order.append_ready(&mut file)?;
@@ -848,12 +844,11 @@ fn encode_in_parallel<W: Write + Send>(
             }
         }
         if !group.is_empty() {
-            jobs.send((order.sent, group)).map_err(|_| stopped())?;
-            order.sent += 1;
+            order.send(&jobs, group)?;
         }
         drop(jobs);
         while order.appended < order.sent {
-            let (index, chunks) = done.recv().map_err(|_| stopped())?;
+            let (index, chunks) = done.recv().map_err(|_| encoders_stopped())?;
             order.waiting.insert(index, chunks);
             order.append_ready(&mut file)?;
         }
@@ -871,7 +866,23 @@ struct InOrder {
     waiting: std::collections::BTreeMap<usize, EncodedGroup>,
 }
 
+/// What a seal whose encoders all stopped reports.
+fn encoders_stopped() -> ParquetError {
+    ParquetError::General("a segment encoder stopped".into())
+}
+
+/// Row groups queued for the encoders, each with its position.
+type Jobs = std::sync::mpsc::SyncSender<(usize, Vec<RecordBatch>)>;
+
 impl InOrder {
+    /// Queues the next row group (waiting while every encoder is busy).
+    fn send(&mut self, jobs: &Jobs, group: Vec<RecordBatch>) -> Result<(), ParquetError> {
+        jobs.send((self.sent, group))
+            .map_err(|_| encoders_stopped())?;
+        self.sent += 1;
+        Ok(())
+    }
+
     /// Appends to `file` every finished row group that is next in order.
     fn append_ready<W: Write + Send>(
         &mut self,
@@ -1084,6 +1095,18 @@ mod tests {
         out
     }
 
+    /// Those of [`records`] that are valid once derived.
+    fn valid_records() -> Vec<Record> {
+        records()
+            .into_iter()
+            .filter(|r| {
+                let mut r = r.clone();
+                r.derive();
+                r.validate().is_ok()
+            })
+            .collect()
+    }
+
     /// The stored columns of `records` (each derived first), as a seal
     /// writes them, and their leaves.
     fn batch_of(records: &[Record]) -> (RecordBatch, Vec<Vec<u8>>) {
@@ -1185,11 +1208,8 @@ mod tests {
         );
         let mut leaves = Vec::new();
         let mut rows = Vec::new();
-        for mut r in records() {
+        for mut r in valid_records() {
             r.derive();
-            if r.validate().is_err() {
-                continue;
-            }
             leaves.push(r.to_leaf());
             rows.push(TypedRow::of(&r));
         }
@@ -1234,15 +1254,7 @@ mod tests {
     /// workers, and no batch at all.
     #[test]
     fn row_groups_encoded_in_parallel_give_the_bytes_arrow_writer_gives() {
-        let valid: Vec<Record> = records()
-            .into_iter()
-            .filter(|r| {
-                let mut r = r.clone();
-                r.derive();
-                r.validate().is_ok()
-            })
-            .collect();
-        let (batch, _) = batch_of(&valid);
+        let (batch, _) = batch_of(&valid_records());
         let n = batch.num_rows();
         assert!(n > 40, "enough rows for several row groups ({n})");
         let group_rows = 4;
@@ -1281,7 +1293,6 @@ mod tests {
                 let got = encode_in_parallel(
                     Vec::new(),
                     props(),
-                    group_rows,
                     workers,
                     batches.iter().cloned().map(Ok),
                 )
@@ -1293,6 +1304,14 @@ mod tests {
                     expected.len()
                 );
             }
+            // a byte limit would cut where rows alone do not: refused
+            let by_bytes = WriterProperties::builder()
+                .set_max_row_group_bytes(Some(1 << 20))
+                .build();
+            assert!(
+                encode_in_parallel(Vec::new(), by_bytes, 2, batches.iter().cloned().map(Ok))
+                    .is_err()
+            );
             let groups = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(expected))
                 .expect("a file")
                 .metadata()
