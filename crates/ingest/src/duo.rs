@@ -8,6 +8,7 @@
 //! platform authenticators are phishing-resistant; bypass codes and
 //! remembered devices are `other` and do not count as MFA).
 
+use super::json::Json;
 use super::read::{Mapped, jget, jstr, parse_json_source, parse_time};
 use super::{Emit, IngestError, Source};
 use sealtrail_format::model::{Kind, Record, Ts};
@@ -16,12 +17,12 @@ use sealtrail_format::model::{Kind, Record, Ts};
 #[derive(Default)]
 pub struct Duo;
 
-fn map(v: &serde_json::Value) -> Mapped {
+fn map(v: &Json<'_>) -> Mapped {
     // v1 logs have no `txid`: their identity is a hash of the record
     let v1 = jstr(v, "txid").is_none() && jstr(v, "username").is_some();
     let txid = match jstr(v, "txid") {
         Some(t) => t.to_string(),
-        None if v1 => super::read::content_id(v.to_string().as_bytes()),
+        None if v1 => super::read::content_id(v.to_value().to_string().as_bytes()),
         None => {
             return Mapped::Bad("missing field `txid`; is this a Duo authentication log?".into());
         }

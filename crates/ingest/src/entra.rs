@@ -13,6 +13,7 @@
 //! method used: FIDO2, passkeys, Windows Hello for Business and certificates
 //! are phishing-resistant; SMS, voice, push and OTP are not.
 
+use super::json::Json;
 use super::okta::{classify_factor, factor_rank};
 use super::read::{Mapped, jget, jstr, parse_json_source, parse_time};
 use super::{Emit, IngestError, Source};
@@ -25,7 +26,7 @@ pub struct Entra;
 /// Azure Monitor diagnostic-settings categories of sign-ins by people.
 const USER_CATEGORIES: &[&str] = &["SignInLogs", "NonInteractiveUserSignInLogs"];
 
-fn map(record: &serde_json::Value) -> Mapped {
+fn map(record: &Json<'_>) -> Mapped {
     // Azure Monitor (diagnostic settings to a storage account, Event Hub or
     // Log Analytics) wraps the Graph sign-in in `properties`, beside `time`,
     // `category`, `resultType` and `identity`
@@ -84,9 +85,8 @@ fn map(record: &serde_json::Value) -> Mapped {
     let mut second_factor_ok = false;
     let steps = jget(v, "authenticationDetails")
         .and_then(|d| d.as_array())
-        .cloned()
-        .unwrap_or_default();
-    for s in &steps {
+        .unwrap_or(&[]);
+    for s in steps {
         let Some(method) = jstr(s, "authenticationMethod") else {
             continue;
         };

@@ -12,6 +12,7 @@
 //! Identity: `gateway_event_id` + recipient address. `subject`, if sent, is
 //! replaced by its SHA-256 in `raw`.
 
+use super::json::Json;
 use super::read::{Mapped, jget, jstr, parse_json_source, parse_time, redact_json};
 use super::{Emit, IngestError, Source};
 use sealtrail_format::model::{Kind, Record};
@@ -20,7 +21,7 @@ use sealtrail_format::model::{Kind, Record};
 #[derive(Default)]
 pub struct Gateway;
 
-fn map(v: &serde_json::Value) -> Mapped {
+fn map(v: &Json<'_>) -> Mapped {
     let Some(id) = jstr(v, "gateway_event_id") else {
         return Mapped::Bad("missing field `gateway_event_id`".into());
     };

@@ -13,6 +13,7 @@
 //! Identity: `rfc2822_message_id` + recipient + `event_info.timestamp_usec`.
 //! Redaction: `message_info.subject` is replaced by its SHA-256 in `raw`.
 
+use super::json::Json;
 use super::read::{Mapped, jget, jstr, parse_json_source, redact_json};
 use super::{Emit, IngestError, Source};
 use sealtrail_format::model::{Kind, Record, Ts};
@@ -24,7 +25,7 @@ pub struct Gmail;
 /// Where one destination of a message went: from `smtp-inbound` is
 /// inbound; to `smtp-outbound` is outbound; between Gmail's own services
 /// (`gmail-ui`, ...) internal; otherwise unknown.
-fn direction(mi: &serde_json::Value, d: &serde_json::Value) -> &'static str {
+fn direction(mi: &Json<'_>, d: &Json<'_>) -> &'static str {
     let from = jstr(mi, "source.service").unwrap_or("");
     let to = jstr(d, "service").unwrap_or("");
     if from.starts_with("smtp-inbound") || from.starts_with("smtp_inbound") {
@@ -40,7 +41,7 @@ fn direction(mi: &serde_json::Value, d: &serde_json::Value) -> &'static str {
     }
 }
 
-fn map(row: &serde_json::Value) -> Mapped {
+fn map(row: &Json<'_>) -> Mapped {
     // the Workspace activity table holds the same fields under `gmail`
     let v = jget(row, "gmail").filter(|g| g.is_object()).unwrap_or(row);
     let Some(ts) = jget(v, "event_info.timestamp_usec")
@@ -59,8 +60,7 @@ fn map(row: &serde_json::Value) -> Mapped {
     };
     let dests = jget(mi, "destination")
         .and_then(|d| d.as_array())
-        .cloned()
-        .unwrap_or_default();
+        .unwrap_or(&[]);
     if dests.is_empty() {
         return Mapped::Skip("Gmail event without destinations");
     }
@@ -82,7 +82,7 @@ fn map(row: &serde_json::Value) -> Mapped {
         .unwrap_or(true);
     let raw = redact_json(row, &["message_info.subject", "gmail.message_info.subject"]);
     let mut out = Vec::new();
-    for d in &dests {
+    for d in dests {
         let Some(addr) = jstr(d, "address") else {
             return Mapped::Bad("a `destination` has no `address`".into());
         };

@@ -18,6 +18,7 @@ mod duo;
 mod entra;
 mod gateway;
 mod gmail;
+pub mod json;
 mod jsonl;
 mod m365;
 pub mod ocsf;

@@ -24,6 +24,9 @@
 //! `network_message_id`, Graph `id`) + recipient. Redaction: subjects are
 //! replaced by their SHA-256 in `raw`.
 
+use std::borrow::Cow;
+
+use super::json::Json;
 use super::read::{Mapped, parse_csv_source, parse_json_source, parse_time, redact_json};
 use super::{Emit, IngestError, Source};
 use sealtrail_format::model::{Kind, Record};
@@ -60,15 +63,17 @@ fn status_of(s: &str) -> Status {
 
 /// The non-empty string (or number) of the first of `names` the record
 /// has, keys compared without regard to case.
-fn field(v: &serde_json::Value, names: &[&str]) -> Option<String> {
-    let obj = v.as_object()?;
+fn field(v: &Json<'_>, names: &[&str]) -> Option<String> {
+    // in key order, as a sorted map holds them: which of two keys that
+    // differ only in case is read does not depend on the input's order
+    let members = v.members_by_key()?;
     for n in names {
-        if let Some((_, x)) = obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)) {
+        if let Some((_, x)) = members.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)) {
             match x {
-                serde_json::Value::String(s) if !s.trim().is_empty() => {
+                Json::String(s) if !s.trim().is_empty() => {
                     return Some(s.trim().to_string());
                 }
-                serde_json::Value::Number(n) => return Some(n.to_string()),
+                Json::Number(n) => return Some(n.to_string()),
                 _ => {}
             }
         }
@@ -86,7 +91,7 @@ fn direction_of(d: &str) -> &'static str {
 }
 
 /// One message-trace record (a CSV row made an object, or a JSON record).
-fn map_trace(v: &serde_json::Value, raw: Option<String>) -> Mapped {
+fn map_trace(v: &Json<'_>, raw: Option<String>) -> Mapped {
     let extended = field(v, &["recipient_status"]).is_some();
     let (ts, sender, msgid, trace, rcpts): (_, _, _, _, Vec<(String, &str)>) = if extended {
         let Some(ts) = field(v, &["origin_timestamp_utc"])
@@ -206,12 +211,17 @@ impl Source for M365 {
             });
         }
         parse_csv_source(input, file, SUBJECTS, emit, &mut |header, row, _raw| {
-            let obj: serde_json::Map<String, serde_json::Value> = header
-                .iter()
-                .zip(row.iter())
-                .map(|(h, v)| (h.to_string(), serde_json::Value::String(v.to_string())))
-                .collect();
-            map_trace(&serde_json::Value::Object(obj), None)
+            // the row as an object keyed by header; a header repeated
+            // names its last column, as a map built from the row would
+            let mut obj: Vec<(Cow<'_, str>, Json<'_>)> = Vec::new();
+            for (h, v) in header.iter().zip(row.iter()) {
+                let v = Json::String(Cow::Borrowed(v));
+                match obj.iter_mut().find(|(k, _)| k == h) {
+                    Some(member) => member.1 = v,
+                    None => obj.push((Cow::Borrowed(h), v)),
+                }
+            }
+            map_trace(&Json::Object(obj), None)
         })
     }
 }

@@ -13,6 +13,7 @@
 //! `unmapped.factor`. Identity: `metadata.uid` (+ recipient for 4009).
 //! Redaction: `email.subject` is replaced by its SHA-256 in `raw`.
 
+use super::json::Json;
 use super::read::{Mapped, jget, jstr, parse_json_source, parse_time, redact_json};
 use super::{Emit, IngestError, Source};
 use sealtrail_format::model::{Kind, Record, Ts};
@@ -21,7 +22,7 @@ use sealtrail_format::model::{Kind, Record, Ts};
 #[derive(Default)]
 pub struct Ocsf;
 
-fn map(v: &serde_json::Value) -> Mapped {
+fn map(v: &Json<'_>) -> Mapped {
     let class = jget(v, "class_uid").and_then(|c| c.as_i64()).unwrap_or(0);
     // `time` is epoch milliseconds (OCSF's timestamp_t); a producer that
     // writes seconds gives a time in 1970, which the driver quarantines as
@@ -65,10 +66,10 @@ fn map(v: &serde_json::Value) -> Mapped {
             let to: Vec<&str> = ["email.smtp_to", "email.to"]
                 .iter()
                 .find_map(|p| match jget(v, p) {
-                    Some(serde_json::Value::Array(a)) => {
+                    Some(Json::Array(a)) => {
                         Some(a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>())
                     }
-                    Some(serde_json::Value::String(s)) => Some(vec![s.as_str()]),
+                    Some(Json::String(s)) => Some(vec![s.as_ref()]),
                     _ => None,
                 })
                 .unwrap_or_default();

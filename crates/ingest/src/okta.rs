@@ -17,6 +17,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::json::Json;
 use super::read::{
     JsonRecord, Mapped, jget, jstr, map_json_records, parse_json_record, parse_time,
 };
@@ -33,7 +34,7 @@ pub struct Okta {
 
 /// Maps a vendor's factor description to `(factor, phishing_resistant)`.
 pub fn classify_factor(desc: &str) -> (&'static str, bool) {
-    let d = desc.to_ascii_lowercase();
+    let d = LowerSearch(desc.as_bytes());
     if [
         "fido",
         "webauthn",
@@ -72,6 +73,24 @@ pub fn classify_factor(desc: &str) -> (&'static str, bool) {
         ("password", false)
     } else {
         ("other", false)
+    }
+}
+
+/// A description searched for lower-case ASCII words without regard to
+/// case, as `to_ascii_lowercase` and then `contains` would, without the
+/// copy and without building a searcher per word: the descriptions are a
+/// few words long, and [`classify_factor`] looks for fifteen.
+struct LowerSearch<'a>(&'a [u8]);
+
+impl LowerSearch<'_> {
+    fn contains(&self, word: &str) -> bool {
+        let word = word.as_bytes();
+        debug_assert!(!word.iter().any(u8::is_ascii_uppercase));
+        word.is_empty()
+            || self
+                .0
+                .windows(word.len())
+                .any(|w| w.eq_ignore_ascii_case(word))
     }
 }
 
@@ -123,7 +142,7 @@ struct Meta {
     verified: Option<(&'static str, bool)>,
 }
 
-fn map(v: &serde_json::Value, meta: &mut Vec<Meta>) -> Mapped {
+fn map(v: &Json<'_>, meta: &mut Vec<Meta>) -> Mapped {
     let Some(uuid) = jstr(v, "uuid") else {
         return Mapped::Bad("missing field `uuid`; is this an Okta System Log export?".into());
     };
@@ -135,9 +154,7 @@ fn map(v: &serde_json::Value, meta: &mut Vec<Meta>) -> Mapped {
         Ok(r) => r,
         Err(reason) => return Mapped::Skip(reason),
     };
-    let targets: &[serde_json::Value] = jget(v, "target")
-        .and_then(|t| t.as_array())
-        .map_or(&[], Vec::as_slice);
+    let targets: &[Json<'_>] = jget(v, "target").and_then(|t| t.as_array()).unwrap_or(&[]);
     // the human principal: the actor, unless Okta itself acted for a user
     // (auth_via_IDP, inbound federation: actor `system@okta.com`), in which
     // case the target of type User
@@ -512,5 +529,49 @@ mod tests {
             assert_eq!(may_tie(line.as_bytes()), ties, "{t}");
         }
         assert!(may_tie(br#"{"eventType":"user.session\u002estart"}"#));
+    }
+
+    #[test]
+    fn lower_search_finds_what_lowercasing_then_contains_finds() {
+        let descs = [
+            "Okta Verify Push",
+            "FIDO2 (WebAuthn)",
+            "Google Authenticator",
+            "SMS Authentication",
+            "Voice Call",
+            "Text Message Code",
+            "PASSWORD",
+            "Ökta Pásskey",
+            "",
+            "x",
+            "Security Key (PIV)",
+            "certificate-based",
+        ];
+        let words = [
+            "fido",
+            "webauthn",
+            "passkey",
+            "security key",
+            "push",
+            "sms",
+            "text message",
+            "voice",
+            "call",
+            "otp",
+            "password",
+            "piv",
+            "certificate",
+            "x",
+            "",
+        ];
+        for d in descs {
+            for w in words {
+                assert_eq!(
+                    LowerSearch(d.as_bytes()).contains(w),
+                    d.to_ascii_lowercase().contains(w),
+                    "{d:?} / {w:?}"
+                );
+            }
+        }
     }
 }

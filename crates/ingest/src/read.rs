@@ -8,6 +8,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use super::json::Json;
 use super::{IngestError, Line, MAX_LINE};
 
 /// Reads `input` line by line (LF or CRLF), with bounded memory per line.
@@ -158,100 +159,6 @@ pub fn sniff_head(path: &Path) -> Result<Vec<u8>, IngestError> {
     }
     head.truncate(n);
     Ok(head)
-}
-
-/// A JSON value parsed with duplicate object keys refused: a record that
-/// names a field twice could mean two things, so it is quarantined instead
-/// of letting the first or last key silently win (FORMAT.md §2.1).
-pub fn parse_json_strict(bytes: &[u8]) -> Result<serde_json::Value, String> {
-    struct Strict(serde_json::Value);
-    impl<'de> serde::Deserialize<'de> for Strict {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            d.deserialize_any(StrictVisitor).map(Strict)
-        }
-    }
-    struct StrictVisitor;
-    impl<'de> serde::de::Visitor<'de> for StrictVisitor {
-        type Value = serde_json::Value;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a JSON value")
-        }
-        fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
-            Ok(v.into())
-        }
-        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-            Ok(v.into())
-        }
-        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(v.into())
-        }
-        fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
-            Ok(serde_json::Number::from_f64(v)
-                .map(serde_json::Value::Number)
-                .unwrap_or(serde_json::Value::Null))
-        }
-        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(v.into())
-        }
-        fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-            Ok(v.into())
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(serde_json::Value::Null)
-        }
-        fn visit_none<E>(self) -> Result<Self::Value, E> {
-            Ok(serde_json::Value::Null)
-        }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(
-            self,
-            mut a: A,
-        ) -> Result<Self::Value, A::Error> {
-            let mut v = Vec::new();
-            while let Some(Strict(x)) = a.next_element()? {
-                v.push(x);
-            }
-            Ok(serde_json::Value::Array(v))
-        }
-        fn visit_map<A: serde::de::MapAccess<'de>>(
-            self,
-            mut a: A,
-        ) -> Result<Self::Value, A::Error> {
-            let mut m = serde_json::Map::new();
-            while let Some(k) = a.next_key::<String>()? {
-                let Strict(v) = a.next_value()?;
-                // one search of the map for the key, not two
-                match m.entry(k) {
-                    serde_json::map::Entry::Vacant(e) => {
-                        e.insert(v);
-                    }
-                    serde_json::map::Entry::Occupied(e) => {
-                        return Err(serde::de::Error::custom(format!(
-                            "duplicate key `{}`",
-                            e.key().chars().take(64).collect::<String>()
-                        )));
-                    }
-                }
-            }
-            Ok(serde_json::Value::Object(m))
-        }
-    }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let v = <Strict as serde::Deserialize>::deserialize(&mut de).map_err(|e| {
-        let m = e.to_string();
-        if m.starts_with("duplicate key") {
-            m.split(" at line")
-                .next()
-                .unwrap_or("duplicate key")
-                .to_string()
-        } else if e.is_syntax() || e.is_eof() {
-            format!("invalid JSON at column {}", e.column())
-        } else {
-            "invalid JSON value".to_string()
-        }
-    })?;
-    de.end()
-        .map_err(|e| format!("invalid JSON at column {}: trailing characters", e.column()))?;
-    Ok(v.0)
 }
 
 /// One JSON record found in the input, with the line it starts on.
@@ -840,12 +747,12 @@ pub fn parse_time(s: &str) -> Option<sealtrail_format::model::Ts> {
 }
 
 /// A string field of a JSON object by path (`a.b.c`), if present and a string.
-pub fn jstr<'a>(v: &'a serde_json::Value, path: &str) -> Option<&'a str> {
+pub fn jstr<'v>(v: &'v Json<'_>, path: &str) -> Option<&'v str> {
     jget(v, path)?.as_str().filter(|s| !s.is_empty())
 }
 
 /// Any field of a JSON object by path.
-pub fn jget<'a>(v: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+pub fn jget<'v, 'a>(v: &'v Json<'a>, path: &str) -> Option<&'v Json<'a>> {
     path.split('.')
         .try_fold(v, |v, k| v.get(k))
         .filter(|v| !v.is_null())
@@ -905,29 +812,42 @@ pub fn map_json_records<T: Send>(
 /// given the record's original bytes as `raw` where `map` left none.
 pub fn parse_json_record(
     rec: JsonRecord,
-    map: &mut dyn FnMut(&serde_json::Value) -> Mapped,
+    map: &mut dyn FnMut(&Json<'_>) -> Mapped,
 ) -> Vec<super::Parsed> {
     use super::Parsed;
     if rec.overlong.is_some() {
         return vec![Parsed::bad(&rec.as_line(), "")];
     }
-    let v = match parse_json_strict(&rec.bytes) {
-        Ok(v) => v,
+    let mapped = match Json::parse(&rec.bytes) {
+        Ok(v) if v.is_object() => map(&v),
+        Ok(_) => return vec![Parsed::bad(&rec.as_line(), "record is not a JSON object")],
         Err(reason) => return vec![Parsed::bad(&rec.as_line(), &reason)],
     };
-    if !v.is_object() {
-        return vec![Parsed::bad(&rec.as_line(), "record is not a JSON object")];
-    }
-    match map(&v) {
-        Mapped::Records(rs) => rs
-            .into_iter()
-            .map(|mut r| {
-                if r.raw.is_none() {
-                    r.raw = Some(String::from_utf8_lossy(&rec.bytes).into_owned());
-                }
-                Parsed::Event(Box::new(r), rec.line)
-            })
-            .collect(),
+    match mapped {
+        Mapped::Records(rs) => {
+            // the record's bytes become the `raw` of the last record that
+            // needs one, without a copy (strict JSON is UTF-8; checked
+            // again here all the same), and a copy of them every other's
+            let line = rec.line;
+            let last_raw = rs.iter().rposition(|r| r.raw.is_none());
+            let mut raw = Some(
+                String::from_utf8(rec.bytes)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            );
+            rs.into_iter()
+                .enumerate()
+                .map(|(i, mut r)| {
+                    if r.raw.is_none() {
+                        r.raw = if Some(i) == last_raw {
+                            raw.take()
+                        } else {
+                            raw.clone()
+                        };
+                    }
+                    Parsed::Event(Box::new(r), line)
+                })
+                .collect()
+        }
         Mapped::Skip(reason) => vec![Parsed::Skip {
             line: rec.line,
             reason,
@@ -943,7 +863,7 @@ pub fn parse_json_source(
     file: &str,
     extra_paths: &[&str],
     emit: &mut super::Emit<'_>,
-    map: &(dyn Fn(&serde_json::Value) -> Mapped + Sync),
+    map: &(dyn Fn(&Json<'_>) -> Mapped + Sync),
 ) -> Result<(), IngestError> {
     map_json_records(
         input,
@@ -1002,8 +922,8 @@ pub fn parse_csv_source(
 
 /// The JSON value with the strings at `paths` replaced by their SHA-256
 /// (minimum necessary: subjects are never stored, FORMAT.md §2.4).
-pub fn redact_json(v: &serde_json::Value, paths: &[&str]) -> String {
-    let mut v = v.clone();
+pub fn redact_json(v: &Json<'_>, paths: &[&str]) -> String {
+    let mut v = v.to_value();
     for p in paths {
         let (parent, last) = p.rsplit_once('.').unwrap_or(("", p));
         let pointer = if parent.is_empty() {

@@ -7,6 +7,7 @@
 //! `score` is the xAPI `result.score.scaled`, or the CSV value (a value
 //! above 1 is read as a percentage).
 
+use super::json::Json;
 use super::read::{
     Mapped, csv_col as col, jget, jstr, parse_csv_source, parse_json_source, parse_time,
 };
@@ -17,7 +18,7 @@ use sealtrail_format::model::{Kind, Record};
 #[derive(Default)]
 pub struct Training;
 
-fn map_xapi(v: &serde_json::Value) -> Mapped {
+fn map_xapi(v: &Json<'_>) -> Mapped {
     let Some(verb) = jstr(v, "verb.id") else {
         return Mapped::Bad("missing field `verb.id`; is this an xAPI statement?".into());
     };
@@ -43,7 +44,7 @@ fn map_xapi(v: &serde_json::Value) -> Mapped {
     let course = jget(v, "object.definition.name")
         .and_then(|n| {
             n.get("en-US")
-                .or_else(|| n.as_object().and_then(|o| o.values().next()))
+                .or_else(|| n.members_by_key()?.first().map(|m| m.1))
         })
         .and_then(|n| n.as_str())
         .or_else(|| jstr(v, "object.id"));
@@ -53,12 +54,12 @@ fn map_xapi(v: &serde_json::Value) -> Mapped {
     let mut r = Record::new(Kind::Training, ts, "training");
     r.source_event_id = jstr(v, "id")
         .map(str::to_string)
-        .or_else(|| Some(content_id(v.to_string().as_bytes())));
+        .or_else(|| Some(content_id(v.to_value().to_string().as_bytes())));
     r.user = Some(user);
     r.course = Some(course.to_string());
     r.topic = jget(v, "context.extensions")
-        .and_then(|e| e.as_object())
-        .and_then(|o| o.iter().find(|(k, _)| k.ends_with("/topic")))
+        .and_then(|e| e.members_by_key())
+        .and_then(|o| o.into_iter().find(|(k, _)| k.ends_with("/topic")))
         .and_then(|(_, t)| t.as_str())
         .map(str::to_string);
     r.status = Some(status.into());
