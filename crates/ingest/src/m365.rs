@@ -25,6 +25,7 @@
 //! replaced by their SHA-256 in `raw`.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use super::json::Json;
 use super::read::{Mapped, parse_csv_source, parse_json_source, parse_time, redact_json};
@@ -213,15 +214,63 @@ impl Source for M365 {
         parse_csv_source(input, file, SUBJECTS, emit, &mut |header, row, _raw| {
             // the row as an object keyed by header; a header repeated
             // names its last column, as a map built from the row would
-            let mut obj: Vec<(Cow<'_, str>, Json<'_>)> = Vec::new();
+            // (found by a hash map, so a header of many columns stays linear)
+            let mut obj: Vec<(Cow<'_, str>, Json<'_>)> = Vec::with_capacity(header.len());
+            let mut at: HashMap<&str, usize> = HashMap::with_capacity(header.len());
             for (h, v) in header.iter().zip(row.iter()) {
                 let v = Json::String(Cow::Borrowed(v));
-                match obj.iter_mut().find(|(k, _)| k == h) {
+                match at.get(h).and_then(|&i| obj.get_mut(i)) {
                     Some(member) => member.1 = v,
-                    None => obj.push((Cow::Borrowed(h), v)),
+                    None => {
+                        at.insert(h, obj.len());
+                        obj.push((Cow::Borrowed(h), v));
+                    }
                 }
             }
             map_trace(&Json::Object(obj), None)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Parsed;
+
+    /// The statuses of a CSV trace's records, in order.
+    fn statuses(csv: &str) -> Vec<Option<String>> {
+        let mut out = Vec::new();
+        let mut input = std::io::Cursor::new(csv.as_bytes().to_vec());
+        M365.parse(&mut input, "trace.csv", &mut |p| {
+            if let Parsed::Event(r, _) = p {
+                out.push(r.status.clone());
+            }
+            Ok(())
+        })
+        .expect("parses");
+        out
+    }
+
+    #[test]
+    fn a_repeated_header_names_its_last_column_and_a_wide_header_is_read() {
+        let head = "Received,SenderAddress,RecipientAddress,Status,MessageTraceId";
+        let row = |status: &str| {
+            format!(
+                "2026-01-20T13:15:00Z,a@hospital.example,b@clinic.example,{status},7b1c0000-0000-4000-8000-000000000000"
+            )
+        };
+        let delivered = statuses(&format!("{head}\n{}\n", row("Delivered")));
+        let failed = statuses(&format!("{head}\n{}\n", row("Failed")));
+        assert_eq!(delivered.len(), 1);
+        assert_ne!(delivered, failed);
+        // `Status` twice: the last column is the one read, as a map built
+        // from the row (the reading before `json::Json`) read it
+        let twice = statuses(&format!("{head},Status\n{},Delivered\n", row("Failed")));
+        assert_eq!(twice, delivered);
+        // ten thousand more columns, each name four times: still one record
+        let extra: String = (0..10_000).map(|i| format!(",x{}", i % 2500)).collect();
+        let values: String = (0..10_000).map(|i| format!(",{i}")).collect();
+        let wide = statuses(&format!("{head}{extra}\n{}{values}\n", row("Delivered")));
+        assert_eq!(wide, delivered);
     }
 }
