@@ -156,24 +156,30 @@ fn parquet(c: &mut Criterion) {
     g.throughput(Throughput::Elements(recs.len() as u64));
     g.sample_size(10);
     let hashes: Vec<[u8; 32]> = leaves.iter().map(|l| merkle::leaf_hash(l)).collect();
-    let sealed = || -> Vec<segment::SealedLeaf<'_>> {
-        leaves
-            .iter()
-            .zip(&hashes)
-            .map(|(l, h)| segment::SealedLeaf {
-                leaf: l,
-                leaf_hash: *h,
-                chain: [0; 32],
-                // read back from the leaf, as a recovered WAL's leaves are
-                row: None,
-            })
-            .collect()
+    // runs as a seal takes them from its pending records, leaves read
+    // back for their typed values, as a recovered WAL's leaves are
+    let sealed = || -> Vec<segment::LeafRun> {
+        let mut runs = Vec::new();
+        let mut run = segment::LeafRunBuilder::default();
+        for (l, h) in leaves.iter().zip(&hashes) {
+            if !run.has_room(l.len()) {
+                runs.push(std::mem::take(&mut run).finish());
+            }
+            run.push(l, *h, None);
+        }
+        runs.push(run.finish());
+        runs
     };
+    let chains = vec![[0u8; 32]; leaves.len()];
     // baseline: one Arrow batch of every row, encoded, then the file read
     // back and hashed for the manifest (what a seal did until session 7)
     g.bench_function("one_batch_then_encode", |b| {
         b.iter(|| {
-            let batch = segment::leaves_to_batch(0, &sealed()).expect("batch");
+            let mut all = segment::LeafRunBuilder::default();
+            for (l, h) in leaves.iter().zip(&hashes) {
+                all.push(l, *h, None);
+            }
+            let batch = segment::leaves_to_batch(0, &all.finish(), &chains).expect("batch");
             segment::write(&dir.join("s.parquet"), 0, &batch).expect("write");
             sealtrail::store::sha256_file(&dir.join("s.parquet")).expect("hash")
         })
@@ -182,7 +188,8 @@ fn parquet(c: &mut Criterion) {
     // hashed as they are written, on three threads
     g.bench_function("sealtrail_segment", |b| {
         b.iter(|| {
-            segment::write_leaves(&dir.join("s.parquet"), 0, [], 0, &sealed()).expect("write")
+            segment::write_leaves(&dir.join("s.parquet"), 0, [], 0, &sealed(), &chains)
+                .expect("write")
         })
     });
     g.finish();

@@ -163,39 +163,41 @@ fn background_seals_let_appends_go_on_and_lose_nothing() {
     append_range(&mut app, 0..1000);
     assert!(app.seal_in_background().unwrap());
     assert!(!app.seal_in_background().unwrap(), "a second seal waits");
-    append_range(&mut app, 1000..4000);
+    // (more than two runs of a seal's leaves, segment::BUILD_ROWS each)
+    append_range(&mut app, 1000..20000);
     assert_eq!(
         app.pending(),
-        4000,
+        20000,
         "the seal in flight still counts as pending"
     );
     let done = app.finish_seal().unwrap().expect("a seal was in flight");
     assert_eq!(done.checkpoint.size, 1000);
     assert_eq!(app.size(), 1000);
-    assert_eq!(app.pending(), 3000);
+    assert_eq!(app.pending(), 19000);
 
-    // 2. the WAL kept the 1,000 sealed records (fewer than the 3,000
+    // 2. the WAL kept the 1,000 sealed records (fewer than the 19,000
     // behind them), so reopening must skip exactly those
     drop(app);
     let mut app = Appender::open(&store, signer(&env)).unwrap();
-    assert_eq!(app.recovery.replayed, 3000);
+    assert_eq!(app.recovery.replayed, 19000);
     assert_eq!(app.size(), 1000);
 
     // 3. a seal that fails puts its records back, ahead of newer ones
+    // (themselves more than a run, so full runs and a partial one follow)
     let segments = store.join("segments");
     let aside = env.dir.path().join("segments-aside");
     std::fs::rename(&segments, &aside).unwrap();
     assert!(app.seal_in_background().unwrap());
-    append_range(&mut app, 4000..4500);
+    append_range(&mut app, 20000..30000);
     assert!(
         app.finish_seal().is_err(),
         "the seal cannot write its segment"
     );
     assert_eq!(app.size(), 1000);
-    assert_eq!(app.pending(), 3500, "nothing of the failed seal is lost");
+    assert_eq!(app.pending(), 29000, "nothing of the failed seal is lost");
     std::fs::rename(&aside, &segments).unwrap();
     app.seal().unwrap();
-    assert_eq!(app.size(), 4500);
+    assert_eq!(app.size(), 30000);
     drop(app);
 
     let rows = duck(
@@ -203,7 +205,7 @@ fn background_seals_let_appends_go_on_and_lose_nothing() {
         "SELECT count(*), count(DISTINCT source_event_id), \
          bool_and(source_event_id = 'e' || idx::VARCHAR) FROM leaves WHERE source = 'stress'",
     );
-    assert_eq!(rows[0], ["BigInt(4500)", "BigInt(4500)", "Boolean(true)"]);
+    assert_eq!(rows[0], ["BigInt(30000)", "BigInt(30000)", "Boolean(true)"]);
     let v = env.verify(&[]);
     assert!(v.status.success(), "{}", common::stdout(&v));
 }

@@ -354,13 +354,84 @@ pub struct Recovery {
     pub orphans_removed: Vec<String>,
 }
 
-#[derive(Clone)]
+/// Records appended and not yet in a seal, kept as a seal writes them: in
+/// runs of up to [`segment::BUILD_ROWS`] leaves whose bytes are one buffer
+/// each, so a leaf is one copy among the others (no allocation of its own
+/// held until its seal) and the segment's leaf column is that buffer, not
+/// another copy of it (docs/BENCHMARKS.md, session 22).
+#[derive(Default)]
 struct Pending {
-    leaf: Vec<u8>,
-    hash: Hash,
-    /// Its typed values, kept from the record (none for a leaf recovered
-    /// from the WAL: the seal reads those from the leaf).
-    row: Option<segment::TypedRow>,
+    /// Full runs, oldest first.
+    runs: Vec<segment::LeafRun>,
+    /// The run being filled, after them.
+    open: segment::LeafRunBuilder,
+    len: usize,
+}
+
+impl Pending {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends a leaf, its hash and its typed values (none for a leaf
+    /// recovered from the WAL: the seal reads those from the leaf).
+    fn push(&mut self, leaf: &[u8], hash: Hash, row: Option<segment::TypedRow>) {
+        if !self.open.has_room(leaf.len()) {
+            let full = std::mem::take(&mut self.open);
+            self.runs.push(full.finish());
+        }
+        self.open.push(leaf, hash, row);
+        self.len += 1;
+    }
+
+    /// Every record, for a seal.
+    fn take(&mut self) -> SealBatch {
+        let mut runs = std::mem::take(&mut self.runs);
+        if !self.open.is_empty() {
+            runs.push(std::mem::take(&mut self.open).finish());
+        }
+        SealBatch {
+            runs,
+            len: std::mem::take(&mut self.len),
+        }
+    }
+
+    /// Puts the records of a seal that failed back, in front.
+    fn put_back(&mut self, earlier: SealBatch) {
+        let later = std::mem::replace(&mut self.runs, earlier.runs);
+        self.runs.extend(later);
+        self.len += earlier.len;
+    }
+
+    /// Every leaf, in order, with its hash.
+    fn leaves(&self) -> impl Iterator<Item = (&[u8], &Hash)> {
+        self.runs
+            .iter()
+            .flat_map(|r| r.leaves())
+            .chain(self.open.leaves())
+    }
+}
+
+/// The records one seal writes, in order.
+#[derive(Clone)]
+struct SealBatch {
+    runs: Vec<segment::LeafRun>,
+    len: usize,
+}
+
+impl SealBatch {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Every leaf hash, in order.
+    fn hashes(&self) -> impl Iterator<Item = &Hash> {
+        self.runs.iter().flat_map(|r| r.hashes())
+    }
 }
 
 /// A record made ready for [`Appender::append_prepared`]: versioned,
@@ -448,7 +519,7 @@ pub struct Appender {
     chain: Hash,
     wal: Wal,
     /// Records appended since the last seal began, after those in `sealing`.
-    pending: Vec<Pending>,
+    pending: Pending,
     /// A seal running on its own thread ([`Appender::seal_in_background`]).
     sealing: Option<InFlight>,
     /// How many records at the start of the WAL are sealed already, and
@@ -466,7 +537,7 @@ pub struct Appender {
 
 /// A seal on its own thread and the records it seals.
 struct InFlight {
-    batch: Arc<Vec<Pending>>,
+    batch: Arc<SealBatch>,
     handle: JoinHandle<Result<SealDone>>,
     started: Instant,
 }
@@ -479,7 +550,7 @@ struct SealWork {
     manifest: Manifest,
     frontier: Frontier,
     chain: Hash,
-    batch: Arc<Vec<Pending>>,
+    batch: Arc<SealBatch>,
     merge: MergePolicy,
 }
 
@@ -728,7 +799,7 @@ impl Appender {
             });
         }
         let already = (cp.size - rec.base) as usize;
-        let mut pending = Vec::new();
+        let mut pending = Pending::default();
         for (i, (leaf, hash)) in rec.records.into_iter().enumerate() {
             if i < already {
                 // sealed before the crash; it must be the same leaf
@@ -750,11 +821,7 @@ impl Appender {
             if let (Some(s), Some(id)) = (&record.source, &record.source_event_id) {
                 dedupe.insert(dedupe_key(s, id), content_digest(&leaf));
             }
-            pending.push(Pending {
-                leaf,
-                hash,
-                row: None,
-            });
+            pending.push(&leaf, hash, None);
         }
         recovery.replayed = pending.len() as u64;
         let mut app = Appender {
@@ -789,14 +856,10 @@ impl Appender {
     fn rewrite_wal(&mut self) -> Result<()> {
         debug_assert!(self.sealing.is_none());
         let path = self.layout.wal();
-        let logged = match self.durability {
-            Durability::Commit => self.pending.as_slice(),
-            Durability::Seal => &[],
+        let records: Vec<(&[u8], &Hash)> = match self.durability {
+            Durability::Commit => self.pending.leaves().collect(),
+            Durability::Seal => Vec::new(),
         };
-        let records: Vec<(&[u8], &Hash)> = logged
-            .iter()
-            .map(|p| (p.leaf.as_slice(), &p.hash))
-            .collect();
         let fresh =
             Wal::create_with(&path, self.frontier.size(), &records).map_err(io_err(&path))?;
         // the replaced file (renamed over, so unlinked) is closed elsewhere:
@@ -846,11 +909,7 @@ impl Appender {
             });
         }
         let idx = self.frontier.size() + self.pending() as u64;
-        self.pending.push(Pending {
-            leaf,
-            hash,
-            row: Some(row),
-        });
+        self.pending.push(&leaf, hash, Some(row));
         Ok(if collided {
             Appended::Collision(idx)
         } else {
@@ -1041,7 +1100,7 @@ impl Appender {
             manifest: self.manifest.clone(),
             frontier: self.frontier.clone(),
             chain: self.chain,
-            batch: Arc::new(std::mem::take(&mut self.pending)),
+            batch: Arc::new(self.pending.take()),
             merge,
         }))
     }
@@ -1049,19 +1108,19 @@ impl Appender {
     /// Applies a seal's outcome: the new tree on success (and a WAL rewrite
     /// once its sealed records outnumber the pending ones); the records back
     /// in front of the pending ones on failure.
-    fn complete(
-        &mut self,
-        batch: Arc<Vec<Pending>>,
-        outcome: Result<SealDone>,
-    ) -> Result<Checkpoint> {
+    fn complete(&mut self, batch: Arc<SealBatch>, outcome: Result<SealDone>) -> Result<Checkpoint> {
         match outcome {
             Ok(done) => {
                 self.manifest = done.manifest;
                 self.frontier = done.frontier;
                 self.chain = done.chain;
                 self.wal_sealed += batch.len();
-                self.wal_sealed_bytes +=
-                    batch.iter().map(|p| wal::record_len(&p.leaf)).sum::<u64>();
+                self.wal_sealed_bytes += batch
+                    .runs
+                    .iter()
+                    .flat_map(|r| r.leaves())
+                    .map(|(leaf, _)| wal::record_len(leaf))
+                    .sum::<u64>();
                 // (under `Seal` the WAL holds none of them: no bytes to wait for)
                 if self.wal_sealed >= self.pending.len()
                     && (self.durability == Durability::Seal
@@ -1075,9 +1134,8 @@ impl Appender {
                 Ok(done.cp)
             }
             Err(e) => {
-                let mut back = Arc::try_unwrap(batch).unwrap_or_else(|shared| (*shared).clone());
-                back.append(&mut self.pending);
-                self.pending = back;
+                let back = Arc::try_unwrap(batch).unwrap_or_else(|shared| (*shared).clone());
+                self.pending.put_back(back);
                 Err(e)
             }
         }
@@ -1167,19 +1225,14 @@ impl SealWork {
     /// commits the signed manifest and checkpoint. Touches no state of the
     /// appender, so it may run beside appends.
     fn run(&self) -> Result<SealDone> {
-        let pending = self.batch.as_slice();
+        let batch = &*self.batch;
         let first = self.frontier.size();
-        let last = first + pending.len() as u64 - 1;
+        let last = first + batch.len() as u64 - 1;
         let mut chain = self.chain;
-        let mut sealed = Vec::with_capacity(pending.len());
-        for p in pending {
-            chain = chain_hash(&chain, &p.hash);
-            sealed.push(segment::SealedLeaf {
-                leaf: &p.leaf,
-                leaf_hash: p.hash,
-                chain,
-                row: p.row.as_ref(),
-            });
+        let mut chains = Vec::with_capacity(batch.len());
+        for h in batch.hashes() {
+            chain = chain_hash(&chain, h);
+            chains.push(chain);
         }
         // The small segments ending the log, if it is time to merge them:
         // their rows go first in this seal's file, which replaces them.
@@ -1197,8 +1250,8 @@ impl SealWork {
             let merkle = s.spawn(|| {
                 let mut frontier = self.frontier.clone();
                 let mut closed: Vec<Vec<Hash>> = Vec::new();
-                for p in pending {
-                    frontier.push_reporting(p.hash, |level, node| {
+                for h in batch.hashes() {
+                    frontier.push_reporting(*h, |level, node| {
                         let l = level as usize;
                         if closed.len() < l {
                             closed.resize_with(l, Vec::new);
@@ -1213,7 +1266,8 @@ impl SealWork {
                 file_first,
                 earlier.into_iter().flatten(),
                 first,
-                &sealed,
+                &batch.runs,
+                &chains,
             )
             .map_err(|source| StoreError::Parquet {
                 path: tmp.clone(),
@@ -1224,7 +1278,7 @@ impl SealWork {
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             written.map(|sha256| (nodes, sha256))
         })?;
-        drop(sealed);
+        drop(chains);
         fs::rename(&tmp, &path).map_err(io_err(&path))?;
         fsync_dir(&self.layout.segments_dir()).map_err(io_err(&self.layout.segments_dir()))?;
 
@@ -1237,9 +1291,9 @@ impl SealWork {
                 .create(true)
                 .open(&idx_path)
                 .map_err(io_err(&idx_path))?;
-            let mut buf = Vec::with_capacity(pending.len() * 32);
-            for p in pending {
-                buf.extend_from_slice(&p.hash);
+            let mut buf = Vec::with_capacity(batch.len() * 32);
+            for h in batch.hashes() {
+                buf.extend_from_slice(h);
             }
             f.write_all(&buf).map_err(io_err(&idx_path))?;
             f.sync_data().map_err(io_err(&idx_path))?;

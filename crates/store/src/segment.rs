@@ -164,43 +164,171 @@ pub fn is_segment_schema(fields: &arrow::datatypes::Fields) -> bool {
             && fields.iter().zip(all.iter()).all(|(a, b)| a == b))
 }
 
-/// One leaf ready to be written: its bytes, its hashes, and its typed
-/// columns' values when they were kept from the record it was made of.
-pub struct SealedLeaf<'a> {
-    /// The exact leaf bytes.
-    pub leaf: &'a [u8],
-    /// `SHA-256(0x00 ‖ leaf)`.
-    pub leaf_hash: Hash,
-    /// Chain value at this leaf.
-    pub chain: Hash,
-    /// The typed columns' values, taken from the record the leaf was
-    /// serialised from ([`TypedRow::of`]). `None` (a leaf recovered from the
-    /// WAL): they are derived from the bytes, read as `verify` reads them.
-    pub row: Option<&'a TypedRow>,
+/// Most bytes of leaves in one [`LeafRun`]: its offsets are `i32`, as the
+/// leaf column's are.
+const RUN_MAX_BYTES: usize = 1 << 30;
+
+/// Leaves appended one at a time into the buffers a [`LeafRun`] is made
+/// of: their bytes end to end, where each ends, their hashes, and their
+/// typed rows.
+#[derive(Default)]
+pub struct LeafRunBuilder {
+    values: Vec<u8>,
+    offsets: Vec<i32>,
+    hashes: Vec<Hash>,
+    rows: Vec<Option<TypedRow>>,
 }
 
-/// Builds the record batch for leaves `first_idx..first_idx + leaves.len()`.
-/// Each leaf's typed values are appended row by row: from its
-/// [`TypedRow`], or else from the leaf read into one reused record.
+impl LeafRunBuilder {
+    /// Leaves appended.
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// Whether no leaf was appended.
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    /// Whether a leaf of `len` bytes may be appended to this run: at most
+    /// [`BUILD_ROWS`] leaves, and their bytes within an `i32` offset (a
+    /// first leaf always may: no leaf comes near that size).
+    pub fn has_room(&self, len: usize) -> bool {
+        self.is_empty() || (self.len() < BUILD_ROWS && self.values.len() + len <= RUN_MAX_BYTES)
+    }
+
+    /// Appends `leaf` (its bytes copied), its hash and its typed row
+    /// (`None`: derived from the bytes when the run is written).
+    pub fn push(&mut self, leaf: &[u8], hash: Hash, row: Option<TypedRow>) {
+        if self.offsets.is_empty() {
+            // a full run's worth, guessed from its first leaf: room only
+            // reserved, so pages never written are never touched, and a
+            // run of longer leaves grows as a vector does
+            self.values.reserve(
+                leaf.len()
+                    .max(256)
+                    .saturating_mul(BUILD_ROWS)
+                    .min(RUN_MAX_BYTES),
+            );
+            self.offsets.reserve(BUILD_ROWS + 1);
+            self.offsets.push(0);
+            self.hashes.reserve(BUILD_ROWS);
+            self.rows.reserve(BUILD_ROWS);
+        }
+        self.values.extend_from_slice(leaf);
+        // within i32: `has_room` bounds a run's bytes
+        self.offsets.push(self.values.len() as i32);
+        self.hashes.push(hash);
+        self.rows.push(row);
+    }
+
+    /// The leaves appended, in order, with their hashes.
+    pub fn leaves(&self) -> impl Iterator<Item = (&[u8], &Hash)> {
+        self.offsets
+            .windows(2)
+            .map(|w| &self.values[w[0] as usize..w[1] as usize])
+            .zip(&self.hashes)
+    }
+
+    /// The run, its bytes handed over without a copy.
+    pub fn finish(self) -> LeafRun {
+        let LeafRunBuilder {
+            values,
+            mut offsets,
+            hashes,
+            rows,
+        } = self;
+        if offsets.is_empty() {
+            offsets.push(0);
+        }
+        // the offsets start at 0 and rise with every leaf appended, as
+        // `OffsetBuffer::new` and the array require
+        let leaves = arrow::array::BinaryArray::new(
+            arrow::buffer::OffsetBuffer::new(offsets.into()),
+            arrow::buffer::Buffer::from_vec(values),
+            None,
+        );
+        LeafRun {
+            leaves,
+            hashes,
+            rows,
+        }
+    }
+}
+
+/// Leaves ready to be written, at most [`BUILD_ROWS`] of them: their bytes
+/// already in the form of the segment's `leaf` column, which the batch
+/// written takes without copying them ([`leaves_to_batch`]), their hashes,
+/// and their typed rows when they were kept from the records the leaves
+/// were made of. Made by a [`LeafRunBuilder`]; cloned cheaply but for the
+/// rows.
+#[derive(Clone)]
+pub struct LeafRun {
+    leaves: arrow::array::BinaryArray,
+    hashes: Vec<Hash>,
+    rows: Vec<Option<TypedRow>>,
+}
+
+impl LeafRun {
+    /// Leaves in the run.
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// Whether the run holds no leaf.
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    /// Each leaf's `SHA-256(0x00 ‖ leaf)`, in order.
+    pub fn hashes(&self) -> &[Hash] {
+        &self.hashes
+    }
+
+    /// The leaves, in order, with their hashes.
+    pub fn leaves(&self) -> impl Iterator<Item = (&[u8], &Hash)> {
+        (0..self.len())
+            .map(|i| self.leaves.value(i))
+            .zip(&self.hashes)
+    }
+}
+
+/// Builds the record batch of `run`'s leaves, the first of them at index
+/// `first_idx`, each with its chain value in `chains`. Each leaf's typed
+/// values are appended row by row: from its [`TypedRow`], or else from the
+/// leaf read into one reused record. The leaf column is the run's bytes,
+/// not a copy of them.
 pub fn leaves_to_batch(
     first_idx: u64,
-    leaves: &[SealedLeaf<'_>],
+    run: &LeafRun,
+    chains: &[Hash],
 ) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let mut typed = TypedColumns::with_capacity(leaves.len());
+    if chains.len() != run.len() {
+        return Err(arrow::error::ArrowError::InvalidArgumentError(format!(
+            "{} chain values for {} leaves from {first_idx}",
+            chains.len(),
+            run.len()
+        )));
+    }
+    let mut typed = TypedColumns::with_capacity(run.len());
     let mut rec = Record::default();
-    for (k, l) in leaves.iter().enumerate() {
+    for (k, row) in run.rows.iter().enumerate() {
         // leaves and rows this store made itself: an error is never
         // expected, and nothing is written with columns that could differ
         // from the leaf
         let at = || first_idx + k as u64;
-        match l.row {
+        match row {
             Some(row) => typed.push_row(row).map_err(|e| {
                 arrow::error::ArrowError::InvalidArgumentError(format!("leaf {}: {e}", at()))
             })?,
             None => {
-                rec.read_leaf_without_raw(l.leaf).map_err(|e| {
-                    arrow::error::ArrowError::InvalidArgumentError(format!("leaf {}: {e}", at()))
-                })?;
+                rec.read_leaf_without_raw(run.leaves.value(k))
+                    .map_err(|e| {
+                        arrow::error::ArrowError::InvalidArgumentError(format!(
+                            "leaf {}: {e}",
+                            at()
+                        ))
+                    })?;
                 typed.push(&rec);
             }
         }
@@ -209,20 +337,15 @@ pub fn leaves_to_batch(
     let later = typed.split_off(TYPED_COLUMNS.len());
     let mut cols: Vec<ArrayRef> = Vec::with_capacity(schema().fields().len());
     cols.push(Arc::new(UInt64Array::from_iter_values(
-        (0..leaves.len() as u64).map(|i| first_idx + i),
+        (0..run.len() as u64).map(|i| first_idx + i),
     )));
     cols.extend(typed);
-    let leaf_bytes = leaves.iter().map(|l| l.leaf.len()).sum();
-    let mut leaf = arrow::array::BinaryBuilder::with_capacity(leaves.len(), leaf_bytes);
-    for l in leaves {
-        leaf.append_value(l.leaf);
-    }
-    cols.push(Arc::new(leaf.finish()));
+    cols.push(Arc::new(run.leaves.clone()));
     cols.push(Arc::new(FixedSizeBinaryArray::try_from_iter(
-        leaves.iter().map(|l| l.leaf_hash),
+        run.hashes.iter(),
     )?));
     cols.push(Arc::new(FixedSizeBinaryArray::try_from_iter(
-        leaves.iter().map(|l| l.chain),
+        chains.iter(),
     )?));
     cols.extend(later);
     RecordBatch::try_new(schema(), cols)
@@ -691,10 +814,11 @@ pub fn write(
 }
 
 /// Writes `earlier` rows (a merge's, FORMAT.md §8.1; starting at
-/// `file_first`) and then `leaves` (starting at `first_idx`) as one
-/// Parquet file at `path` (synced), and returns the SHA-256 of the bytes
-/// written, which the manifest signs. Threads share the work: one builds
-/// the leaves' rows [`BUILD_ROWS`] at a time, one per core encodes a row
+/// `file_first`) and then the leaves of `runs` (starting at `first_idx`,
+/// with their chain values in `chains`) as one Parquet file at `path`
+/// (synced), and returns the SHA-256 of the bytes written, which the
+/// manifest signs. Threads share the work: one builds the rows of one run
+/// (up to [`BUILD_ROWS`]) at a time, one per core encodes a row
 /// group ([`encode_in_parallel`]), this one appends them in order, and one
 /// hashes the bytes as they are written. So a seal nothing else runs beside
 /// (the last of an ingest) uses every core, the file is never read back to
@@ -705,15 +829,25 @@ pub fn write_leaves(
     file_first: u64,
     earlier: impl IntoIterator<Item = Result<RecordBatch, arrow::error::ArrowError>>,
     first_idx: u64,
-    leaves: &[SealedLeaf<'_>],
+    runs: &[LeafRun],
+    chains: &[Hash],
 ) -> Result<Hash, parquet::errors::ParquetError> {
     std::thread::scope(|s| {
         let (tx, built) = std::sync::mpsc::sync_channel(2);
         s.spawn(move || {
-            for (i, rows) in leaves.chunks(BUILD_ROWS).enumerate() {
-                let at = first_idx + (i * BUILD_ROWS) as u64;
+            let mut at = 0usize;
+            for run in runs {
+                let batch = match chains.get(at..at + run.len()) {
+                    Some(chains) => leaves_to_batch(first_idx + at as u64, run, chains),
+                    None => Err(arrow::error::ArrowError::InvalidArgumentError(format!(
+                        "{} chain values for the leaves from {}",
+                        chains.len(),
+                        first_idx + at as u64
+                    ))),
+                };
+                at += run.len();
                 // a closed channel means the writer failed; it reports
-                if tx.send(leaves_to_batch(at, rows)).is_err() {
+                if tx.send(batch).is_err() {
                     break;
                 }
             }
@@ -1119,26 +1253,72 @@ mod tests {
             leaves.push(r.to_leaf());
             rows.push(TypedRow::of(&r));
         }
-        let batch = leaves_to_batch(0, &sealed(&leaves, &rows, true)).expect("a batch");
+        let batch = batch(0, &leaves, &rows, true);
         (batch, leaves)
     }
 
-    /// `leaves` ready for [`leaves_to_batch`], with their rows or without.
-    fn sealed<'a>(
-        leaves: &'a [Vec<u8>],
-        rows: &'a [TypedRow],
+    /// `leaves` as one run for [`leaves_to_batch`], with their rows or
+    /// without, and a chain value for each.
+    fn sealed(leaves: &[Vec<u8>], rows: &[TypedRow], with_rows: bool) -> (LeafRun, Vec<Hash>) {
+        let mut run = LeafRunBuilder::default();
+        for (l, row) in leaves.iter().zip(rows) {
+            run.push(l, [1; 32], with_rows.then(|| row.clone()));
+        }
+        (run.finish(), vec![[2; 32]; leaves.len()])
+    }
+
+    /// The batch of `leaves` made as a seal makes it.
+    fn batch(
+        first_idx: u64,
+        leaves: &[Vec<u8>],
+        rows: &[TypedRow],
         with_rows: bool,
-    ) -> Vec<SealedLeaf<'a>> {
-        leaves
-            .iter()
-            .zip(rows)
-            .map(|(l, row)| SealedLeaf {
-                leaf: l,
-                leaf_hash: [1; 32],
-                chain: [2; 32],
-                row: with_rows.then_some(row),
+    ) -> RecordBatch {
+        let (run, chains) = sealed(leaves, rows, with_rows);
+        leaves_to_batch(first_idx, &run, &chains).expect("a batch")
+    }
+
+    #[test]
+    fn a_run_holds_its_leaves_in_order_and_is_their_leaf_column() {
+        // leaves of valid records (a leaf without its typed row is read
+        // back for them), over and over
+        let made: Vec<Vec<u8>> = valid_records()
+            .into_iter()
+            .map(|mut r| {
+                r.derive();
+                r.to_leaf()
             })
-            .collect()
+            .collect();
+        let leaves: Vec<Vec<u8>> = made.iter().cycle().take(BUILD_ROWS + 3).cloned().collect();
+        let mut runs = Vec::new();
+        let mut run = LeafRunBuilder::default();
+        for (i, l) in leaves.iter().enumerate() {
+            if !run.has_room(l.len()) {
+                runs.push(std::mem::take(&mut run).finish());
+            }
+            run.push(l, [(i % 251) as u8; 32], None);
+            let (last, hash) = run.leaves().last().expect("a leaf");
+            assert_eq!((last, hash[0]), (l.as_slice(), (i % 251) as u8));
+        }
+        assert_eq!(run.len(), 3, "a run ends at BUILD_ROWS leaves");
+        runs.push(run.finish());
+        assert_eq!(runs[0].len(), BUILD_ROWS);
+        let back: Vec<&[u8]> = runs
+            .iter()
+            .flat_map(|r| r.leaves().map(|(l, _)| l))
+            .collect();
+        assert_eq!(back, leaves.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        // the batch's leaf column is the run's bytes, each leaf whole
+        let chains = vec![[9; 32]; 3];
+        let b = leaves_to_batch(BUILD_ROWS as u64, &runs[1], &chains).expect("a batch");
+        let col = b
+            .column_by_name("leaf")
+            .and_then(|c| c.as_any().downcast_ref::<arrow::array::BinaryArray>())
+            .expect("a leaf column");
+        let col: Vec<&[u8]> = col.iter().map(|v| v.expect("a leaf")).collect();
+        assert_eq!(col, back[BUILD_ROWS..]);
+        // a chain value missing for a leaf is refused, not written
+        assert!(leaves_to_batch(0, &runs[1], &chains[..2]).is_err());
     }
 
     /// What [`ColumnCheck`] finds comparing `batch`'s columns with `leaves`,
@@ -1214,9 +1394,8 @@ mod tests {
             rows.push(TypedRow::of(&r));
         }
         assert!(leaves.len() > 100, "records made: {}", leaves.len());
-        let from_rows = leaves_to_batch(7, &sealed(&leaves, &rows, true)).expect("batch from rows");
-        let from_leaves =
-            leaves_to_batch(7, &sealed(&leaves, &rows, false)).expect("batch from leaves");
+        let from_rows = batch(7, &leaves, &rows, true);
+        let from_leaves = batch(7, &leaves, &rows, false);
         for (i, name) in typed_column_names().iter().enumerate() {
             let at = from_rows.schema().index_of(name).expect("a typed column");
             assert_eq!(
