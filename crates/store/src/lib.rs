@@ -379,7 +379,7 @@ impl Pending {
 
     /// Appends a leaf, its hash and its typed values (none for a leaf
     /// recovered from the WAL: the seal reads those from the leaf).
-    fn push(&mut self, leaf: &[u8], hash: Hash, row: Option<segment::TypedRow>) {
+    fn push(&mut self, leaf: &[u8], hash: Hash, row: Option<&segment::TypedRow>) {
         if !self.open.has_room(leaf.len()) {
             let full = std::mem::take(&mut self.open);
             self.runs.push(full.finish());
@@ -909,7 +909,7 @@ impl Appender {
             });
         }
         let idx = self.frontier.size() + self.pending() as u64;
-        self.pending.push(&leaf, hash, Some(row));
+        self.pending.push(&leaf, hash, Some(&row));
         Ok(if collided {
             Appended::Collision(idx)
         } else {

@@ -176,7 +176,44 @@ pub struct LeafRunBuilder {
     values: Vec<u8>,
     offsets: Vec<i32>,
     hashes: Vec<Hash>,
-    rows: Vec<Option<TypedRow>>,
+    rows: RowBuffers,
+}
+
+/// The typed rows of a run's leaves, end to end as they are in a
+/// [`TypedRow`]: so a row kept until its seal is bytes among others, not
+/// two allocations of its own.
+#[derive(Clone, Default)]
+struct RowBuffers {
+    values: Vec<u8>,
+    text: String,
+    /// Where each leaf's row ends in `values` and `text`; `None` for a leaf
+    /// without one (recovered from the WAL).
+    ends: Vec<Option<(usize, usize)>>,
+}
+
+impl RowBuffers {
+    fn push(&mut self, row: Option<&TypedRow>) {
+        let end = row.map(|r| {
+            self.values.extend_from_slice(&r.values);
+            self.text.push_str(&r.text);
+            (self.values.len(), self.text.len())
+        });
+        self.ends.push(end);
+    }
+
+    /// Each leaf's row, in order.
+    fn iter(&self) -> impl Iterator<Item = Option<TypedRowRef<'_>>> {
+        let mut from = (0, 0);
+        self.ends.iter().map(move |end| {
+            let (v, t) = (*end)?;
+            let row = TypedRowRef {
+                values: self.values.get(from.0..v)?,
+                text: self.text.get(from.1..t)?,
+            };
+            from = (v, t);
+            Some(row)
+        })
+    }
 }
 
 impl LeafRunBuilder {
@@ -199,7 +236,7 @@ impl LeafRunBuilder {
 
     /// Appends `leaf` (its bytes copied), its hash and its typed row
     /// (`None`: derived from the bytes when the run is written).
-    pub fn push(&mut self, leaf: &[u8], hash: Hash, row: Option<TypedRow>) {
+    pub fn push(&mut self, leaf: &[u8], hash: Hash, row: Option<&TypedRow>) {
         if self.offsets.is_empty() {
             // a full run's worth, guessed from its first leaf: room only
             // reserved, so pages never written are never touched, and a
@@ -213,7 +250,7 @@ impl LeafRunBuilder {
             self.offsets.reserve(BUILD_ROWS + 1);
             self.offsets.push(0);
             self.hashes.reserve(BUILD_ROWS);
-            self.rows.reserve(BUILD_ROWS);
+            self.rows.ends.reserve(BUILD_ROWS);
         }
         self.values.extend_from_slice(leaf);
         // within i32: `has_room` bounds a run's bytes
@@ -266,7 +303,7 @@ impl LeafRunBuilder {
 pub struct LeafRun {
     leaves: arrow::array::BinaryArray,
     hashes: Vec<Hash>,
-    rows: Vec<Option<TypedRow>>,
+    rows: RowBuffers,
 }
 
 impl LeafRun {
@@ -385,7 +422,23 @@ pub struct TypedRow {
 #[error("typed row malformed at byte {0}")]
 pub struct TypedRowError(usize);
 
+/// A [`TypedRow`]'s bytes where they are kept (in the row itself, or
+/// among a run's rows).
+#[derive(Clone, Copy)]
+pub struct TypedRowRef<'a> {
+    values: &'a [u8],
+    text: &'a str,
+}
+
 impl TypedRow {
+    /// Its bytes, for [`TypedColumns::push_row`].
+    pub fn as_ref(&self) -> TypedRowRef<'_> {
+        TypedRowRef {
+            values: &self.values,
+            text: &self.text,
+        }
+    }
+
     /// The typed values of `r` (derived and validated, as its leaf is).
     pub fn of(r: &Record) -> TypedRow {
         let mut out = Vec::with_capacity(128);
@@ -495,8 +548,8 @@ impl TypedColumns {
 
     /// Appends the values of one [`TypedRow`]: what [`TypedColumns::push`]
     /// appends for the record it was made of.
-    pub fn push_row(&mut self, row: &TypedRow) -> Result<(), TypedRowError> {
-        let b = &row.values[..];
+    pub fn push_row(&mut self, row: TypedRowRef<'_>) -> Result<(), TypedRowError> {
+        let b = row.values;
         let mut i = 0usize;
         // where the next string starts in `row.text`
         let mut t = 0usize;
@@ -1262,7 +1315,7 @@ mod tests {
     fn sealed(leaves: &[Vec<u8>], rows: &[TypedRow], with_rows: bool) -> (LeafRun, Vec<Hash>) {
         let mut run = LeafRunBuilder::default();
         for (l, row) in leaves.iter().zip(rows) {
-            run.push(l, [1; 32], with_rows.then(|| row.clone()));
+            run.push(l, [1; 32], with_rows.then_some(row));
         }
         (run.finish(), vec![[2; 32]; leaves.len()])
     }
@@ -1412,19 +1465,19 @@ mod tests {
             values: row.values[..row.values.len() - 1].into(),
             ..row.clone()
         };
-        assert!(typed.push_row(&cut).is_err());
+        assert!(typed.push_row(cut.as_ref()).is_err());
         let mut longer = row.values.to_vec();
         longer.push(0);
         let longer = TypedRow {
             values: longer.into(),
             ..row.clone()
         };
-        assert!(typed.push_row(&longer).is_err());
+        assert!(typed.push_row(longer.as_ref()).is_err());
         let more_text = TypedRow {
             text: format!("{}x", row.text).into(),
             ..row.clone()
         };
-        assert!(typed.push_row(&more_text).is_err());
+        assert!(typed.push_row(more_text.as_ref()).is_err());
     }
 
     /// Encoding row groups on several threads writes the file `ArrowWriter`
