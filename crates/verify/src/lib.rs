@@ -905,6 +905,16 @@ fn match_files(cx: &mut Ctx<'_>, manifest: &Manifest) -> Vec<(SegmentEntry, Opti
         if used.contains(&n) {
             continue;
         }
+        if n.ends_with(Layout::tmp_suffix()) {
+            // an interrupted seal's file, cut short before its rename: never
+            // a segment, as in `checkpoints/` (a listed segment renamed to
+            // such a name is found above by its hash, and named `moved`)
+            cx.report.warnings.push(format!(
+                "{}: temp file of an interrupted write, not a segment; ignored (the next writer removes it)",
+                rel("segments", &n)
+            ));
+            continue;
+        }
         let what = match parse_segment_name(&n) {
             Some((a, _)) if a >= manifest.size => {
                 "a file beyond the signed tree (an unsealed or injected segment)"
