@@ -206,12 +206,13 @@ impl RowBuffers {
         let mut from = (0, 0);
         self.ends.iter().map(move |end| {
             let (v, t) = (*end)?;
-            let row = TypedRowRef {
-                values: self.values.get(from.0..v)?,
-                text: self.text.get(from.1..t)?,
-            };
-            from = (v, t);
-            Some(row)
+            let (fv, ft) = std::mem::replace(&mut from, (v, t));
+            // (never out of range: the ends were taken as the bytes were
+            // appended; were one, its leaf would be read for its row)
+            Some(TypedRowRef {
+                values: self.values.get(fv..v)?,
+                text: self.text.get(ft..t)?,
+            })
         })
     }
 }
