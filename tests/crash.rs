@@ -128,6 +128,27 @@ fn signer(env: &Env) -> sealtrail::tlog::Signer {
     sealtrail::tlog::Signer::parse(&std::fs::read_to_string(env.key()).unwrap()).unwrap()
 }
 
+/// Opens the store again after this process dropped its appender. The
+/// lock is an `flock` on the lock file, held by its open file description:
+/// a child that another test of this binary is forking at that moment holds
+/// a copy of every descriptor until it execs (close-on-exec closes them
+/// only then), so the lock can outlive the drop by that long. Another
+/// process's lock would hold for good; this waits for the fork's window
+/// only (a reopen failed once in CI with `Locked`, the likely cause).
+fn reopen(store: &std::path::Path, env: &Env) -> sealtrail::store::Appender {
+    let t0 = Instant::now();
+    loop {
+        match sealtrail::store::Appender::open(store, signer(env)) {
+            Err(sealtrail::store::StoreError::Locked(_))
+                if t0.elapsed() < Duration::from_secs(10) =>
+            {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            other => return other.unwrap(),
+        }
+    }
+}
+
 /// The store's write-ahead log (FORMAT.md §9).
 fn wal_file(store: &std::path::Path) -> std::path::PathBuf {
     store.join("wal/current.wal")
@@ -178,7 +199,7 @@ fn background_seals_let_appends_go_on_and_lose_nothing() {
     // 2. the WAL kept the 1,000 sealed records (fewer than the 19,000
     // behind them), so reopening must skip exactly those
     drop(app);
-    let mut app = Appender::open(&store, signer(&env)).unwrap();
+    let mut app = reopen(&store, &env);
     assert_eq!(app.recovery.replayed, 19000);
     assert_eq!(app.size(), 1000);
 
@@ -231,7 +252,7 @@ fn appends_durable_at_their_seal_never_reach_the_wal() {
     }
     drop(app);
     assert_eq!(std::fs::metadata(&wal).unwrap().len(), header_only);
-    let mut app = Appender::open(&store, signer(&env)).unwrap();
+    let mut app = reopen(&store, &env);
     assert_eq!(app.recovery.replayed, 0);
     assert_eq!(app.size(), 100);
 
@@ -253,7 +274,7 @@ fn appends_durable_at_their_seal_never_reach_the_wal() {
     app.set_durability(Durability::Commit).unwrap();
     assert_eq!(app.size(), 300, "the seal in flight finished first");
     drop(app);
-    let mut app = Appender::open(&store, signer(&env)).unwrap();
+    let mut app = reopen(&store, &env);
     assert_eq!(app.recovery.replayed, 100);
     app.seal().unwrap();
     drop(app);
@@ -300,7 +321,7 @@ fn a_commit_made_elsewhere_has_written_every_record_before_its_fsync() {
     assert_eq!(recovered.torn_bytes, 0);
     assert!(written > empty);
     drop(app);
-    let app = Appender::open(&store, signer(&env)).unwrap();
+    let app = reopen(&store, &env);
     assert_eq!(app.recovery.replayed, 50);
 }
 
@@ -352,7 +373,7 @@ fn the_wal_keeps_sealed_records_until_they_fill_its_rewrite_size() {
     // skipped, the pending replayed, nothing twice
     round(&mut app, 100);
     drop(app);
-    let mut app = Appender::open(&store, signer(&env)).unwrap();
+    let mut app = reopen(&store, &env);
     assert_eq!(app.recovery.replayed, 100);
     assert_eq!(app.size(), 1000);
     app.seal().unwrap();
